@@ -1,0 +1,93 @@
+# Validation, shared paths and input functions. Rules stay thin: the science lives in the
+# `ferattention` package under workflow/, which every rule script imports.
+import os
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import validate
+
+validate(config, "../workflow/schemas/config.schema.yaml")
+
+# Rule scripts import the package from the repository, whether or not it is pip-installed
+# (conda envs, SLURM jobs): they inherit this environment.
+PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
+)
+
+ENV = "../envs/ferattention.yaml"
+MODELS = list(config["models"])
+METHODS = config["saliency"]["methods"]
+SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
+
+
+def _check_config():
+    """Cross-field checks the JSON schema cannot express, with messages naming the key."""
+    ds, hu = config["dataset"], config["humans"]
+    if ds["source"] != "synthetic" and not ds["path"]:
+        raise ValueError(f"config: dataset.path is required for dataset.source: {ds['source']}")
+    if ds["source"] == "affectnet" and not ds["image_root"]:
+        raise ValueError("config: dataset.image_root is required for dataset.source: affectnet")
+    if hu["source"] == "csv" and not (hu["trials"] and hu["clicks"]):
+        raise ValueError("config: humans.trials and humans.clicks are required for humans.source: csv")
+    if SIMULATED_HUMANS and ds["source"] != "synthetic":
+        raise ValueError(
+            "config: humans.source: simulated needs dataset.source: synthetic (the simulated "
+            "observers need the faces' diagnostic regions); give click logs with humans.source: csv"
+        )
+    split = ds["split"]
+    if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
+        raise ValueError("config: dataset.split train + val + test must sum to 1")
+
+
+_check_config()
+
+
+wildcard_constraints:
+    model="[A-Za-z0-9_.-]+",
+    method="[a-z0-9_]+",
+    shard=r"\d+",
+
+
+def human_csv_inputs():
+    """The two human CSV files: the simulated observers' or the user's."""
+    if SIMULATED_HUMANS:
+        return {
+            "trials": "results/humans/simulated/trials.csv",
+            "clicks": "results/humans/simulated/clicks.csv",
+        }
+    return {"trials": config["humans"]["trials"], "clicks": config["humans"]["clicks"]}
+
+
+def test_image_ids():
+    """Test image ids in shard order (known once the dataset is prepared: a checkpoint)."""
+    manifest = checkpoints.prepare_dataset.get().output.manifest
+    frame = pd.read_csv(manifest, usecols=["image_id", "split"], dtype=str)
+    return sorted(frame.loc[frame["split"] == "test", "image_id"])
+
+
+def n_shards():
+    shard_size = config["saliency"]["shard_size"]
+    return max(1, -(-len(test_image_ids()) // shard_size))
+
+
+def saliency_shards(wildcards):
+    """All shard files of one model and method."""
+    return expand(
+        "results/saliency/{model}/{method}/shard-{shard}.npz",
+        model=wildcards.model,
+        method=wildcards.method,
+        shard=range(n_shards()),
+    )
+
+
+def final_outputs():
+    return [
+        "results/report.html",
+        "results/tables/accuracy.csv",
+        "results/tables/similarity.csv",
+        "results/tables/similarity_summary.csv",
+        "results/tables/stats.csv",
+        "results/humans/reliability.csv",
+        *expand("results/models/{model}/metrics.json", model=MODELS),
+    ]

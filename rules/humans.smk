@@ -1,0 +1,80 @@
+# Human attention: simulated observers (the default) or the user's click logs go through the same
+# validation, then become per-image maps and a reliability (noise ceiling) table.
+
+
+rule simulate_observers:
+    input:
+        manifest="results/data/manifest.csv",
+        trials="results/data/trials.csv",
+        regions="results/data/regions.npz",
+        diagnostic="results/data/diagnostic_regions.csv",
+    output:
+        trials="results/humans/simulated/trials.csv",
+        clicks="results/humans/simulated/clicks.csv",
+    params:
+        simulated=config["humans"]["simulated"],
+        reveal_radius=config["humans"]["reveal_radius"],
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/simulate_observers.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/simulate_observers.py"
+
+
+rule ingest_humans:
+    input:
+        unpack(lambda wc: human_csv_inputs()),
+        manifest="results/data/manifest.csv",
+        regions="results/data/regions.npz",
+    output:
+        trials="results/humans/trials.csv",
+        clicks="results/humans/clicks.csv",
+        qc="results/humans/qc.csv",
+    params:
+        on_invalid=config["humans"]["on_invalid"],
+        reveal_radius=config["humans"]["reveal_radius"],
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/ingest_humans.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/ingest_humans.py"
+
+
+rule human_maps:
+    input:
+        trials="results/humans/trials.csv",
+        clicks="results/humans/clicks.csv",
+    output:
+        maps="results/humans/maps.npz",
+        fixations="results/humans/fixations.npz",
+    params:
+        humans=config["humans"],
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/human_maps.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/human_maps.py"
+
+
+rule human_reliability:
+    input:
+        trials="results/humans/trials.csv",
+        clicks="results/humans/clicks.csv",
+    output:
+        reliability="results/humans/reliability.csv",
+    params:
+        humans=config["humans"],
+        image_size=config["dataset"]["image_size"],
+        metrics=config["similarity"]["metrics"],
+    log:
+        "logs/human_reliability.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/human_reliability.py"

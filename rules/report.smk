@@ -1,0 +1,28 @@
+# The one page a researcher reads first.
+
+FIGURES = [
+    "results/figures/accuracy.png",
+    "results/figures/similarity.png",
+    "results/figures/examples.png",
+    *expand("results/figures/confusion_{model}.png", model=MODELS),
+]
+
+
+rule report:
+    input:
+        accuracy="results/tables/accuracy.csv",
+        summary="results/tables/similarity_summary.csv",
+        stats="results/tables/stats.csv",
+        metrics=expand("results/models/{model}/metrics.json", model=MODELS),
+        figures=FIGURES,
+    output:
+        html="results/report.html",
+    params:
+        config=config,
+        simulated_humans=SIMULATED_HUMANS,
+    log:
+        "logs/report.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/report.py"

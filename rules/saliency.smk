@@ -1,0 +1,27 @@
+# Machine attention maps: one job per model x method x shard of test images, so the number of jobs
+# grows with images / shard_size and each job loads its model once.
+
+
+rule saliency:
+    input:
+        model="results/models/{model}/model.pt",
+        manifest="results/data/manifest.csv",
+    output:
+        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+    params:
+        shard_size=config["saliency"]["shard_size"],
+        target=config["saliency"]["target"],
+        method_params=lambda wc: config["saliency"].get(wc.method, {}),
+        model=lambda wc: config["models"][wc.model],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "logs/saliency/{model}/{method}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/saliency/{model}/{method}/shard-{shard}.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/saliency.py"

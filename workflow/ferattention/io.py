@@ -1,0 +1,89 @@
+"""Atomic file output and the on-disk formats shared between stages.
+
+Every writer goes through :func:`atomic_path`: the data is written to a temporary name in the
+target's folder and renamed into place, so an interrupted job never leaves a half-written output
+that a later run would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    ``suffix`` defaults to the target's own suffix, so that libraries that infer the format from
+    the file name (matplotlib, numpy) keep working.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix, dir=path.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Write ``frame`` to ``path`` atomically (no index unless asked)."""
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, **kwargs)
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_maps(maps: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Save a mapping ``image_id -> array`` as an uncompressed ``.npz`` atomically.
+
+    Keys are image ids (they may contain ``/``); values are stored as given (maps: float32 HxW).
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in maps.items()})
+
+
+def load_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` written by :func:`save_maps` into a dict ``image_id -> array``."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_map_shards(paths: list[str | os.PathLike]) -> dict[str, np.ndarray]:
+    """Merge several shard files into one dict; an image id in two shards is an error."""
+    merged: dict[str, np.ndarray] = {}
+    for p in paths:
+        for k, v in load_maps(p).items():
+            if k in merged:
+                raise ValueError(f"image_id {k!r} appears in more than one shard (again in {p})")
+            merged[k] = v
+    return merged

@@ -1,0 +1,37 @@
+"""Rule prepare_dataset: load the configured source, split it, write images and manifest."""
+
+from pathlib import Path
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    import pandas as pd
+
+    from ferattention import datasets, io, splits
+
+    cfg = snakemake.params.dataset
+    data = datasets.load_dataset({"dataset": cfg})
+    log.info("loaded %d images from source %s", len(data.frame), cfg["source"])
+
+    force_test: set[str] = set()
+    for path in snakemake.input.human_trials:
+        shown = pd.read_csv(path, usecols=["image_id"], dtype=str)["image_id"]
+        unknown = sorted(set(shown) - set(data.frame["image_id"]))
+        if unknown:
+            raise datasets.DatasetError(
+                f"{path}, column 'image_id': image(s) not in the dataset: {unknown[:10]}")
+        force_test |= set(shown)
+
+    split_cfg = cfg["split"]
+    data.frame["split"] = splits.assign_splits(data.frame, split_cfg, split_cfg["seed"], force_test)
+    splits.check_disjoint(data.frame)
+    log.info("split sizes: %s", data.frame["split"].value_counts().to_dict())
+
+    manifest = datasets.write_prepared(data, Path(snakemake.output.manifest).parent,
+                                       snakemake.output.images)
+    io.save_maps(data.masks, snakemake.output.regions)
+    diagnostic = data.diagnostic if data.diagnostic is not None else pd.DataFrame(
+        columns=["expression_a", "expression_b", "region", "weight"])
+    io.write_csv(diagnostic, snakemake.output.diagnostic)
+    io.write_csv(data.frame[datasets.GEOMETRY_COLUMNS], snakemake.output.geometry)
+    io.write_csv(manifest, snakemake.output.manifest)  # last: its presence marks the stage done

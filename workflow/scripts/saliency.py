@@ -1,0 +1,30 @@
+"""Rule saliency: one method's maps for one shard of test images, target class per config."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    import torch
+
+    from ferattention import datasets, io, models, training
+    from ferattention.saliency import compute_maps
+
+    method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
+    size = snakemake.params.shard_size
+    device = training.device_for()
+    model, meta = models.load_checkpoint(snakemake.input.model, device)
+    frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
+    frame, images = frame.iloc[shard * size:(shard + 1) * size], images[shard * size:(shard + 1) * size]
+    x = torch.as_tensor(images).unsqueeze(1).to(device)
+
+    if snakemake.params.target == "label":
+        index = {c: i for i, c in enumerate(meta["classes"])}
+        targets = torch.as_tensor(frame["label"].map(index).to_numpy())
+    else:
+        targets = torch.as_tensor(training.predict_logits(model, images).argmax(1))
+    if method == "random_model":
+        # The same network at its initial weights (same seed): what training added is the difference.
+        model = models.build_model(meta["arch"], len(meta["classes"]), meta["seed"]).to(device).eval()
+
+    log.info("%s on shard %d: %d images (%s)", method, shard, len(frame), device)
+    maps = compute_maps(method, model, x, targets.to(device), snakemake.params.method_params)
+    io.save_maps(dict(zip(frame["image_id"], maps)), snakemake.output.maps)
