@@ -1,0 +1,471 @@
+"""Tests of the human side: ingestion/validation, maps, reliability, simulated observers."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferattention.humans import (
+    HumanDataError,
+    fixation_maps,
+    human_maps,
+    load_human_data,
+    reveal_mask,
+    revealed_fraction,
+    simulate_observers,
+    split_half_reliability,
+    stimulus_to_model_scale,
+    to_model_coords,
+    trial_map,
+)
+from ferattention.labels import REGIONS
+
+S = 64          # model input size
+STIM = 256      # stimulus size (4 stimulus pixels per model pixel)
+
+IMAGES = pd.DataFrame({"image_id": ["img1", "img2", "faces/img3"],
+                       "label": ["happy", "sad", "fear"],
+                       "split": ["test"] * 3})
+
+TRIALS = """participant_id,trial_id,image_id,option_a,option_b,response,rt_ms
+p1,t1,img1,happy,sad,happy,2500
+p1,t2,img2,happy,sad,happy,3100.5
+p2,t1,faces/img3,fear,surprise,fear,1800
+p2,t2,img1,anger,happy,happy,2000
+"""
+CLICKS = """participant_id,trial_id,click_index,x,y,t_ms
+p1,t1,2,10.5,20,1500
+p1,t1,1,128,128,800
+p1,t2,1,0,256,900
+p2,t1,1,255.5,3,700
+"""
+
+
+def write(tmp_path: Path, trials: str = TRIALS, clicks: str = CLICKS) -> tuple[Path, Path]:
+    (tmp_path / "trials.csv").write_text(trials)
+    (tmp_path / "clicks.csv").write_text(clicks)
+    return tmp_path / "trials.csv", tmp_path / "clicks.csv"
+
+
+def load(tmp_path: Path, trials: str = TRIALS, clicks: str = CLICKS, **kwargs):
+    return load_human_data(*write(tmp_path, trials, clicks), IMAGES,
+                           default_stimulus_size=(STIM, STIM), **kwargs)
+
+
+def replace_line(text: str, line: int, new: str) -> str:
+    """Replace line ``line`` (1-based, header = 1) of a CSV text."""
+    lines = text.splitlines()
+    lines[line - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- ingestion
+
+def test_valid_files_load_with_derived_columns(tmp_path):
+    trials, clicks, qc = load(tmp_path)
+    assert list(trials["trial_id"]) == ["t1", "t2", "t1", "t2"]
+    assert list(trials["label"]) == ["happy", "sad", "fear", "happy"]
+    assert list(trials["correct"]) == [True, False, True, True]
+    assert trials["correct"].dtype == bool
+    assert list(trials["n_clicks"]) == [2, 1, 1, 0]          # a trial without clicks is valid
+    assert (trials["stimulus_width"] == STIM).all() and (trials["stimulus_height"] == STIM).all()
+    assert trials["rt_ms"].tolist() == [2500.0, 3100.5, 1800.0, 2000.0]
+    # sorted by participant, trial, click index
+    assert clicks[["participant_id", "trial_id", "click_index"]].values.tolist() == [
+        ["p1", "t1", 1], ["p1", "t1", 2], ["p1", "t2", 1], ["p2", "t1", 1]]
+    assert clicks["x"].tolist() == [128.0, 10.5, 0.0, 255.5]
+    assert qc.empty and list(qc.columns) == ["file", "reason", "n_rows"]
+
+
+def test_stimulus_size_columns_are_used_and_empty_cells_take_the_default(tmp_path):
+    trials = ("participant_id,trial_id,image_id,option_a,option_b,response,rt_ms,"
+              "stimulus_width,stimulus_height\n"
+              "p1,t1,img1,happy,sad,happy,2500,400,300\n"
+              "p1,t2,img2,happy,sad,sad,2500,,\n")
+    clicks = ("participant_id,trial_id,click_index,x,y,t_ms\n"
+              "p1,t1,1,399,299,100\n")
+    out, _, _ = load(tmp_path, trials, clicks)
+    assert out["stimulus_width"].tolist() == [400.0, STIM]
+    assert out["stimulus_height"].tolist() == [300.0, STIM]
+    bad = replace_line(clicks, 2, "p1,t1,1,100,301,100")
+    with pytest.raises(HumanDataError, match=r"row 1 \(line 2\), column 'y'.*\[0, 300\]"):
+        load(tmp_path, trials, bad)
+
+
+@pytest.mark.parametrize("which, line, new, expected", [
+    # non-numeric values
+    ("clicks", 3, "p1,t1,1,abc,128,800", ["clicks.csv", "row 2 (line 3)", "'x'", "'abc'"]),
+    ("clicks", 2, "p1,t1,2,10.5,?,1500", ["clicks.csv", "row 1 (line 2)", "'y'", "'?'"]),
+    ("clicks", 4, "p1,t2,1,0,256,soon", ["clicks.csv", "row 3 (line 4)", "'t_ms'", "'soon'"]),
+    ("clicks", 4, "p1,t2,first,0,256,900", ["clicks.csv", "row 3", "'click_index'", "'first'"]),
+    ("clicks", 4, "p1,t2,1.5,0,256,900", ["clicks.csv", "row 3", "must be an integer", "'1.5'"]),
+    ("trials", 3, "p1,t2,img2,happy,sad,happy,slow", ["trials.csv", "row 2 (line 3)", "'rt_ms'",
+                                                       "'slow'"]),
+    # empty ids
+    ("trials", 2, ",t1,img1,happy,sad,happy,2500", ["trials.csv", "row 1", "'participant_id'",
+                                                    "empty value"]),
+    ("clicks", 5, "p2,,1,255.5,3,700", ["clicks.csv", "row 4", "'trial_id'", "empty value"]),
+    # duplicate (participant_id, trial_id)
+    ("trials", 4, "p1,t1,faces/img3,fear,surprise,fear,1800",
+     ["trials.csv", "row 3 (line 4)", "('p1', 't1')", "repeated in rows [1, 3]"]),
+    # click without trial
+    ("clicks", 5, "p2,t9,1,255.5,3,700",
+     ["clicks.csv", "row 4 (line 5)", "no trial", "('p2', 't9')"]),
+    # unknown image
+    ("trials", 3, "p1,t2,img9,happy,sad,happy,3100", ["trials.csv", "row 2", "'image_id'",
+                                                      "'img9'", "not in the image manifest"]),
+    # response not an option
+    ("trials", 3, "p1,t2,img2,happy,sad,anger,3100", ["trials.csv", "row 2", "'response'",
+                                                      "'anger'", "('happy', 'sad')"]),
+    # true label not among the options
+    ("trials", 3, "p1,t2,img2,happy,fear,happy,3100", ["trials.csv", "row 2", "'image_id'",
+                                                       "true label 'sad'", "('happy', 'fear')"]),
+    # options not canonical
+    ("trials", 2, "p1,t1,img1,Happy,sad,Happy,2500", ["trials.csv", "row 1", "'option_a'",
+                                                      "'Happy'", "canonical"]),
+    ("trials", 2, "p1,t1,img1,happy,happy,happy,2500", ["trials.csv", "row 1", "'option_b'",
+                                                        "equals option_a"]),
+    # coordinates outside the stimulus
+    ("clicks", 3, "p1,t1,1,256.5,128,800", ["clicks.csv", "row 2", "'x'", "'256.5'", "[0, 256]"]),
+    ("clicks", 3, "p1,t1,1,128,-1,800", ["clicks.csv", "row 2", "'y'", "'-1'"]),
+    # ragged row
+    ("trials", 5, "p2,t2,img1,anger,happy,happy", ["trials.csv", "row 4 (line 5)", "6 fields"]),
+])
+def test_each_invalid_row_is_reported_with_file_row_column_value(tmp_path, which, line, new,
+                                                                 expected):
+    trials = replace_line(TRIALS, line, new) if which == "trials" else TRIALS
+    clicks = replace_line(CLICKS, line, new) if which == "clicks" else CLICKS
+    with pytest.raises(HumanDataError) as err:
+        load(tmp_path, trials, clicks)
+    assert isinstance(err.value, ValueError)
+    message = str(err.value)
+    for text in expected:
+        assert text in message, (text, message)
+
+
+@pytest.mark.parametrize("trials, clicks, expected", [
+    (TRIALS.replace(",rt_ms", ""), CLICKS, ["trials.csv", "line 1", "missing column(s) ['rt_ms']"]),
+    (TRIALS, CLICKS.replace("t_ms", "t_ms,note"), ["clicks.csv", "unexpected column(s) ['note']"]),
+    ("", CLICKS, ["trials.csv", "empty"]),
+    (TRIALS, "participant_id,trial_id,click_index,x,y,t_ms\n", ["clicks.csv", "no data rows"]),
+])
+def test_file_level_problems_raise_even_in_drop_mode(tmp_path, trials, clicks, expected):
+    for mode in ("error", "drop"):
+        with pytest.raises(HumanDataError) as err:
+            load(tmp_path, trials, clicks, on_invalid=mode)
+        for text in expected:
+            assert text in str(err.value)
+
+
+def test_all_problems_of_both_files_are_listed_together(tmp_path):
+    trials = replace_line(TRIALS, 3, "p1,t2,img9,happy,sad,happy,3100")
+    clicks = replace_line(CLICKS, 5, "p2,t1,1,999,3,700")
+    with pytest.raises(HumanDataError, match=r"2 problem\(s\)(.|\n)*img9(.|\n)*'999'"):
+        load(tmp_path, trials, clicks)
+
+
+def test_drop_mode_drops_bad_rows_and_counts_them_by_reason(tmp_path):
+    trials = TRIALS + ("p3,t1,img9,happy,sad,happy,100\n"        # unknown image
+                       "p3,t2,img1,happy,sad,joy,100\n"           # invalid response
+                       "p3,t3,img2,happy,sad,sad,100\n")          # valid
+    clicks = CLICKS + ("p3,t1,1,5,5,10\n"                         # its trial is dropped
+                       "p3,t2,1,5,5,10\n"                         # its trial is dropped
+                       "p3,t3,1,5,5,10\n"                         # valid
+                       "p3,t3,2,500,5,20\n"                       # outside
+                       "p4,t1,1,5,5,10\n")                        # no such trial
+    out, clicks_out, qc = load(tmp_path, trials, clicks, on_invalid="drop")
+    assert out["participant_id"].tolist() == ["p1", "p1", "p2", "p2", "p3"]
+    assert out.loc[out["participant_id"] == "p3", "n_clicks"].tolist() == [1]
+    assert len(clicks_out) == 5
+    counts = {(r.file, r.reason): r.n_rows for r in qc.itertuples()}
+    assert counts == {("trials.csv", "invalid_response"): 1,
+                      ("trials.csv", "unknown_image"): 1,
+                      ("clicks.csv", "no_trial"): 1,
+                      ("clicks.csv", "outside_stimulus"): 1,
+                      ("clicks.csv", "trial_dropped"): 2}
+
+
+def test_drop_mode_with_every_trial_invalid_is_an_error(tmp_path):
+    trials = ("participant_id,trial_id,image_id,option_a,option_b,response,rt_ms\n"
+              "p,t,img9,happy,sad,sad,1\n")
+    with pytest.raises(HumanDataError, match="no valid trial left"):
+        load(tmp_path, trials, CLICKS, on_invalid="drop")
+
+
+# --------------------------------------------------------------------------- geometry and maps
+
+def test_stimulus_to_model_coordinates_scale_with_corner_origin():
+    x, y = to_model_coords(np.array([128.0, 0.0, 256.0, 102.0]),
+                           np.array([128.0, 0.0, 256.0, 62.0]), STIM, STIM, S)
+    np.testing.assert_allclose(x, [32.0, 0.0, 64.0, 25.5])
+    np.testing.assert_allclose(y, [32.0, 0.0, 64.0, 15.5])
+    # unequal scaling of a non-square stimulus
+    x, y = to_model_coords(400.0, 150.0, 800, 300, S)
+    assert (float(x), float(y)) == (32.0, 32.0)
+    assert stimulus_to_model_scale(800, 300, S) == (S / 800, S / 300)
+
+
+def test_geometry_record_maps_through_crop_and_resize():
+    # original 512x384 shown at 1024x768; preprocessing cropped the central 384x384 square
+    geometry = {"crop": (64, 0, 448, 384), "original_size": (512, 384), "size": S}
+    x, y = to_model_coords(np.array([512.0, 128.0, 896.0, 0.0]), np.array([384.0, 0.0, 768.0, 0.0]),
+                           1024, 768, S, geometry)
+    np.testing.assert_allclose(x, [32.0, 0.0, 64.0, -64 * S / 384])   # last: left of the crop
+    np.testing.assert_allclose(y, [32.0, 0.0, 64.0, 0.0])
+    sx, sy = stimulus_to_model_scale(1024, 768, S, geometry)
+    assert sx == pytest.approx(0.5 * S / 384) and sy == pytest.approx(0.5 * S / 384)
+    # without original_size the stimulus is the original shown 1:1
+    x, y = to_model_coords(256.0, 192.0, 512, 384, S, {"crop": (64, 0, 448, 384)})
+    assert (float(x), float(y)) == (32.0, 32.0)
+    with pytest.raises(ValueError, match="differs from the model input size"):
+        to_model_coords(0.0, 0.0, 1024, 768, 32, geometry)
+
+
+def test_reveal_mask_is_the_union_of_disks_by_pixel_centre():
+    mask = reveal_mask([5.5], [5.5], 2.0, (12, 12))
+    assert mask.dtype == bool and mask.sum() == 13          # integer offsets with dx^2+dy^2 <= 4
+    assert mask[5, 3] and mask[5, 7] and mask[3, 5] and not mask[3, 3]
+    two = reveal_mask([5.5, 5.5], [5.5, 6.5], 2.0, (12, 12))
+    assert two.sum() == 13 + 5                              # overlapping disks counted once
+    tiny = reveal_mask([3.2], [7.9], 0.1, (12, 12))
+    assert np.argwhere(tiny).tolist() == [[7, 3]]           # the pixel under the click
+    assert reveal_mask([-10.0], [5.0], 2.0, (12, 12)).sum() == 0
+
+
+def one_image_frames(points, n_participants=3, image_id="img1", offset=(0.0, 0.0)):
+    """Trials/clicks where every participant clicks the same points on one image."""
+    trials = pd.DataFrame({"participant_id": [f"p{k}" for k in range(n_participants)],
+                           "trial_id": f"{image_id}-t1", "image_id": image_id,
+                           "stimulus_width": float(STIM), "stimulus_height": float(STIM)})
+    clicks = pd.DataFrame([{"participant_id": f"p{k}", "trial_id": f"{image_id}-t1",
+                            "click_index": n + 1,
+                            "x": x + offset[0], "y": y + offset[1]}
+                           for k in range(n_participants) for n, (x, y) in enumerate(points)])
+    return trials, clicks
+
+
+def test_map_of_clicks_at_one_point_peaks_there():
+    trials, clicks = one_image_frames([(102.0, 62.0)] * 2)      # model (25.5, 15.5)
+    maps = human_maps(trials, clicks, S, reveal_radius=12.0, blur_sigma=2.0)
+    m = maps["img1"]
+    assert m.dtype == np.float32 and m.shape == (S, S)
+    assert m.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.unravel_index(np.argmax(m), m.shape) == (15, 25)
+    # symmetric around the peak pixel (disk + Gaussian, away from borders)
+    np.testing.assert_allclose(m[15, 25 - 5:25], m[15, 26:26 + 5][::-1], rtol=1e-5)
+    fix = fixation_maps(trials, clicks, S)["img1"]
+    assert fix.dtype == bool and np.argwhere(fix).tolist() == [[15, 25]]
+
+
+def test_maps_are_uniform_without_clicks_and_unblurred_maps_are_disk_counts():
+    trials, clicks = one_image_frames([(130.0, 130.0)], n_participants=2)
+    extra = trials.iloc[[0]].assign(image_id="img2", trial_id="t2")
+    maps = human_maps(pd.concat([trials, extra]), clicks, S, reveal_radius=8.0, blur_sigma=0)
+    np.testing.assert_array_equal(maps["img2"], np.full((S, S), 1 / S**2, np.float32))
+    disk = reveal_mask([32.5], [32.5], 2.0, (S, S))           # 8 stimulus px = 2 model px
+    np.testing.assert_allclose(maps["img1"], disk / disk.sum(), rtol=1e-6)
+
+
+def test_order_weighting_weights_earlier_clicks_more():
+    x, y = np.array([40.0, 200.0]), np.array([40.0, 200.0])
+    linear = trial_map(x, y, STIM, STIM, S, 8.0, order_weighting="linear")
+    assert linear[10, 10] == 1.0 and linear[50, 50] == 0.5
+    expo = trial_map(x, y, STIM, STIM, S, 8.0, order_weighting="exponential", order_decay=0.25)
+    assert expo[10, 10] == 1.0 and expo[50, 50] == 0.25
+    flat = trial_map(x, y, STIM, STIM, S, 8.0)
+    assert set(np.unique(flat)) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="order_weighting"):
+        trial_map(x, y, STIM, STIM, S, 8.0, order_weighting="quadratic")
+
+
+def test_revealed_fraction_of_image_and_of_face():
+    trials, clicks = one_image_frames([(130.0, 130.0)], n_participants=1)
+    trials = pd.concat([trials, trials.assign(trial_id="t2")], ignore_index=True)  # t2: no clicks
+    disk = reveal_mask([32.5], [32.5], 2.0, (S, S))
+    whole = revealed_fraction(trials, clicks, S, reveal_radius=8.0)
+    assert whole.tolist() == pytest.approx([disk.sum() / S**2, 0.0])
+    face = np.zeros((S, S), dtype=bool)
+    face[32:40, 32:40] = True                                   # 4 of the 13 disk pixels
+    frac = revealed_fraction(trials, clicks, S, 8.0, face_masks={"img1": face})
+    assert frac.tolist() == pytest.approx([(disk & face).sum() / 64, 0.0])
+    assert (disk & face).sum() == 6
+
+
+# --------------------------------------------------------------------------- reliability
+
+def pearson(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray) -> np.ndarray:
+    p = pred.reshape(len(pred), -1) - pred.reshape(len(pred), -1).mean(axis=1, keepdims=True)
+    r = ref.reshape(len(ref), -1) - ref.reshape(len(ref), -1).mean(axis=1, keepdims=True)
+    return (p * r).sum(axis=1) / np.sqrt((p * p).sum(axis=1) * (r * r).sum(axis=1))
+
+
+def test_split_half_identical_observers_give_ceiling_one_and_lower_floor():
+    frames = [one_image_frames([(60.0, 60.0), (90.0, 70.0)], 4, "A"),
+              one_image_frames([(200.0, 190.0)], 5, "B"),
+              one_image_frames([(60.0, 200.0), (40.0, 220.0)], 6, "C"),
+              one_image_frames([(128.0, 128.0)], 1, "D")]       # one participant: no split
+    trials = pd.concat([f[0] for f in frames], ignore_index=True)
+    clicks = pd.concat([f[1] for f in frames], ignore_index=True)
+    map_fn = functools.partial(human_maps, image_size=S, reveal_radius=12.0, blur_sigma=2.0)
+    seen = []
+
+    def fixations(t, c):
+        seen.append(sorted(t["participant_id"].unique()))
+        return fixation_maps(t, c, S)
+
+    def fix_count(pred, ref, fix):        # uses the fixations: clicked pixels behind ref
+        return fix.reshape(len(fix), -1).sum(axis=1).astype(float)
+
+    out = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson, "nfix": fix_count},
+                                 repeats=3, seed=1, fixation_fn=fixations)
+    assert list(out.columns) == ["image_id", "metric", "ceiling", "floor", "n_participants"]
+    r = out[out["metric"] == "pearson"].set_index("image_id")
+    np.testing.assert_allclose(r.loc[["A", "B", "C"], "ceiling"], 1.0, rtol=1e-5)
+    assert (r.loc[["A", "B", "C"], "floor"] < 0.5).all()
+    assert r.loc[["A", "B", "C", "D"], "n_participants"].tolist() == [4, 5, 6, 1]
+    assert np.isnan(r.loc["D", "ceiling"]) and np.isnan(r.loc["D", "floor"])
+    # every participant clicked the same pixels, so each half holds the same fixations
+    n = out[out["metric"] == "nfix"].set_index("image_id")
+    assert n.loc[["A", "B", "C"], "ceiling"].tolist() == [2.0, 1.0, 2.0]
+    assert len(seen) == 6                                       # two halves per repeat
+    again = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson}, 3, seed=1)
+    pd.testing.assert_frame_equal(again, out[out["metric"] == "pearson"].reset_index(drop=True))
+
+
+def test_split_half_ceiling_falls_with_disagreeing_observers():
+    # half the participants click left, half right: random halves disagree in part
+    left = one_image_frames([(60.0, 128.0)], 4, "A")
+    right = one_image_frames([(200.0, 128.0)], 4, "A")
+    right = (right[0].assign(participant_id=lambda d: d["participant_id"] + "r"),
+             right[1].assign(participant_id=lambda d: d["participant_id"] + "r"))
+    other = one_image_frames([(128.0, 30.0)], 4, "B")
+    trials = pd.concat([left[0], right[0], other[0]], ignore_index=True)
+    clicks = pd.concat([left[1], right[1], other[1]], ignore_index=True)
+    map_fn = functools.partial(human_maps, image_size=S, reveal_radius=12.0, blur_sigma=2.0)
+    out = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson}, 10, seed=0)
+    a = out.set_index("image_id").loc["A"]
+    assert a["floor"] < a["ceiling"] < 0.999
+    assert a["n_participants"] == 8
+
+
+# --------------------------------------------------------------------------- simulated observers
+
+PAIRS = {("happy", "sad"): (0.1, 0.1, 0.0, 0.8),          # weights in REGIONS order
+         ("surprise", "fear"): (0.45, 0.45, 0.0, 0.1),
+         ("happy", "fear"): (0.2, 0.2, 0.2, 0.4),
+         ("sad", "surprise"): (0.3, 0.3, 0.1, 0.3)}
+SIM_LABELS = {"happy": "sad", "sad": "happy", "surprise": "fear", "fear": "surprise"}
+
+
+def synthetic_masks() -> np.ndarray:
+    """Four rectangles (brows, eyes, nose, mouth) on a 64x64 face, uint8 (4, S, S)."""
+    m = np.zeros((len(REGIONS), S, S), dtype=np.uint8)
+    m[0, 12:17, 14:50] = 1
+    m[1, 19:27, 14:50] = 1
+    m[2, 28:40, 27:37] = 1
+    m[3, 44:52, 20:44] = 1
+    return m
+
+
+@pytest.fixture(scope="module")
+def sim_inputs():
+    diagnostic = pd.DataFrame([{"expression_a": x, "expression_b": y, "region": r, "weight": w}
+                               for (a, b), ws in PAIRS.items() for x, y in ((a, b), (b, a))
+                               for r, w in zip(REGIONS, ws)])
+    labels = list(SIM_LABELS) * 3
+    trials = pd.DataFrame({"trial_id": [f"t{i:02d}" for i in range(len(labels))],
+                           "image_id": [f"face{i:02d}" for i in range(len(labels))],
+                           "option_a": labels,
+                           "option_b": [SIM_LABELS[lab] for lab in labels],
+                           "label": labels})
+    # a second, different trial for the first image: participants pick one of the two
+    trials = pd.concat([trials, pd.DataFrame([{"trial_id": "t99", "image_id": "face00",
+                                               "option_a": "fear", "option_b": "happy",
+                                               "label": "happy"}])], ignore_index=True)
+    masks = {i: synthetic_masks() for i in trials["image_id"]}
+    return trials, masks, diagnostic
+
+
+def simulate(sim_inputs, n=12, seed=3, **params):
+    trials, masks, diagnostic = sim_inputs
+    return simulate_observers(trials, masks, diagnostic, image_size=S, n_participants=n,
+                              seed=seed, stimulus_size=STIM, reveal_radius=16.0,
+                              params=params or None)
+
+
+def test_simulated_csvs_pass_ingestion_unchanged(sim_inputs, tmp_path):
+    trials, clicks = simulate(sim_inputs)
+    trials.to_csv(tmp_path / "trials.csv", index=False)
+    clicks.to_csv(tmp_path / "clicks.csv", index=False)
+    images = sim_inputs[0][["image_id", "label"]].drop_duplicates()
+    t, c, qc = load_human_data(tmp_path / "trials.csv", tmp_path / "clicks.csv", images,
+                               default_stimulus_size=(1, 1))
+    assert qc.empty and len(t) == len(trials) and len(c) == len(clicks)
+    assert t["n_clicks"].sum() == len(clicks)
+    np.testing.assert_allclose(c["x"], clicks.sort_values(
+        ["participant_id", "trial_id", "click_index"])["x"])
+    # every participant sees every image once, options in both orders, times plausible
+    assert len(t) == 12 * 12 and not t.duplicated(["participant_id", "image_id"]).any()
+    assert set(t["option_a"] == t["label"]) == {True, False}
+    assert 0.85 <= t["correct"].mean() <= 0.97
+    assert 3 <= t["n_clicks"].median() <= 30 and t["n_clicks"].min() >= 1
+    gaps = c.groupby(["participant_id", "trial_id"])["t_ms"].diff().dropna()
+    assert 400 <= gaps.median() <= 900
+    last = c.groupby(["participant_id", "trial_id"])["t_ms"].max()
+    rt = t.set_index(["participant_id", "trial_id"])["rt_ms"]
+    assert (rt.loc[last.index] > last).all()
+
+
+def test_simulation_is_deterministic_for_a_seed(sim_inputs):
+    a, b = simulate(sim_inputs, n=3, seed=7), simulate(sim_inputs, n=3, seed=7)
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_frame_equal(a[1], b[1])
+    c = simulate(sim_inputs, n=3, seed=8)
+    assert not a[1]["x"].equals(c[1]["x"])
+    # participant k does not depend on how many others there are
+    more = simulate(sim_inputs, n=4, seed=7)
+    pd.testing.assert_frame_equal(more[0][more[0]["participant_id"] != "sim004"], a[0])
+
+
+def test_simulated_accuracy_rises_with_evidence_threshold(sim_inputs):
+    accuracy = []
+    for threshold in (0.05, 0.4, 0.9):
+        trials, clicks = simulate(sim_inputs, n=10, threshold=(threshold, 0.0), lapse=(0.0, 0.0))
+        label = dict(zip(sim_inputs[0]["image_id"], sim_inputs[0]["label"]))
+        accuracy.append((trials["response"] == trials["image_id"].map(label)).mean())
+    assert accuracy[0] < accuracy[1] < accuracy[2]
+    assert accuracy[0] < 0.85 and accuracy[2] > 0.93
+
+
+def test_simulated_maps_concentrate_on_the_pairs_diagnostic_regions(sim_inputs):
+    trials, clicks = simulate(sim_inputs, n=12)
+    trials = trials.assign(stimulus_width=float(STIM), stimulus_height=float(STIM))
+    maps = human_maps(trials, clicks, S, reveal_radius=16.0, blur_sigma=1.0)
+    masks = synthetic_masks().astype(bool)
+    outside = ~masks.any(axis=0)
+    for image_id, group in trials.groupby("image_id"):
+        pair = (group["option_a"].iloc[0], group["option_b"].iloc[0])
+        if image_id == "face00":
+            continue                                         # two option pairs mixed
+        weights = np.array(PAIRS.get(pair) or PAIRS[pair[::-1]])
+        top = masks[np.argmax(weights)]
+        per_pixel = maps[image_id][top].mean()
+        assert per_pixel > 3 * maps[image_id][outside].mean()
+        low = masks[np.argmin(weights)]
+        assert per_pixel > maps[image_id][low].mean()
+
+
+def test_simulation_rejects_bad_inputs(sim_inputs):
+    trials, masks, diagnostic = sim_inputs
+    with pytest.raises(ValueError, match="unknown simulated-observer parameter"):
+        simulate(sim_inputs, speed=(1.0, 0.0))
+    with pytest.raises(ValueError, match="no rows for the pair"):
+        simulate_observers(trials, masks, diagnostic[diagnostic["expression_a"] != "fear"], S, 1, 0,
+                           STIM, 16.0)
+    with pytest.raises(ValueError, match="region masks of image 'face01'"):
+        simulate_observers(trials, {**masks, "face01": np.zeros((4, 32, 32))}, diagnostic, S, 1,
+                           0, STIM, 16.0)

@@ -1,0 +1,30 @@
+"""The human side: ingest and validate click data, build human attention maps, estimate their
+reliability, and simulate observers for the embedded default (DESIGN.md sections 4, 7 and 11)."""
+
+from .ingest import HumanDataError, load_human_data
+from .maps import (
+    fixation_maps,
+    human_maps,
+    reveal_mask,
+    revealed_fraction,
+    stimulus_to_model_scale,
+    to_model_coords,
+    trial_map,
+)
+from .reliability import split_half_reliability
+from .simulate import DEFAULT_PARAMS, simulate_observers
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "HumanDataError",
+    "fixation_maps",
+    "human_maps",
+    "load_human_data",
+    "reveal_mask",
+    "revealed_fraction",
+    "simulate_observers",
+    "split_half_reliability",
+    "stimulus_to_model_scale",
+    "to_model_coords",
+    "trial_map",
+]

@@ -1,0 +1,272 @@
+"""Human attention maps from clicks (DESIGN.md section 7).
+
+Coordinate convention, for stimulus and model images alike: continuous pixel coordinates with
+the origin at the top-left *corner* of the image, x to the right, y down. Pixel (row i, column j)
+covers [j, j+1) x [i, i+1) and has its centre at (j + 0.5, i + 0.5); an image of width W spans
+[0, W]. A click reveals every pixel whose centre lies inside its disk, and always the pixel under
+the click itself (so a tiny radius still reveals something).
+
+Human maps are computed directly at the model input size: click positions and the reveal radius
+are mapped from stimulus pixels to model pixels (:func:`to_model_coords`), which is the exact
+counterpart of drawing the disks on the stimulus and rescaling the picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import gaussian_filter
+
+#: Per-image preprocessing record, for stimuli that show the ORIGINAL image:
+#: ``crop=(left, top, right, bottom)`` in original pixels (PIL's crop-box convention: the box's
+#: continuous edges; a box reaching outside the image stands for padding),
+#: ``original_size=(width, height)`` of the original image in pixels (default: the stimulus size,
+#: i.e. the original shown 1:1), ``size`` the model input size the crop was resized to (must equal
+#: ``image_size``; default ``image_size``).
+Geometry = Mapping[str, Any]
+
+ORDER_WEIGHTINGS: tuple[str, ...] = ("none", "linear", "exponential")
+_GEOMETRY_KEYS = {"crop", "original_size", "size"}
+
+
+def stimulus_to_model_scale(stimulus_width: float, stimulus_height: float, image_size: int,
+                            geometry: Geometry | None = None) -> tuple[float, float]:
+    """Model pixels per stimulus pixel along x and y: ``(sx, sy)``.
+
+    By default the stimulus is the preprocessed image scaled to the stimulus size, so
+    ``sx = image_size / stimulus_width``. With a ``geometry`` record (see :data:`Geometry`) the
+    stimulus shows the original image: stimulus -> original -> crop -> resize.
+    """
+    if geometry is None:
+        return image_size / stimulus_width, image_size / stimulus_height
+    left, top, right, bottom, orig_w, orig_h = _geometry(geometry, stimulus_width,
+                                                         stimulus_height, image_size)
+    return (orig_w / stimulus_width * image_size / (right - left),
+            orig_h / stimulus_height * image_size / (bottom - top))
+
+
+def to_model_coords(x: np.ndarray | float, y: np.ndarray | float,
+                    stimulus_width: np.ndarray | float, stimulus_height: np.ndarray | float,
+                    image_size: int, geometry: Geometry | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Map stimulus pixel coordinates to model-input pixel coordinates (continuous, see module).
+
+    The default is a pure scale, so the stimulus centre ``(w/2, h/2)`` lands on
+    ``(image_size/2, image_size/2)`` and the corners on the corners. With ``geometry`` the point
+    goes stimulus -> original image (scale by ``original_size / stimulus size``) -> crop (shift
+    by ``(left, top)``) -> model input (scale by ``image_size / crop size``); points outside the
+    crop map outside ``[0, image_size]``. Arrays broadcast.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if geometry is None:
+        return x * image_size / stimulus_width, y * image_size / stimulus_height
+    left, top, right, bottom, orig_w, orig_h = _geometry(geometry, stimulus_width,
+                                                         stimulus_height, image_size)
+    u = x * orig_w / stimulus_width
+    v = y * orig_h / stimulus_height
+    return (u - left) * image_size / (right - left), (v - top) * image_size / (bottom - top)
+
+
+def _geometry(geometry: Geometry, stimulus_width: float, stimulus_height: float,
+              image_size: int) -> tuple[float, float, float, float, Any, Any]:
+    unknown = set(geometry) - _GEOMETRY_KEYS
+    if unknown or "crop" not in geometry:
+        raise ValueError(f"geometry record needs 'crop' and allows only {sorted(_GEOMETRY_KEYS)}; "
+                         f"got keys {sorted(geometry)}")
+    left, top, right, bottom = (float(v) for v in geometry["crop"])
+    if not (right > left and bottom > top):
+        raise ValueError(f"geometry crop {geometry['crop']} must have right > left, bottom > top")
+    # Without original_size the original is shown 1:1 (values may be per-click arrays).
+    orig_w, orig_h = geometry.get("original_size", (stimulus_width, stimulus_height))
+    size = geometry.get("size", image_size)
+    if tuple(np.broadcast_to(size, 2)) != (image_size, image_size):
+        raise ValueError(f"geometry size {size} differs from the model input size {image_size}")
+    return left, top, right, bottom, orig_w, orig_h
+
+
+def _radii(radius: float | tuple[float, float]) -> tuple[float, float]:
+    rx, ry = (float(r) for r in np.broadcast_to(np.asarray(radius, dtype=float), 2))
+    if rx < 0 or ry < 0:
+        raise ValueError(f"reveal radius must be >= 0, got {radius}")
+    return rx, ry
+
+
+def _paint(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray, weights: np.ndarray,
+           radius: float | tuple[float, float]) -> None:
+    """Raise ``canvas`` (H, W) to ``weight`` on each click's disk (in place; max, not sum)."""
+    height, width = canvas.shape
+    rx, ry = _radii(radius)
+    for x, y, w in zip(xs, ys, weights):
+        j0, j1 = max(int(np.ceil(x - rx - 0.5)), 0), min(int(np.floor(x + rx - 0.5)), width - 1)
+        i0, i1 = max(int(np.ceil(y - ry - 0.5)), 0), min(int(np.floor(y + ry - 0.5)), height - 1)
+        if j0 <= j1 and i0 <= i1 and rx > 0 and ry > 0:
+            dx = (np.arange(j0, j1 + 1) + 0.5 - x) / rx
+            dy = (np.arange(i0, i1 + 1) + 0.5 - y) / ry
+            inside = dy[:, None] ** 2 + dx[None, :] ** 2 <= 1.0
+            block = canvas[i0:i1 + 1, j0:j1 + 1]
+            block[inside] = np.maximum(block[inside], w)
+        if 0 <= x <= width and 0 <= y <= height:   # the pixel under the click
+            i, j = min(int(y), height - 1), min(int(x), width - 1)
+            canvas[i, j] = max(canvas[i, j], w)
+
+
+def reveal_mask(xs: np.ndarray, ys: np.ndarray, radius: float | tuple[float, float],
+                shape: tuple[int, int]) -> np.ndarray:
+    """Union of the disks revealed by clicks at ``(xs, ys)`` (model pixels), bool ``shape`` (H, W).
+
+    ``radius`` is in model pixels; a pair ``(rx, ry)`` gives ellipses (a disk on a stimulus that
+    is scaled unequally along x and y). Pixels are revealed when their centre is inside.
+    """
+    canvas = np.zeros(shape, dtype=float)
+    xs = np.atleast_1d(np.asarray(xs, dtype=float))
+    _paint(canvas, xs, np.atleast_1d(np.asarray(ys, dtype=float)), np.ones(len(xs)), radius)
+    return canvas > 0
+
+
+def order_weights(n: int, order_weighting: str = "none", order_decay: float = 0.5) -> np.ndarray:
+    """Weight of the k-th click (k = 0 first) of a trial with ``n`` clicks, float (n,).
+
+    ``none``: 1; ``linear``: ``(n - k) / n`` (first 1, last 1/n); ``exponential``:
+    ``order_decay ** k``. Earlier clicks weigh more: they go where the observer expects the
+    most information.
+    """
+    k = np.arange(n, dtype=float)
+    if order_weighting == "none":
+        return np.ones(n)
+    if order_weighting == "linear":
+        return (n - k) / n
+    if order_weighting == "exponential":
+        if not 0 < order_decay <= 1:
+            raise ValueError(f"order_decay must be in (0, 1], got {order_decay}")
+        return order_decay ** k
+    raise ValueError(f"order_weighting must be one of {ORDER_WEIGHTINGS}, got {order_weighting!r}")
+
+
+def trial_map(x: np.ndarray, y: np.ndarray, stimulus_width: float, stimulus_height: float,
+              image_size: int, reveal_radius: float, order_weighting: str = "none",
+              order_decay: float = 0.5, geometry: Geometry | None = None) -> np.ndarray:
+    """What one trial revealed, float64 (S, S) with values in [0, 1], not normalised.
+
+    ``x, y``: the trial's clicks in click order, stimulus pixels; ``reveal_radius`` in stimulus
+    pixels. Each pixel holds the weight (:func:`order_weights`) of the most heavily weighted
+    click that revealed it, so without weighting the map is the union of the disks (0/1).
+    """
+    mx, my = to_model_coords(x, y, stimulus_width, stimulus_height, image_size, geometry)
+    sx, sy = stimulus_to_model_scale(stimulus_width, stimulus_height, image_size, geometry)
+    canvas = np.zeros((image_size, image_size))
+    _paint(canvas, np.atleast_1d(mx), np.atleast_1d(my),
+           order_weights(np.size(mx), order_weighting, order_decay),
+           (reveal_radius * sx, reveal_radius * sy))
+    return canvas
+
+
+def _clicks_by_trial(clicks: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Clicks of each (participant_id, trial_id), in click order: key -> (x, y)."""
+    ordered = clicks.sort_values(["participant_id", "trial_id", "click_index"], kind="stable")
+    x, y = ordered["x"].to_numpy(dtype=float), ordered["y"].to_numpy(dtype=float)
+    groups = ordered.reset_index(drop=True).groupby(["participant_id", "trial_id"], sort=False)
+    return {key: (x[idx], y[idx]) for key, idx in groups.indices.items()}
+
+
+def _trial_rows(trials: pd.DataFrame):
+    cols = ["participant_id", "trial_id", "image_id", "stimulus_width", "stimulus_height"]
+    missing = set(cols) - set(trials.columns)
+    if missing:
+        raise ValueError(f"trials lack column(s) {sorted(missing)} (use load_human_data)")
+    return trials[cols].itertuples(index=False, name=None)
+
+
+def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+               reveal_radius: float, blur_sigma: float, order_weighting: str = "none",
+               order_decay: float = 0.5, geometries: Mapping[str, Geometry] | None = None
+               ) -> dict[str, np.ndarray]:
+    """Human attention map of every image in ``trials``: ``image_id -> float32 (S, S)``, sum 1.
+
+    The map is the sum over the image's trials of :func:`trial_map` (disks of ``reveal_radius``
+    stimulus pixels, optionally weighted by click order), smoothed with a Gaussian of
+    ``blur_sigma`` model pixels (``scipy.ndimage.gaussian_filter``, reflecting borders so no mass
+    is lost; 0 = no smoothing) and normalised to sum 1. An image whose trials have no clicks at
+    all gets the uniform map ``1 / S**2`` (no information on where people looked).
+
+    ``trials`` and ``clicks`` as returned by :func:`~.ingest.load_human_data`; ``geometries``
+    optionally maps image_id -> :data:`Geometry` for stimuli that show the original image.
+    """
+    if blur_sigma < 0:
+        raise ValueError(f"blur_sigma must be >= 0, got {blur_sigma}")
+    order_weights(1, order_weighting, order_decay)   # validate the options up front
+    geometries = geometries or {}
+    by_trial = _clicks_by_trial(clicks)
+    sums: dict[str, np.ndarray] = {}
+    for pid, tid, image_id, width, height in _trial_rows(trials):
+        total = sums.setdefault(image_id, np.zeros((image_size, image_size)))
+        if (pid, tid) in by_trial:
+            x, y = by_trial[(pid, tid)]
+            total += trial_map(x, y, width, height, image_size, reveal_radius, order_weighting,
+                               order_decay, geometries.get(image_id))
+    maps = {}
+    for image_id in sorted(sums):
+        total = sums[image_id]
+        if total.sum() == 0:
+            maps[image_id] = np.full((image_size, image_size), 1.0 / image_size**2, np.float32)
+            continue
+        if blur_sigma > 0:
+            total = gaussian_filter(total, blur_sigma, mode="reflect")
+        maps[image_id] = (total / total.sum()).astype(np.float32)
+    return maps
+
+
+def fixation_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+                  geometries: Mapping[str, Geometry] | None = None) -> dict[str, np.ndarray]:
+    """Click positions as fixations: ``image_id -> bool (S, S)``, True at each clicked pixel.
+
+    For the fixation-based metrics (NSS, AUC-Judd). The pixel of a click is the model pixel
+    containing its mapped position; clicks mapping outside the model input (outside a crop) are
+    left out. Images without clicks get an all-False map.
+    """
+    geometries = geometries or {}
+    by_trial = _clicks_by_trial(clicks)
+    fixations: dict[str, np.ndarray] = {}
+    for pid, tid, image_id, width, height in _trial_rows(trials):
+        fix = fixations.setdefault(image_id, np.zeros((image_size, image_size), dtype=bool))
+        if (pid, tid) not in by_trial:
+            continue
+        x, y = to_model_coords(*by_trial[(pid, tid)], width, height, image_size,
+                               geometries.get(image_id))
+        inside = (x >= 0) & (x <= image_size) & (y >= 0) & (y <= image_size)
+        cols = np.minimum(x[inside].astype(int), image_size - 1)
+        rows = np.minimum(y[inside].astype(int), image_size - 1)
+        fix[rows, cols] = True
+    return {k: fixations[k] for k in sorted(fixations)}
+
+
+def revealed_fraction(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+                      reveal_radius: float, face_masks: Mapping[str, np.ndarray] | None = None,
+                      geometries: Mapping[str, Geometry] | None = None) -> pd.Series:
+    """Fraction of the face uncovered when the participant answered, per trial.
+
+    Returns a float Series aligned with ``trials.index`` named ``revealed_fraction``, for
+    ``trials["revealed_fraction"] = revealed_fraction(...)``. The uncovered area is the union of
+    the trial's disks at the model input size. With ``face_masks`` (image_id -> bool (S, S)) it
+    is the fraction of the face mask; without, of the whole image. An empty face mask gives NaN.
+    """
+    geometries = geometries or {}
+    by_trial = _clicks_by_trial(clicks)
+    values = np.zeros(len(trials))
+    for n, (pid, tid, image_id, width, height) in enumerate(_trial_rows(trials)):
+        area = (np.ones((image_size, image_size), dtype=bool) if face_masks is None
+                else np.asarray(face_masks[image_id], dtype=bool))
+        if area.shape != (image_size, image_size):
+            raise ValueError(f"face mask of {image_id!r} has shape {area.shape}, "
+                             f"expected {(image_size, image_size)}")
+        if (pid, tid) in by_trial:
+            x, y = by_trial[(pid, tid)]
+            shown = trial_map(x, y, width, height, image_size, reveal_radius,
+                              geometry=geometries.get(image_id)) > 0
+        else:
+            shown = np.zeros_like(area)
+        values[n] = (shown & area).sum() / area.sum() if area.any() else np.nan
+    return pd.Series(values, index=trials.index, name="revealed_fraction")

@@ -1,0 +1,270 @@
+"""Simulated observers for the embedded default (DESIGN.md section 11).
+
+A simulated participant does what the real task asks: the face is hidden, each click uncovers a
+disk, and the participant answers when it has seen enough. The model, per trial with options
+``(a, b)``:
+
+* Evidence. The diagnostic table gives, for the pair ``(a, b)``, the weight ``w_r`` of each face
+  region ``r`` (how much of the difference between the two poses lies there). Uncovering a
+  fraction ``f_r`` of region ``r`` yields evidence ``E = sum_r w_r f_r`` (``E = 1`` when every
+  region is uncovered; regions with an empty mask are left out and the rest renormalised).
+* Where to click. With probability ``diagnostic_preference`` the participant aims at the
+  expected evidence gain of a click (the evidence density convolved with the reveal disk);
+  otherwise at a generic face prior (a Gaussian at the centroid of the face regions). Already
+  uncovered pixels are excluded (nobody re-uncovers the same spot on purpose); the aimed point is
+  scattered by Gaussian motor/spatial noise ``spatial_noise`` (stimulus pixels).
+* When to stop. After each click, once ``E >= threshold`` (and at least ``min_clicks``), or at
+  ``max_clicks``.
+* The answer. Correct with probability ``0.5 + 0.5 (1 - exp(-E / evidence_scale))``, except that
+  with probability ``lapse`` the answer is a coin flip.
+* Times. First click after ``first_click_ms``, then intervals around the participant's
+  ``click_interval_ms`` (log-normal, coefficient of variation ``interval_cv``); the answer
+  ``decision_ms`` after the last click.
+
+Participant-level parameters are drawn once per participant from a normal ``(mean, sd)`` clipped
+to a plausible range; trial-level times are drawn per trial. The output is exactly the two CSV
+schemas of DESIGN.md section 4, so simulated data goes through the same ingestion as real data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import correlate
+
+from ..labels import REGIONS
+from .ingest import CLICK_COLUMNS, TRIAL_COLUMNS
+from .maps import reveal_mask
+
+#: Defaults. Pairs are ``(mean, sd)`` of a normal: per participant for the first five keys,
+#: per trial for the two times; ``_BOUNDS`` clips the draws.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "diagnostic_preference": (0.75, 0.1),  # probability that a click aims at evidence, [0, 1]
+    "spatial_noise": (6.0, 2.0),           # sd of click scatter, stimulus pixels
+    "threshold": (0.6, 0.1),               # evidence at which the participant answers
+    "lapse": (0.03, 0.02),                 # probability of a random answer
+    "click_interval_ms": (650.0, 100.0),   # participant's mean time between clicks
+    "first_click_ms": (1000.0, 250.0),     # per trial: time from onset to the first click
+    "decision_ms": (700.0, 200.0),         # per trial: time from the last click to the answer
+    "interval_cv": 0.25,                   # click-to-click variability within a participant
+    "evidence_scale": 0.3,                 # evidence for 1 - 1/e of the way to certainty
+    "prior_sigma": 0.25,                   # sd of the face prior, fraction of the image size
+    "min_clicks": 1,
+    "max_clicks": 40,
+}
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "diagnostic_preference": (0.0, 1.0),
+    "spatial_noise": (0.0, np.inf),
+    "threshold": (0.02, 1.0),
+    "lapse": (0.0, 0.5),
+    "click_interval_ms": (250.0, np.inf),
+    "first_click_ms": (300.0, np.inf),
+    "decision_ms": (200.0, np.inf),
+}
+_PARTICIPANT_KEYS = ("diagnostic_preference", "spatial_noise", "threshold", "lapse",
+                     "click_interval_ms")
+
+
+def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
+                       diagnostic: pd.DataFrame, image_size: int, n_participants: int,
+                       seed: int, stimulus_size: int, reveal_radius: float,
+                       params: Mapping[str, Any] | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate ``n_participants`` observers on the 2AFC trials; return (trials, clicks) CSVs.
+
+    Parameters
+    ----------
+    trials
+        The model trial list: ``trial_id, image_id, option_a, option_b, label``. Each
+        participant sees every image once, in one of its trials drawn at random, with the option
+        order randomised; ``trial_id`` is kept so human and model trials can be paired.
+    masks
+        image_id -> uint8 (4, S, S) region masks in :data:`~ferattention.labels.REGIONS` order.
+    diagnostic
+        ``expression_a, expression_b, region, weight`` (DESIGN.md section 4 contracts).
+    image_size
+        S, the model input size of ``masks``.
+    n_participants, seed
+        Participants ``sim001 ...``; participant k's behaviour depends only on ``seed`` and k.
+    stimulus_size
+        The square stimulus shown, in pixels (the model image scaled up).
+    reveal_radius
+        Radius of the uncovered disk, stimulus pixels.
+    params
+        Overrides of :data:`DEFAULT_PARAMS` (unknown keys are an error).
+
+    Returns
+    -------
+    ``trials``: ``participant_id, trial_id, image_id, option_a, option_b, response, rt_ms,
+    stimulus_width, stimulus_height``; ``clicks``: ``participant_id, trial_id, click_index
+    (1-based), x, y (stimulus pixels, 2 decimals), t_ms``.
+    """
+    p = _params(params)
+    if n_participants < 1:
+        raise ValueError(f"n_participants must be >= 1, got {n_participants}")
+    missing = {"trial_id", "image_id", "option_a", "option_b", "label"} - set(trials.columns)
+    if missing:
+        raise ValueError(f"trials lack column(s) {sorted(missing)}")
+    weights = _diagnostic_weights(diagnostic)
+    scale = stimulus_size / image_size                # stimulus pixels per model pixel
+    radius = reveal_radius / scale                     # model pixels
+    trials_of = {i: g.reset_index(drop=True)
+                 for i, g in trials.astype({"trial_id": str, "image_id": str}).groupby("image_id")}
+    images = sorted(trials_of)
+    for image_id in images:
+        shape = np.shape(masks[image_id]) if image_id in masks else None
+        if shape != (len(REGIONS), image_size, image_size):
+            raise ValueError(f"region masks of image {image_id!r}: expected shape "
+                             f"{(len(REGIONS), image_size, image_size)}, got {shape}")
+    scenes = _SceneCache(masks, weights, image_size, radius, p["prior_sigma"])
+
+    width = max(3, len(str(n_participants)))
+    trial_rows, click_rows = [], []
+    for k, seq in enumerate(np.random.SeedSequence(seed).spawn(n_participants)):
+        rng = np.random.default_rng(seq)
+        pid = f"sim{k + 1:0{width}d}"
+        person = {key: _draw(rng, p[key], key) for key in _PARTICIPANT_KEYS}
+        for image_id in images:
+            options = trials_of[image_id]
+            trial = options.iloc[int(rng.integers(len(options)))]
+            a, b = (trial["option_a"], trial["option_b"])
+            if rng.random() < 0.5:
+                a, b = b, a
+            if trial["label"] not in (a, b):
+                raise ValueError(f"trial {trial['trial_id']!r}: label {trial['label']!r} "
+                                 f"is not among the options ({a!r}, {b!r})")
+            density, gain, prior = scenes.get(image_id, a, b)
+            xs, ys, evidence = _explore(rng, density, gain, prior, person, p, radius, scale)
+            lapse = rng.random() < person["lapse"]
+            p_correct = 0.5 if lapse else 0.5 + 0.5 * (1 - np.exp(-evidence / p["evidence_scale"]))
+            correct = rng.random() < p_correct
+            response = trial["label"] if correct else (b if trial["label"] == a else a)
+            times = _click_times(rng, len(xs), person, p)
+            rt = times[-1] + _draw(rng, p["decision_ms"], "decision_ms")
+            trial_rows.append((pid, trial["trial_id"], image_id, a, b, response, round(rt),
+                               stimulus_size, stimulus_size))
+            click_rows += [(pid, trial["trial_id"], n + 1, x, y, round(t))
+                           for n, (x, y, t) in enumerate(zip(xs, ys, times[:len(xs)]))]
+    out_trials = pd.DataFrame(trial_rows, columns=[*TRIAL_COLUMNS, "stimulus_width",
+                                                   "stimulus_height"])
+    out_clicks = pd.DataFrame(click_rows, columns=list(CLICK_COLUMNS))
+    return out_trials, out_clicks
+
+
+def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    p = dict(DEFAULT_PARAMS)
+    unknown = set(params or {}) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise ValueError(f"unknown simulated-observer parameter(s) {sorted(unknown)}; "
+                         f"known: {sorted(DEFAULT_PARAMS)}")
+    for key, value in (params or {}).items():
+        if isinstance(DEFAULT_PARAMS[key], tuple):
+            value = tuple(float(v) for v in value)
+            if len(value) != 2 or value[1] < 0:
+                raise ValueError(f"parameter {key!r} must be [mean, sd] with sd >= 0, got {value}")
+        p[key] = value
+    if not 1 <= p["min_clicks"] <= p["max_clicks"]:
+        raise ValueError(f"need 1 <= min_clicks <= max_clicks, got {p['min_clicks']}, "
+                         f"{p['max_clicks']}")
+    if p["evidence_scale"] <= 0 or p["prior_sigma"] <= 0 or p["interval_cv"] < 0:
+        raise ValueError("evidence_scale and prior_sigma must be > 0, interval_cv >= 0")
+    return p
+
+
+def _draw(rng: np.random.Generator, mean_sd: tuple[float, float], key: str) -> float:
+    low, high = _BOUNDS[key]
+    return float(np.clip(rng.normal(*mean_sd), low, high))
+
+
+def _diagnostic_weights(diagnostic: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """(expression_a, expression_b) -> weights (4,) in REGIONS order."""
+    missing = {"expression_a", "expression_b", "region", "weight"} - set(diagnostic.columns)
+    if missing:
+        raise ValueError(f"diagnostic table lacks column(s) {sorted(missing)}")
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for (a, b), g in diagnostic.groupby(["expression_a", "expression_b"]):
+        w = g.set_index("region")["weight"].reindex(list(REGIONS))
+        if w.isna().any() or (w < 0).any():
+            raise ValueError(f"diagnostic weights of ({a}, {b}) must give a weight >= 0 for each "
+                             f"of {list(REGIONS)}; got {g[['region', 'weight']].values.tolist()}")
+        out[(a, b)] = w.to_numpy(dtype=float)
+    return out
+
+
+class _SceneCache:
+    """Per (image, option pair): evidence density, expected gain of a click, face prior."""
+
+    def __init__(self, masks: Mapping[str, np.ndarray], weights: dict, image_size: int,
+                 radius: float, prior_sigma: float) -> None:
+        self.masks, self.weights, self.size = masks, weights, image_size
+        self.prior_sigma = prior_sigma * image_size
+        r = int(np.floor(radius))
+        offsets = np.arange(-r, r + 1)
+        self.disk = (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2).astype(float)
+        self.cache: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def get(self, image_id: str, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (image_id, *sorted((a, b)))
+        if key not in self.cache:
+            if (a, b) not in self.weights:
+                raise ValueError(f"the diagnostic table has no rows for the pair ({a}, {b})")
+            regions = np.asarray(self.masks[image_id]) > 0              # (4, S, S)
+            area = regions.sum(axis=(1, 2))
+            w = np.where(area > 0, self.weights[(a, b)], 0.0)
+            w = w / w.sum() if w.sum() > 0 else w
+            # Evidence per pixel: uncovering all of region r gives w_r.
+            density = np.tensordot(w / np.maximum(area, 1), regions.astype(float), axes=1)
+            gain = correlate(density, self.disk, mode="constant")
+            self.cache[key] = (density, gain, self._prior(regions))
+        return self.cache[key]
+
+    def _prior(self, regions: np.ndarray) -> np.ndarray:
+        face = regions.any(axis=0)
+        rows, cols = np.nonzero(face) if face.any() else (np.array([self.size / 2 - 0.5]),) * 2
+        centre = np.arange(self.size) + 0.0
+        gy = np.exp(-0.5 * ((centre - rows.mean()) / self.prior_sigma) ** 2)
+        gx = np.exp(-0.5 * ((centre - cols.mean()) / self.prior_sigma) ** 2)
+        return gy[:, None] * gx[None, :]
+
+
+def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, prior: np.ndarray,
+             person: dict[str, float], p: dict[str, Any], radius: float, scale: float
+             ) -> tuple[list[float], list[float], float]:
+    """Click until the evidence suffices; return click positions (stimulus px) and evidence."""
+    size = density.shape[0]
+    stimulus = size * scale
+    revealed = np.zeros(density.shape, dtype=bool)
+    xs: list[float] = []
+    ys: list[float] = []
+    evidence = 0.0
+    while len(xs) < p["max_clicks"]:
+        target = gain if rng.random() < person["diagnostic_preference"] else prior
+        weights = (target * ~revealed).ravel()
+        if weights.sum() <= 0:    # nothing left there: look anywhere still covered, else anywhere
+            weights = (prior * ~revealed).ravel()
+            if weights.sum() <= 0:
+                weights = np.ones(size * size)
+        cell = rng.choice(size * size, p=weights / weights.sum())
+        row, col = divmod(int(cell), size)
+        x = (col + rng.random()) * scale + rng.normal(0, person["spatial_noise"])
+        y = (row + rng.random()) * scale + rng.normal(0, person["spatial_noise"])
+        x, y = (round(float(np.clip(v, 0, stimulus)), 2) for v in (x, y))
+        xs.append(x)
+        ys.append(y)
+        revealed |= reveal_mask([x / scale], [y / scale], radius, density.shape)
+        evidence = float(density[revealed].sum())
+        if evidence >= person["threshold"] and len(xs) >= p["min_clicks"]:
+            break
+    return xs, ys, evidence
+
+
+def _click_times(rng: np.random.Generator, n: int, person: dict[str, float],
+                 p: dict[str, Any]) -> np.ndarray:
+    """Click times in ms from trial onset, (n,) with n >= 1."""
+    s = np.sqrt(np.log1p(p["interval_cv"] ** 2))   # log-normal with mean 1 and the given cv
+    intervals = person["click_interval_ms"] * rng.lognormal(-s * s / 2, s, size=n - 1)
+    first = _draw(rng, p["first_click_ms"], "first_click_ms")
+    return first + np.concatenate([[0.0], np.cumsum(intervals)])
