@@ -1,0 +1,262 @@
+"""Tests of ferattention.similarity against hand-computed values and reference implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ferattention import similarity as sm
+from ferattention.similarity import METRICS
+
+
+def _gauss(h: int, w: int, cy: float, cx: float, sigma: float) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+
+
+def _one(a) -> np.ndarray:
+    """A single (H, W) map as a batch of one."""
+    return np.asarray(a, dtype=float)[None]
+
+
+RNG = np.random.default_rng(1234)
+A = RNG.random((6, 12, 12))
+B = RNG.random((6, 12, 12))
+FIX = RNG.random((6, 12, 12)) < 0.1
+FIX[:, 0, 0] = True  # every image has at least one fixation
+
+
+def _call(name: str, pred, ref, fix=FIX):
+    return METRICS[name].fn(pred, ref, fix if METRICS[name].needs_fixations else None)
+
+
+# ------------------------------------------------------------------ identities and references
+
+
+def test_identical_maps_reach_the_perfect_score():
+    assert np.allclose(sm.cc(A, A), 1)
+    assert np.allclose(sm.spearman(A, A), 1)
+    assert np.allclose(sm.sim(A, A), 1)
+    assert np.allclose(sm.kl(A, A), 0, atol=1e-12)
+    assert np.allclose(sm.iou_top10(A, A), 1)
+    assert np.allclose(sm.emd(A[:2], A[:2]), 0, atol=1e-9)
+
+
+def test_cc_and_spearman_match_scipy_per_image():
+    quantised = np.round(B * 4)  # many ties: average ranks must match spearmanr
+    for i in range(len(A)):
+        assert sm.cc(A, B)[i] == pytest.approx(stats.pearsonr(A[i].ravel(), B[i].ravel())[0], abs=1e-12)
+        rho = stats.spearmanr(A[i].ravel(), quantised[i].ravel())[0]
+        assert sm.spearman(A, quantised)[i] == pytest.approx(rho, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_batch_equals_one_image_at_a_time(name):
+    batch = _call(name, A[:3], B[:3], FIX[:3])
+    single = [_call(name, A[i : i + 1], B[i : i + 1], FIX[i : i + 1])[0] for i in range(3)]
+    assert np.allclose(batch, single, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["spearman", "cc", "sim", "nss", "auc_judd", "iou_top10"])
+def test_invariant_to_positive_affine_change_of_the_machine_map(name):
+    assert np.allclose(_call(name, 3.0 * A + 2.0, B), _call(name, A, B))
+
+
+def test_kl_invariant_to_scale_and_independent_of_sign_shift():
+    assert np.allclose(sm.kl(5.0 * A, B), sm.kl(A, B))
+    zero_min = A - A.min(axis=(1, 2), keepdims=True)
+    assert np.allclose(sm.kl(zero_min - 3.0, B), sm.kl(zero_min, B))  # negative maps are shifted
+
+
+# ------------------------------------------------------------------ hand-computed small cases
+
+
+def test_cc_sim_by_hand_2x2():
+    pred, ref = _one([[0, 1], [0, 1]]), _one([[0, 1], [1, 1]])
+    # centred: p = (-.5, .5, -.5, .5), r = (-.75, .25, .25, .25): 0.5 / sqrt(1 * 0.75)
+    assert sm.cc(pred, ref)[0] == pytest.approx(1 / np.sqrt(3))
+    # distributions (0, 1/2, 0, 1/2) and (0, 1/3, 1/3, 1/3): intersection 2/3
+    assert sm.sim(pred, ref)[0] == pytest.approx(2 / 3)
+    assert sm.sim(pred + 2, ref)[0] == pytest.approx(2 / 3)  # min-max normalised first
+
+
+def test_kl_by_hand_2x2():
+    # KL(uniform || (1,1,1,5)/8) = 3 * .25 log(.25 / .125) + .25 log(.25 / .625)
+    pred, ref = _one([[1, 1], [1, 5]]), _one([[1, 1], [1, 1]])
+    assert sm.kl(pred, ref)[0] == pytest.approx(0.75 * np.log(2) + 0.25 * np.log(0.4))
+    # machine mass 0 where the human mass is 0.5: MIT's eps = 2^-52 bounds the penalty
+    pred, ref = _one([[1, 0], [0, 0]]), _one([[1, 1], [0, 0]])
+    expected = 0.5 * np.log(0.5) + 0.5 * np.log(0.5 / 2.0**-52)
+    assert sm.kl(pred, ref)[0] == pytest.approx(expected, rel=1e-9)
+    assert sm.KL_EPS == 2.0**-52
+
+
+def test_nss_by_hand_2x2():
+    # values (0, 0, 0, 4): mean 1, sample sd 2 -> z = (-.5, -.5, -.5, 1.5)
+    pred = _one([[0, 0], [0, 4]])
+    assert sm.nss(pred, pred, _one([[0, 0], [0, 1]]).astype(bool))[0] == pytest.approx(1.5)
+    assert sm.nss(pred, pred, _one([[1, 0], [0, 1]]).astype(bool))[0] == pytest.approx(0.5)
+
+
+def test_auc_judd_by_hand_2x3():
+    # sorted: .9(F) .7 .5 .3(F) .2 .1 -> points (0,0) (0,.5) (.5,1) (1,1): area .375 + .5
+    pred = _one([[0.9, 0.1, 0.5], [0.3, 0.7, 0.2]])
+    fix = _one([[1, 0, 0], [1, 0, 0]]).astype(bool)
+    assert sm.auc_judd(pred, pred, fix)[0] == pytest.approx(0.875)
+
+
+def test_auc_judd_ties_use_every_pixel_at_or_above_the_threshold():
+    # threshold 1 includes both tied pixels: (0,0) -> (1/3, 1) -> (1, 1): area 1/6 + 2/3
+    pred = _one([[1, 1], [0, 0]])
+    fix = _one([[1, 0], [0, 0]]).astype(bool)
+    assert sm.auc_judd(pred, pred, fix)[0] == pytest.approx(5 / 6)
+
+
+def _mit_auc_judd(s: np.ndarray, f: np.ndarray) -> float:
+    """Literal port of MIT's AUC_Judd loop (without jitter) for maps without ties."""
+    s, f = s.ravel(), f.ravel()
+    sth = np.sort(s[f])[::-1]
+    n_fix, n_px = len(sth), len(s)
+    tp, fp = np.zeros(n_fix + 2), np.zeros(n_fix + 2)
+    tp[-1] = fp[-1] = 1
+    for i, thresh in enumerate(sth, start=1):
+        above = np.sum(s >= thresh)
+        tp[i] = i / n_fix
+        fp[i] = (above - i) / (n_px - n_fix)
+    return float(np.trapezoid(tp, fp))
+
+
+def test_auc_judd_matches_the_mit_loop_without_ties():
+    got = sm.auc_judd(A, A, FIX)
+    assert np.allclose(got, [_mit_auc_judd(A[i], FIX[i]) for i in range(len(A))])
+
+
+def test_iou_top10_by_hand_4x5():
+    pred = np.arange(20.0).reshape(4, 5)  # 90th percentile 17.1 -> top pixels 18, 19
+    ref = pred.copy()
+    ref.flat[0] = 100.0  # percentile 18.1 -> top pixels 0 and 19
+    assert sm.iou_top10(_one(pred), _one(ref))[0] == pytest.approx(1 / 3)
+    assert sm.iou_top10(_one(pred), _one(pred[::-1, ::-1]))[0] == 0.0
+
+
+def test_emd_moves_mass_by_the_shift_in_pixels():
+    # 16 x 16 maps on a 16-cell grid: one pixel per cell
+    a, b = np.zeros((16, 16)), np.zeros((16, 16))
+    a[2, 3], b[2, 8] = 1.0, 1.0
+    assert sm.emd(_one(a), _one(b))[0] == pytest.approx(5.0, abs=1e-6)
+    # 64 x 64 maps: 4-pixel cells; a shift of two cells is 8 pixels of the input map
+    a, b = np.zeros((64, 64)), np.zeros((64, 64))
+    a[0:4, 0:4], b[0:4, 8:12] = 1.0, 1.0
+    assert sm.emd(_one(a), _one(b))[0] == pytest.approx(8.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------ shifted and constant maps
+
+
+def test_scores_worsen_as_a_blob_moves_away():
+    ref = _gauss(32, 32, 16, 16, 3)[None]
+    shifts = [0, 2, 4, 8]
+    pred = np.stack([_gauss(32, 32, 16, 16 + s, 3) for s in shifts])
+    refs = np.repeat(ref, len(shifts), axis=0)
+    fix = np.zeros_like(refs, dtype=bool)
+    fix[:, 15:18, 15:18] = True
+    for name, metric in METRICS.items():
+        if name == "emd":
+            continue
+        scores = metric.fn(pred, refs, fix)
+        steps = np.diff(scores)
+        if metric.higher_is_better:
+            assert np.all(steps <= 1e-12), (name, scores)
+            assert scores[0] > scores[-1], (name, scores)
+        else:
+            assert np.all(steps >= -1e-12) and scores[0] < scores[-1], (name, scores)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.7, -2.0])
+def test_constant_machine_map_conventions(value):
+    const = np.full_like(A, value)
+    n_px = A[0].size
+    assert np.all(sm.cc(const, B) == 0) and np.all(sm.spearman(const, B) == 0)
+    assert np.all(sm.nss(const, B, FIX) == 0)
+    assert np.allclose(sm.auc_judd(const, B, FIX), 0.5)
+    assert np.all(sm.iou_top10(const, B) == 0)
+    # a constant map is the uniform distribution: KL = log(P) - H(q), SIM vs uniform = 1
+    q = B.reshape(len(B), -1) / B.reshape(len(B), -1).sum(axis=1, keepdims=True)
+    assert np.allclose(sm.kl(const, B), np.log(n_px) - stats.entropy(q, axis=1), atol=1e-9)
+    assert np.allclose(sm.sim(const, np.ones_like(B)), 1)
+    assert np.allclose(sm.sim(const, B), np.minimum(1 / n_px, sm._minmax_distribution(B.reshape(6, -1))).sum(1))
+
+
+def test_fixation_metrics_edge_cases_are_nan():
+    no_fix = np.zeros_like(FIX)
+    all_fix = np.ones_like(FIX)
+    assert np.all(np.isnan(sm.nss(A, B, no_fix))) and np.all(np.isnan(sm.auc_judd(A, B, no_fix)))
+    assert np.all(np.isnan(sm.auc_judd(A, B, all_fix)))
+
+
+# ------------------------------------------------------------------ registry and directions
+
+
+def test_registry_direction_flags():
+    higher = {n for n, m in METRICS.items() if m.higher_is_better}
+    assert higher == {"spearman", "cc", "sim", "nss", "auc_judd", "iou_top10"}
+    assert {n for n, m in METRICS.items() if m.needs_fixations} == {"nss", "auc_judd"}
+    assert set(sm.DEFAULT_METRICS) == set(METRICS) - {"emd"}
+    assert all(name == m.name and m.description for name, m in METRICS.items())
+
+
+def test_directions_agree_with_a_good_and_a_bad_map():
+    ref = _gauss(24, 24, 8, 8, 2)[None]
+    good, bad = ref.copy(), _gauss(24, 24, 18, 18, 2)[None]
+    fix = np.zeros_like(ref, dtype=bool)
+    fix[0, 7:10, 7:10] = True
+    for name, m in METRICS.items():
+        g, b = m.fn(good, ref, fix)[0], m.fn(bad, ref, fix)[0]
+        assert (g > b) if m.higher_is_better else (g < b), (name, g, b)
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="needs the human fixation"):
+        sm.nss(A, B)
+    with pytest.raises(ValueError, match="needs the human fixation"):
+        sm.auc_judd(A, B, None)
+    with pytest.raises(ValueError, match="differ in shape"):
+        sm.cc(A, B[:, :5])
+    with pytest.raises(ValueError, match="non-finite"):
+        sm.cc(np.where(A > 0.99, np.nan, A), B)
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        sm.sim(A[0], B[0])
+
+
+# ------------------------------------------------------------------ similarity_table
+
+
+def test_similarity_table_long_format_matches_the_metrics():
+    machine = {f"happy/img_{i}": A[i] for i in range(4)}
+    human = {f"happy/img_{i}": B[i] for i in range(1, 6)}  # img_0 has no human map: skipped
+    fixations = {f"happy/img_{i}": FIX[i] for i in range(6)}
+    table = sm.similarity_table(machine, human, fixations, ["cc", "nss"])
+    assert list(table.columns) == ["image_id", "metric", "value"]
+    assert len(table) == 6 and set(table.image_id) == {"happy/img_1", "happy/img_2", "happy/img_3"}
+    cc_rows = table[table.metric == "cc"].set_index("image_id")["value"]
+    assert cc_rows["happy/img_2"] == pytest.approx(sm.cc(A[2:3], B[2:3])[0])
+    nss_rows = table[table.metric == "nss"].set_index("image_id")["value"]
+    assert nss_rows["happy/img_3"] == pytest.approx(sm.nss(A[3:4], B[3:4], FIX[3:4])[0])
+    default = sm.similarity_table(machine, human, fixations)
+    assert list(pd.unique(default.metric)) == list(sm.DEFAULT_METRICS)
+
+
+def test_similarity_table_errors():
+    machine, human = {"a": A[0]}, {"a": B[0]}
+    with pytest.raises(ValueError, match="unknown similarity metric"):
+        sm.similarity_table(machine, human, None, ["pearson"])
+    with pytest.raises(ValueError, match="no image_id has both"):
+        sm.similarity_table(machine, {"b": B[0]}, None, ["cc"])
+    with pytest.raises(ValueError, match="need fixation maps"):
+        sm.similarity_table(machine, human, None, ["cc", "auc_judd"])
+    with pytest.raises(ValueError, match="no fixation map for image_id"):
+        sm.similarity_table(machine, human, {"z": FIX[0]}, ["nss"])
+    with pytest.raises(ValueError, match="image_id 'a'"):
+        sm.similarity_table(machine, {"a": B[0, :5]}, None, ["cc"])

@@ -1,0 +1,363 @@
+"""Similarity between machine attention maps and human attention maps (DESIGN.md section 8).
+
+Every metric has one signature::
+
+    metric(pred, ref, fixations=None) -> scores
+
+``pred`` is the machine map, ``ref`` the human map, both float arrays of shape (N, H, W); a metric
+compares ``pred[i]`` with ``ref[i]`` and returns one score per image, shape (N,). ``fixations`` is
+a boolean (N, H, W) array marking the pixels where the participants clicked (model-input pixels);
+only ``nss`` and ``auc_judd`` use it, and they raise ``ValueError`` without it. Computations run in
+float64 and are vectorised over images (except ``emd``, which solves one transport problem per
+image).
+
+Definitions follow the MIT saliency benchmark code (cvzoya/saliency, ``code_forMetrics``) and
+Bylinskii et al., "What do different evaluation metrics tell us about saliency models?", TPAMI 2019;
+``spearman`` and ``iou_top10`` follow the Harmonization code (Fel et al., NeurIPS 2022). Where the
+reference code is silent or returns NaN, the conventions below apply (all tested):
+
+* Constant maps carry no spatial information. ``cc``, ``spearman`` and ``nss`` score a constant map
+  0 (the value of an uninformative map; the references give NaN). For ``sim``, ``kl`` and ``emd``
+  a constant map (an all-zero one included) is the uniform distribution (MIT leaves an all-zero map
+  at zero and gives NaN for other constant maps in SIM). ``auc_judd`` gives a constant map 0.5.
+  ``iou_top10`` gives 0 when either map has no pixel strictly above its 90th percentile (as the
+  Harmonization code does through its epsilon).
+* Negative values (CAM is not rectified) are shifted away by the map's minimum before a map is
+  read as a distribution in ``kl`` and ``emd``; non-negative maps are used as they are (as MIT's
+  KLdiv does). ``sim`` min-max normalises every map (as MIT's similarity does).
+* ``auc_judd`` thresholds at every distinct saliency value found at a fixation instead of adding
+  MIT's random 1e-7 jitter: it is deterministic and equals MIT's result whenever the map has no
+  ties. An image without fixations, or with every pixel fixated, scores NaN (as in MIT).
+  ``nss`` of an image without fixations is NaN as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: MATLAB's ``eps`` (2^-52), the regulariser of MIT's KLdiv.
+KL_EPS: float = float(np.finfo(np.float64).eps)
+
+#: Top share of pixels, in percent, kept by ``iou_top10`` (Harmonization's ``percentile=10``).
+IOU_TOP_PERCENT: float = 10.0
+
+#: Cells per side of the grid on which ``emd`` compares maps (MIT downsamples by 32).
+EMD_GRID: int = 16
+
+
+# --------------------------------------------------------------------------------------------
+# input handling and normalisations
+
+
+def _check_maps(
+    pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None, need_fix: str = ""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate and flatten inputs to (N, H*W) float64 maps and an optional (N, H*W) bool mask."""
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if pred.ndim != 3 or ref.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W) arrays, got pred {pred.shape} and ref {ref.shape}")
+    if pred.shape != ref.shape:
+        raise ValueError(f"pred {pred.shape} and ref {ref.shape} differ in shape")
+    for name, arr in (("pred", pred), ("ref", ref)):
+        bad = ~np.isfinite(arr).all(axis=(1, 2))
+        if bad.any():
+            raise ValueError(f"{name} has non-finite values in image(s) at index {np.flatnonzero(bad).tolist()}")
+    n = pred.shape[0]
+    fix = None
+    if need_fix:
+        if fixations is None:
+            raise ValueError(f"metric {need_fix!r} needs the human fixation (click) maps; got None")
+        fix = np.asarray(fixations)
+        if fix.shape != pred.shape:
+            raise ValueError(f"fixations {fix.shape} must have the maps' shape {pred.shape}")
+        if fix.dtype != bool:
+            if not np.isin(fix, (0, 1)).all():
+                raise ValueError("fixations must be boolean (or 0/1) maps")
+            fix = fix.astype(bool)
+        fix = fix.reshape(n, -1)
+    return pred.reshape(n, -1), ref.reshape(n, -1), fix
+
+
+def _is_constant(x: np.ndarray) -> np.ndarray:
+    """(N, P) -> (N,) True where a row is constant (tested exactly, not via a rounded variance)."""
+    return np.ptp(x, axis=1) == 0
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (N, P) arrays; 0 where either row is constant."""
+    out = np.zeros(a.shape[0])
+    ok = ~(_is_constant(a) | _is_constant(b))
+    a = a[ok] - a[ok].mean(axis=1, keepdims=True)
+    b = b[ok] - b[ok].mean(axis=1, keepdims=True)
+    out[ok] = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.clip(out, -1.0, 1.0)
+
+
+def _uniform_where_constant(x: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Replace rows of ``dist`` whose source row in ``x`` is constant by the uniform distribution."""
+    const = _is_constant(x)
+    dist[const] = 1.0 / x.shape[1]
+    return dist
+
+
+def _minmax_distribution(x: np.ndarray) -> np.ndarray:
+    """(N, P) maps -> distributions after min-max scaling to [0, 1] (MIT's SIM preprocessing)."""
+    const = _is_constant(x)
+    lo = x.min(axis=1, keepdims=True)
+    span = np.where(const, 1.0, np.ptp(x, axis=1))[:, None]
+    scaled = (x - lo) / span
+    total = np.where(const, 1.0, scaled.sum(axis=1))[:, None]
+    return _uniform_where_constant(x, scaled / total)
+
+
+def _mass_distribution(x: np.ndarray) -> np.ndarray:
+    """(N, P) maps -> distributions by dividing by the sum; negative maps are shifted by their minimum."""
+    const = _is_constant(x)
+    shifted = x - np.minimum(x.min(axis=1, keepdims=True), 0.0)
+    total = np.where(const, 1.0, shifted.sum(axis=1))[:, None]
+    return _uniform_where_constant(x, shifted / total)
+
+
+# --------------------------------------------------------------------------------------------
+# metrics
+
+
+def spearman(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Spearman rank correlation of the pixel values (Harmonization; ties get average ranks).
+
+    Range [-1, 1], higher is better; 0 when either map is constant.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    return _pearson_rows(stats.rankdata(p, axis=1), stats.rankdata(r, axis=1))
+
+
+def cc(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Pearson linear correlation coefficient of the pixel values (MIT ``CC``).
+
+    Range [-1, 1], higher is better; 0 when either map is constant.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    return _pearson_rows(p, r)
+
+
+def sim(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Similarity (histogram intersection) of the min-max normalised maps as distributions (MIT ``SIM``).
+
+    ``sum_x min(P(x), Q(x))``; range [0, 1], 1 for identical maps, higher is better.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    return np.minimum(_minmax_distribution(p), _minmax_distribution(r)).sum(axis=1)
+
+
+def kl(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """KL divergence KL(ref || pred) of the maps as distributions, in nats (MIT ``KLdiv``).
+
+    ``sum_x Q(x) log(eps + Q(x) / (P(x) + eps))`` with Q the human and P the machine distribution
+    and eps = 2^-52 (MATLAB's ``eps``). 0 for identical maps, lower is better.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    q_dist, p_dist = _mass_distribution(r), _mass_distribution(p)
+    return (q_dist * np.log(KL_EPS + q_dist / (p_dist + KL_EPS))).sum(axis=1)
+
+
+def nss(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Normalised scanpath saliency: mean of the z-scored machine map at the clicked pixels (MIT ``NSS``).
+
+    The map is standardised with the sample standard deviation (ddof=1, as MATLAB's ``std``).
+    Units: standard deviations; 0 is chance, higher is better. ``ref`` is not used.
+    """
+    p, _, fix = _check_maps(pred, ref, fixations, need_fix="nss")
+    const = _is_constant(p)
+    sd = np.where(const, 1.0, p.std(axis=1, ddof=1))[:, None]
+    z = np.where(const[:, None], 0.0, (p - p.mean(axis=1, keepdims=True)) / sd)
+    n_fix = fix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_fix > 0, (z * fix).sum(axis=1) / n_fix, np.nan)
+
+
+def auc_judd(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Area under the ROC curve of the machine map as a classifier of clicked pixels (MIT ``AUC_Judd``).
+
+    Thresholds are the map's values at the fixated pixels; at each threshold the true-positive
+    rate is the share of fixated pixels at or above it and the false-positive rate the share of
+    the other pixels at or above it; the curve from (0, 0) to (1, 1) is integrated with the
+    trapezoid rule. 0.5 is chance, higher is better. ``ref`` is not used.
+    """
+    p, _, fix = _check_maps(pred, ref, fixations, need_fix="auc_judd")
+    n, n_px = p.shape
+    order = np.argsort(-p, axis=1, kind="stable")
+    values = np.take_along_axis(p, order, axis=1)
+    fixated = np.take_along_axis(fix, order, axis=1)
+    n_fix = fixated.sum(axis=1)
+    n_other = n_px - n_fix
+    cum_fix = np.cumsum(fixated, axis=1)
+    cum_other = np.cumsum(~fixated, axis=1)
+    # A threshold counts every pixel >= it, ties included: take counts at the end of each tie run.
+    run_end = np.ones((n, n_px), dtype=bool)
+    run_end[:, :-1] = values[:, :-1] != values[:, 1:]
+    end_of_run = np.minimum.accumulate(
+        np.where(run_end, np.arange(n_px), n_px)[:, ::-1], axis=1
+    )[:, ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.take_along_axis(cum_fix, end_of_run, axis=1) / n_fix[:, None]
+        fpr = np.take_along_axis(cum_other, end_of_run, axis=1) / n_other[:, None]
+    # Curve points exist only at fixated positions; forward-filling the latest point over the
+    # other positions adds zero-width segments, so one trapezoid over all positions is exact.
+    last_fix = np.maximum.accumulate(np.where(fixated, np.arange(n_px), -1), axis=1)
+    has_point = last_fix >= 0
+    tpr = np.where(has_point, np.take_along_axis(tpr, np.maximum(last_fix, 0), axis=1), 0.0)
+    fpr = np.where(has_point, np.take_along_axis(fpr, np.maximum(last_fix, 0), axis=1), 0.0)
+    zeros, ones = np.zeros((n, 1)), np.ones((n, 1))
+    tpr = np.hstack([zeros, tpr, ones])
+    fpr = np.hstack([zeros, fpr, ones])
+    area = np.trapezoid(tpr, fpr, axis=1)
+    return np.where((n_fix > 0) & (n_other > 0), area, np.nan)
+
+
+def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Intersection over union of the pixels above each map's 90th percentile (Harmonization).
+
+    Percentiles use numpy's linear interpolation and the comparison is strict, as in the
+    Harmonization code. Range [0, 1], higher is better; 0 when the union is empty.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    q = 100.0 - IOU_TOP_PERCENT
+    top_p = p > np.percentile(p, q, axis=1, keepdims=True)
+    top_r = r > np.percentile(r, q, axis=1, keepdims=True)
+    inter = (top_p & top_r).sum(axis=1)
+    union = (top_p | top_r).sum(axis=1)
+    return np.divide(inter, union, out=np.zeros(len(p)), where=union > 0)
+
+
+def _block_mean(maps: np.ndarray, grid: int) -> tuple[np.ndarray, float, float]:
+    """(N, H, W) -> (N, gh, gw) block means with blocks of ceil(H/grid) x ceil(W/grid) pixels.
+
+    Edge blocks are padded with the map's edge values. Returns the grid and the block size in
+    pixels along y and x.
+    """
+    n, h, w = maps.shape
+    by, bx = -(-h // grid), -(-w // grid)
+    padded = np.pad(maps, ((0, 0), (0, by * -(-h // by) - h), (0, bx * -(-w // bx) - w)), mode="edge")
+    gh, gw = padded.shape[1] // by, padded.shape[2] // bx
+    return padded.reshape(n, gh, by, gw, bx).mean(axis=(2, 4)), float(by), float(bx)
+
+
+def emd(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
+    """Earth mover's (Wasserstein-1) distance between the maps as distributions, in pixels.
+
+    Both maps are averaged over blocks to a grid of at most ``EMD_GRID`` x ``EMD_GRID`` cells (MIT
+    downsamples by 32 for the same reason: the transport problem grows with the square of the
+    number of cells), read as distributions like in ``kl``, and compared with
+    ``scipy.stats.wasserstein_distance_nd`` with the Euclidean ground distance between cell
+    centres in pixels of the input maps. MIT's histogram matching is not applied (both maps are
+    normalised to unit mass instead). 0 for identical maps, lower is better. One to several seconds per
+    image on a 16 x 16 grid, so it is not among the default metrics.
+    """
+    p, r, _ = _check_maps(pred, ref)
+    shape = np.shape(pred)
+    p_grid, by, bx = _block_mean(p.reshape(shape), EMD_GRID)
+    r_grid, _, _ = _block_mean(r.reshape(shape), EMD_GRID)
+    gh, gw = p_grid.shape[1:]
+    yy, xx = np.meshgrid(np.arange(gh) * by, np.arange(gw) * bx, indexing="ij")
+    coords = np.column_stack([yy.ravel(), xx.ravel()])
+    p_dist = _mass_distribution(p_grid.reshape(len(p), -1))
+    r_dist = _mass_distribution(r_grid.reshape(len(r), -1))
+    return np.array(
+        [stats.wasserstein_distance_nd(coords, coords, pd_, rd_) for pd_, rd_ in zip(p_dist, r_dist)]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# registry and table
+
+
+MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A similarity metric: ``fn(pred (N,H,W), ref (N,H,W), fixations (N,H,W) bool | None) -> (N,)``."""
+
+    name: str
+    fn: MetricFn
+    higher_is_better: bool
+    needs_fixations: bool
+    description: str
+
+
+#: Every available metric by name.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("spearman", spearman, True, False,
+               "Spearman rank correlation of pixel values (Harmonization)"),
+        Metric("cc", cc, True, False, "Pearson correlation coefficient (MIT CC)"),
+        Metric("sim", sim, True, False,
+               "histogram intersection of the maps as distributions (MIT SIM)"),
+        Metric("kl", kl, False, False,
+               "KL(human || machine) of the maps as distributions, nats (MIT KLdiv)"),
+        Metric("nss", nss, True, True, "mean z-scored machine map at clicked pixels (MIT NSS)"),
+        Metric("auc_judd", auc_judd, True, True,
+               "ROC area of the machine map for clicked pixels (MIT AUC_Judd)"),
+        Metric("iou_top10", iou_top10, True, False,
+               "IoU of the top-10% pixels of both maps (Harmonization)"),
+        Metric("emd", emd, False, False,
+               "earth mover's distance on a coarse grid, pixels (MIT EMD)"),
+    )
+}
+
+#: Metrics computed unless a run asks otherwise (``emd`` is slow and optional).
+DEFAULT_METRICS: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
+
+
+def similarity_table(
+    machine: Mapping[str, np.ndarray],
+    human: Mapping[str, np.ndarray],
+    fixations: Mapping[str, np.ndarray] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> pd.DataFrame:
+    """Score machine maps against human maps, one row per image and metric.
+
+    ``machine`` and ``human`` map ``image_id`` to an (H, W) map, ``fixations`` maps ``image_id`` to
+    a boolean (H, W) click map (needed only by metrics with ``needs_fixations``). Images are those
+    of ``machine`` that have a human map, in ``machine``'s order (a saliency shard may hold images
+    no participant saw); an empty overlap is an error. Returns a long frame with columns
+    ``image_id, metric, value`` (the caller adds ``model`` and ``method``).
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown similarity metric(s) {unknown}; available: {list(METRICS)}")
+    ids = [i for i in machine if i in human]
+    if not ids:
+        raise ValueError(
+            f"no image_id has both a machine and a human map (machine e.g. {list(machine)[:3]}, "
+            f"human e.g. {list(human)[:3]})"
+        )
+    for i in ids:
+        if np.shape(machine[i]) != np.shape(human[i]) or np.ndim(machine[i]) != 2:
+            raise ValueError(
+                f"image_id {i!r}: machine map {np.shape(machine[i])} and human map "
+                f"{np.shape(human[i])} must be equal (H, W) shapes"
+            )
+    pred = np.stack([machine[i] for i in ids])
+    ref = np.stack([human[i] for i in ids])
+    fix = None
+    if any(METRICS[m].needs_fixations for m in metrics):
+        if fixations is None:
+            needing = [m for m in metrics if METRICS[m].needs_fixations]
+            raise ValueError(f"metric(s) {needing} need fixation maps, but none were given")
+        missing = [i for i in ids if i not in fixations]
+        if missing:
+            raise ValueError(f"no fixation map for image_id(s) {missing[:5]} ({len(missing)} in all)")
+        fix = np.stack([np.asarray(fixations[i]) for i in ids])
+    frames = [
+        pd.DataFrame({"image_id": ids, "metric": m, "value": METRICS[m].fn(pred, ref, fix)})
+        for m in metrics
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,424 @@
+"""Statistics of accuracy and attention similarity (DESIGN.md section 9).
+
+All tests come from scipy.stats and statsmodels; only effect sizes, which those libraries do not
+provide, are computed here. Test rows share the columns of ``results/tables/stats.csv``
+(:data:`STATS_COLUMNS`):
+
+================================  ==========================  ==================================
+test                              statistic                   effect_size
+================================  ==========================  ==================================
+``mcnemar_exact``                 min(b, c), the smaller      Cohen's g, signed: b/(b+c) - 1/2
+                                  discordant count            (b: human right, model wrong)
+``accuracy_difference``           human - model accuracy      the same (no test: p is NaN)
+``wilcoxon_signed_rank``          W of scipy.stats.wilcoxon   matched-pairs rank-biserial r,
+                                                              signed: > 0 when the first named
+                                                              side has the larger values
+``friedman``                      chi-square (tie corrected)  Kendall's W = chi2 / (n (k - 1))
+================================  ==========================  ==================================
+
+``n`` is the number of paired units a test used (trials for McNemar, images otherwise).
+``p_adjusted`` is Holm's step-down adjustment (statsmodels ``multipletests``) within a family;
+a family of one test keeps its p-value. The families are named in each function's docstring.
+
+Conventions: the Wilcoxon test drops zero differences (``zero_method="wilcox"``); when every
+difference is zero it is reported as statistic 0, p = 1, effect 0 (no evidence of a difference).
+A Friedman test on images whose methods are all tied likewise gives chi-square 0, p = 1, W = 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+#: Columns of the stats table (DESIGN.md section 5), in order.
+STATS_COLUMNS: tuple[str, ...] = (
+    "test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n",
+)
+ACCURACY_COLUMNS: tuple[str, ...] = ("agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high")
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling", "normalized",
+)
+SIMILARITY_COLUMNS: tuple[str, ...] = ("image_id", "model", "method", "metric", "value")
+RELIABILITY_COLUMNS: tuple[str, ...] = ("image_id", "metric", "ceiling", "floor")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {missing}; it has {list(frame.columns)}")
+
+
+def _as_bool(values: object, what: str) -> np.ndarray:
+    """A 1-D array of booleans; accepts bool or 0/1 values, names the first bad row otherwise."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr
+    ok = np.array([v in (0, 1) and not isinstance(v, str) for v in arr.tolist()], dtype=bool)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"{what}: row {row} has {arr[row]!r}; expected True/False or 1/0")
+    return arr.astype(bool)
+
+
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values of one family (statsmodels); NaN entries stay NaN and do not count."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
+
+
+def _row(test: str, comparison: str, statistic: float, p: float, effect: float, n: int) -> dict:
+    return {
+        "test": test, "comparison": comparison, "statistic": float(statistic), "p_value": float(p),
+        "p_adjusted": np.nan, "effect_size": float(effect), "n": int(n),
+    }
+
+
+def _frame(rows: list[dict], families: list[object]) -> pd.DataFrame:
+    """Rows -> stats frame, with Holm adjustment within each family label."""
+    table = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
+    if rows:
+        fam = pd.Series(families, index=table.index, dtype=object).astype(str)
+        for _, idx in table.groupby(fam, sort=False).groups.items():
+            table.loc[idx, "p_adjusted"] = holm(table.loc[idx, "p_value"].to_numpy())
+    return table
+
+
+def rank_biserial(x: np.ndarray, y: np.ndarray) -> float:
+    """Matched-pairs rank-biserial correlation (Kerby 2014) of paired samples ``x`` and ``y``.
+
+    ``(T+ - T-) / (T+ + T-)`` with T+/T- the rank sums of the positive/negative differences
+    ``x - y`` (zeros dropped, average ranks for ties). Range [-1, 1]; 0 when all differences are 0.
+    """
+    d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
+    d = d[d != 0]
+    if d.size == 0:
+        return 0.0
+    ranks = stats.rankdata(np.abs(d))
+    return float((ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum())
+
+
+def _wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Two-sided Wilcoxon signed-rank test of paired samples: (W, p, rank-biserial)."""
+    if np.all(x == y):
+        return 0.0, 1.0, 0.0
+    res = stats.wilcoxon(x, y, zero_method="wilcox")
+    return float(res.statistic), float(res.pvalue), rank_biserial(x, y)
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap and accuracy
+
+
+def _bootstrap(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., float],
+    n_boot: int,
+    seed: int,
+    level: float,
+    paired: bool,
+) -> tuple[float, float]:
+    res = stats.bootstrap(
+        data, statistic, n_resamples=n_boot, confidence_level=level, method="percentile",
+        paired=paired, rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    stat: Callable[..., float] = np.mean,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``stat`` over 1-D ``values`` (scipy.stats.bootstrap).
+
+    Seeded, so the interval is reproducible. ``stat`` may take an ``axis`` keyword (then it is
+    evaluated vectorised, as ``np.mean`` is). Degenerate inputs do not raise: no values give
+    (NaN, NaN), one value gives (NaN, NaN) as no spread can be estimated from it, and constant
+    values give (c, c), the bootstrap distribution being a point mass. Non-finite values are an
+    error (drop them before).
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    if not np.isfinite(x).all():
+        raise ValueError("bootstrap_ci: values must be finite (drop NaN before)")
+    if x.size < 2:
+        return (np.nan, np.nan)
+    if np.all(x == x[0]):
+        s = float(stat(x))
+        return (s, s)
+    return _bootstrap((x,), stat, n_boot, seed, level, paired=False)
+
+
+def _ratio(k: np.ndarray, m: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.sum(k, axis=axis) / np.sum(m, axis=axis)
+
+
+def cluster_accuracy_ci(
+    correct: np.ndarray, image_ids: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of accuracy that resamples images (clusters), not trials.
+
+    Trials of one image share its difficulty, so they are not independent; resampling whole
+    images (with all their trials) keeps that dependence. The statistic is the pooled accuracy
+    (sum of correct over sum of trials of the resampled images). One image gives (NaN, NaN);
+    the same per-image accuracy everywhere gives (a, a).
+    """
+    frame = pd.DataFrame({"image_id": np.asarray(image_ids), "correct": correct})
+    per_image = frame.groupby("image_id", sort=False)["correct"].agg(["sum", "size"])
+    k = per_image["sum"].to_numpy(dtype=float)
+    m = per_image["size"].to_numpy(dtype=float)
+    if len(k) < 2:
+        return (np.nan, np.nan)
+    if np.all(k / m == k[0] / m[0]):
+        return (k[0] / m[0], k[0] / m[0])
+    return _bootstrap((k, m), _ratio, n_boot, seed, level, paired=True)
+
+
+def accuracy_table(
+    human_trials: pd.DataFrame,
+    model_correct: Mapping[str, pd.DataFrame],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """2AFC accuracy of humans and of each model with image-cluster bootstrap CIs.
+
+    ``human_trials`` and each frame of ``model_correct`` (model name -> frame) need the columns
+    ``image_id`` and ``correct`` (bool or 0/1), one row per trial; other columns are ignored.
+    Returns the columns of ``results/tables/accuracy.csv`` with one row per agent, ``human``
+    first, then ``model:<name>`` in the mapping's order. CIs: :func:`cluster_accuracy_ci`.
+    """
+    rows = []
+    agents = [("human", human_trials)] + [(f"model:{k}", v) for k, v in model_correct.items()]
+    for agent, frame in agents:
+        _require_columns(frame, ("image_id", "correct"), f"trials of {agent}")
+        if frame.empty:
+            raise ValueError(f"trials of {agent}: no trials")
+        correct = _as_bool(frame["correct"].to_numpy(), f"trials of {agent}, column 'correct'")
+        low, high = cluster_accuracy_ci(correct, frame["image_id"].to_numpy(), n_boot, seed, level)
+        rows.append({
+            "agent": agent, "n_trials": len(correct), "n_correct": int(correct.sum()),
+            "accuracy": float(correct.mean()), "ci_low": low, "ci_high": high,
+        })
+    return pd.DataFrame(rows, columns=list(ACCURACY_COLUMNS))
+
+
+def compare_accuracy(
+    human_correct: Sequence[bool] | np.ndarray,
+    model_correct: Mapping[str, Sequence[bool] | np.ndarray],
+    image_ids: Sequence[str] | np.ndarray,
+) -> pd.DataFrame:
+    """Humans vs each model on the same trials, paired.
+
+    ``human_correct`` (n_trials,) holds the humans' correctness per trial; ``model_correct[name]``
+    the model's correctness on the same trial (same image and option pair, aligned by the
+    caller); ``image_ids`` (n_trials,) the trial's image. Per model three rows, comparison
+    ``"human vs model:<name>"``:
+
+    * ``mcnemar_exact`` on the 2x2 table of paired trial outcomes (statsmodels, exact binomial),
+      effect size signed Cohen's g, > 0 when humans are right where the model is wrong more often
+      than the reverse; n = trials. A model's answer is shared by every participant who saw the
+      trial, so the trial pairs are not fully independent: the image-level test below is not
+      affected by that.
+    * ``wilcoxon_signed_rank`` on per-image accuracy (humans, model), effect size rank-biserial,
+      > 0 when humans are more accurate; n = images.
+    * ``accuracy_difference``: human minus model accuracy (statistic and effect size), no p-value.
+
+    Holm families: the McNemar tests of all models; the Wilcoxon tests of all models.
+    """
+    human = _as_bool(human_correct, "human_correct")
+    ids = np.asarray(image_ids)
+    if ids.shape != human.shape:
+        raise ValueError(f"image_ids {ids.shape} and human_correct {human.shape} differ in length")
+    rows, families = [], []
+    for name, values in model_correct.items():
+        model = _as_bool(values, f"model_correct[{name!r}]")
+        if model.shape != human.shape:
+            raise ValueError(
+                f"model_correct[{name!r}] has {model.size} trials, human_correct {human.size}: "
+                "align the model's answers to the human trials"
+            )
+        comparison = f"human vs model:{name}"
+        table = np.array([
+            [np.sum(human & model), np.sum(human & ~model)],
+            [np.sum(~human & model), np.sum(~human & ~model)],
+        ])
+        b, c = table[0, 1], table[1, 0]
+        res = mcnemar(table, exact=True)
+        g = b / (b + c) - 0.5 if b + c > 0 else 0.0
+        rows.append(_row("mcnemar_exact", comparison, res.statistic, res.pvalue, g, human.size))
+        families.append("mcnemar")
+
+        per_image = pd.DataFrame({"image_id": ids, "h": human, "m": model}).groupby(
+            "image_id", sort=False
+        )[["h", "m"]].mean()
+        w, p, r = _wilcoxon(per_image["h"].to_numpy(), per_image["m"].to_numpy())
+        rows.append(_row("wilcoxon_signed_rank", comparison, w, p, r, len(per_image)))
+        families.append("wilcoxon")
+
+        diff = human.mean() - model.mean()
+        rows.append(_row("accuracy_difference", comparison, diff, np.nan, diff, human.size))
+        families.append("none")
+    return _frame(rows, families)
+
+
+# --------------------------------------------------------------------------------------------
+# similarity
+
+
+def _check_similarity(similarity: pd.DataFrame) -> None:
+    _require_columns(similarity, SIMILARITY_COLUMNS, "similarity table")
+    dup = similarity.duplicated(["image_id", "model", "method", "metric"])
+    if dup.any():
+        row = similarity[dup].iloc[0]
+        raise ValueError(
+            f"similarity table: row {similarity.index[dup][0]} repeats image_id {row.image_id!r}, "
+            f"model {row.model!r}, method {row.method!r}, metric {row.metric!r}"
+        )
+
+
+def _check_reliability(reliability: pd.DataFrame) -> None:
+    _require_columns(reliability, RELIABILITY_COLUMNS, "reliability table")
+    dup = reliability.duplicated(["image_id", "metric"])
+    if dup.any():
+        row = reliability[dup].iloc[0]
+        raise ValueError(
+            f"reliability table: row {reliability.index[dup][0]} repeats image_id "
+            f"{row.image_id!r}, metric {row.metric!r}"
+        )
+
+
+def _reliability_of(reliability: pd.DataFrame, metric: str) -> pd.DataFrame:
+    rel = reliability[reliability["metric"] == metric]
+    if rel.empty:
+        present = sorted(reliability["metric"].unique())
+        raise ValueError(f"reliability table has no rows for metric {metric!r} (it has {present})")
+    return rel
+
+
+def compare_methods(similarity: pd.DataFrame, reliability: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compare attribution methods' similarity to humans across images, per model and metric.
+
+    ``similarity``: long frame ``image_id, model, method, metric, value``; ``reliability``
+    (optional): ``image_id, metric, ceiling, floor`` per image. For each model and metric, on
+    the images where every method has a value (complete cases, so all tests share the images):
+
+    * ``friedman`` across methods (when there are at least three), comparison
+      ``"<model>/<metric>: <m1>, <m2>, ..."``, effect size Kendall's W. Its own family.
+    * ``wilcoxon_signed_rank`` for every pair of methods, comparison
+      ``"<model>/<metric>: <a> vs <b>"``, effect rank-biserial (> 0: ``a`` has larger values, which
+      is better or worse by the metric's direction). Holm family: the pairs of this model/metric.
+    * with ``reliability``: ``wilcoxon_signed_rank`` of each method against the per-image ceiling
+      and floor (``"<model>/<metric>: <m> vs ceiling"``, ``... vs floor``), on the images with a
+      finite ceiling/floor. Holm families: all methods vs ceiling of this model/metric; likewise
+      for the floor.
+    """
+    _check_similarity(similarity)
+    if reliability is not None:
+        _check_reliability(reliability)
+    rows: list[dict] = []
+    families: list[object] = []
+    for (model, metric), sub in similarity.groupby(["model", "metric"], sort=False):
+        methods = list(pd.unique(sub["method"]))
+        wide = sub.pivot(index="image_id", columns="method", values="value")[methods].dropna()
+        label = f"{model}/{metric}"
+        n = len(wide)
+        if len(methods) >= 3 and n >= 2:
+            cols = [wide[m].to_numpy() for m in methods]
+            if np.all(wide.to_numpy() == wide.to_numpy()[:, :1]):
+                chi2, p = 0.0, 1.0
+            else:
+                chi2, p = stats.friedmanchisquare(*cols)
+            kendall_w = chi2 / (n * (len(methods) - 1))
+            rows.append(_row("friedman", f"{label}: {', '.join(methods)}", chi2, p, kendall_w, n))
+            families.append(("friedman", model, metric))
+        if n >= 1:
+            for a, b in combinations(methods, 2):
+                w, p, r = _wilcoxon(wide[a].to_numpy(), wide[b].to_numpy())
+                rows.append(_row("wilcoxon_signed_rank", f"{label}: {a} vs {b}", w, p, r, n))
+                families.append(("pairs", model, metric))
+        if reliability is None:
+            continue
+        rel = _reliability_of(reliability, metric).set_index("image_id")
+        for bound in ("ceiling", "floor"):
+            for method in methods:
+                paired = pd.concat([wide[method], rel[bound]], axis=1, join="inner").dropna()
+                if paired.empty:
+                    continue
+                w, p, r = _wilcoxon(paired.iloc[:, 0].to_numpy(), paired.iloc[:, 1].to_numpy())
+                comparison = f"{label}: {method} vs {bound}"
+                rows.append(_row("wilcoxon_signed_rank", comparison, w, p, r, len(paired)))
+                families.append((bound, model, metric))
+    return _frame(rows, families)
+
+
+def summarise_similarity(
+    similarity: pd.DataFrame,
+    reliability: pd.DataFrame | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Mean similarity per model, method and metric with a bootstrap CI over images.
+
+    Returns the columns of ``results/tables/similarity_summary.csv``. ``ceiling`` is the mean
+    per-image ceiling and ``normalized = (mean - floor) / (ceiling - floor)`` with the mean
+    per-image floor, both over the images of that row that have a finite ceiling/floor: 0 at the
+    floor (chance: another image's human map), 1 at the ceiling (human split-half agreement).
+    For lower-is-better metrics (kl, emd) the ceiling is below the floor and the formula still
+    maps floor -> 0 and ceiling -> 1 with larger = better (e.g. floor 2, ceiling 0.5, mean 1 ->
+    0.67). ``mean`` and its CI use every image of the row with a value (NaN values are dropped);
+    ceiling and normalized are NaN without ``reliability`` or when ceiling equals floor.
+    """
+    _check_similarity(similarity)
+    if reliability is not None:
+        _check_reliability(reliability)
+    rows = []
+    for (model, method, metric), sub in similarity.groupby(["model", "method", "metric"], sort=False):
+        sub = sub.dropna(subset=["value"])
+        values = sub["value"].to_numpy(dtype=float)
+        mean = float(values.mean()) if values.size else np.nan
+        low, high = bootstrap_ci(values, np.mean, n_boot, seed, level)
+        ceiling = normalized = np.nan
+        if reliability is not None:
+            rel = _reliability_of(reliability, metric)
+            rel = rel[rel["image_id"].isin(sub["image_id"])]
+            rel = rel.dropna(subset=["ceiling", "floor"])
+            if not rel.empty:
+                ceiling, floor = float(rel["ceiling"].mean()), float(rel["floor"].mean())
+                if ceiling != floor:
+                    normalized = (mean - floor) / (ceiling - floor)
+        rows.append({
+            "model": model, "method": method, "metric": metric, "mean": mean, "ci_low": low,
+            "ci_high": high, "ceiling": ceiling, "normalized": normalized,
+        })
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def stats_table(*parts: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate stats frames (from :func:`compare_accuracy`, :func:`compare_methods`) into one."""
+    for part in parts:
+        if tuple(part.columns) != STATS_COLUMNS:
+            raise ValueError(
+                f"stats frame has columns {list(part.columns)}, expected {list(STATS_COLUMNS)}"
+            )
+    if not parts:
+        return pd.DataFrame(columns=list(STATS_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
