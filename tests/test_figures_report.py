@@ -1,0 +1,267 @@
+"""Tests of the figures (values drawn, files written) and the report (answers, HTML safety)."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferattention import figures, report
+
+METRICS = ["spearman", "kl"]
+METHODS = ["cam", "gradcam", "extremal_perturbation", "center"]
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+def _accuracy() -> pd.DataFrame:
+    return pd.DataFrame({
+        "agent": ["model:cnn", "human"], "n_trials": [200, 200], "n_correct": [140, 180],
+        "accuracy": [0.70, 0.90], "ci_low": [0.63, 0.85], "ci_high": [0.76, 0.94],
+    })
+
+
+def _summary(means: dict[tuple[str, str], float], model: str = "cnn") -> pd.DataFrame:
+    """Summary rows from ``(method, metric) -> mean``; ceiling 0.8, normalised = mean / 0.8."""
+    rows = [(model, me, mt, v, v - 0.05, v + 0.05, 0.8, v / 0.8) for (me, mt), v in means.items()]
+    return pd.DataFrame(rows, columns=["model", "method", "metric", "mean", "ci_low", "ci_high",
+                                       "ceiling", "normalized"])
+
+
+SPEARMAN_KL = {
+    ("cam", "spearman"): 0.30, ("gradcam", "spearman"): 0.35,
+    ("extremal_perturbation", "spearman"): 0.60, ("center", "spearman"): 0.40,
+    ("cam", "kl"): 1.0, ("gradcam", "kl"): 0.7, ("extremal_perturbation", "kl"): 1.4,
+    ("center", "kl"): 1.2,
+}
+
+
+def _stats(p: float = 1e-4, p_adj: float = 2e-4) -> pd.DataFrame:
+    return pd.DataFrame([
+        ("mcnemar", "human vs model:cnn", 12.0, p, p_adj, 0.2, 200),
+        ("friedman", "cnn spearman: cam, gradcam, extremal_perturbation", 30.0, 3e-7, np.nan, 0.5, 40),
+    ], columns=["test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n"])
+
+
+def _config(source: str = "simulated") -> dict:
+    return {
+        "dataset": {"source": "synthetic", "path": None, "expressions": ["happy", "sad"],
+                    "image_size": 32},
+        "models": {"cnn": {"arch": "compact_cnn", "epochs": 2, "seed": 0}},
+        "saliency": {"methods": ["cam", "gradcam", "extremal_perturbation"]},
+        "humans": {"source": source, "reveal_radius": 4, "blur_sigma": 1.5},
+    }
+
+
+@pytest.fixture(scope="module")
+def figure_dir(tmp_path_factory):
+    """Every figure rendered once on small synthetic inputs; returns the folder."""
+    out = tmp_path_factory.mktemp("figs")
+    rng = np.random.default_rng(0)
+    sim = pd.DataFrame([(f"img{i}", "cnn", me, mt, rng.normal(v, 0.1))
+                        for (me, mt), v in SPEARMAN_KL.items() for i in range(20)],
+                       columns=["image_id", "model", "method", "metric", "value"])
+    rel = pd.DataFrame([(f"img{i}", mt, 0.8, 0.1, 5) for mt in METRICS for i in range(20)],
+                       columns=["image_id", "metric", "ceiling", "floor", "n_participants"])
+    figures.plot_accuracy(_accuracy(), out / "accuracy")
+    figures.plot_similarity(sim, _summary(SPEARMAN_KL), rel, out / "similarity.png")
+    ids = ["happy/a", "sad/b"]
+    yy, xx = np.mgrid[:32, :32] / 32
+    blob = np.exp(-((xx - 0.5) ** 2 + (yy - 0.7) ** 2) / 0.02).astype(np.float32)
+    images = {i: (0.3 + 0.4 * yy).astype(np.float32) for i in ids}
+    maps = {i: blob for i in ids}
+    figures.plot_examples(images, maps, {m: maps for m in METHODS}, ids,
+                          {"happy/a": "happy", "sad/b": "sad"}, out / "examples.pdf")
+    figures.plot_dataset_examples(np.zeros((2, 3, 32, 32)), ["id0", "id1"], ["happy", "sad", "fear"],
+                                  out / "dataset")
+    figures.plot_confusion(np.array([[8, 2], [1, 9]]), ["happy", "sad"], out / "confusion_cnn")
+    return out
+
+
+# ----------------------------------------------------------------------------- palette, saving
+
+def test_palette_is_stable_and_distinct():
+    first = figures.palette(["cam", "gradcam", "extremal_perturbation", "human", "my_new_method"])
+    again = figures.palette(["my_new_method", "human"])
+    assert again["my_new_method"] == first["my_new_method"]
+    assert again["human"] == first["human"] == figures.METHOD_COLORS["human"]
+    named = [figures.color_of(m) for m in figures.METHOD_COLORS]
+    assert len(set(named)) == len(named)
+    assert figures.color_of("my_new_method") in figures.EXTRA_COLORS
+
+
+@pytest.mark.parametrize("name", ["fig", "fig.png", "fig.pdf"])
+def test_save_figure_writes_png_and_pdf(tmp_path, name):
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 1])
+    png, pdf = figures.save_figure(fig, tmp_path / name)
+    assert (png.name, pdf.name) == ("fig.png", "fig.pdf")
+    with Image.open(png) as im:
+        w, h = im.size
+    # 4 x 3 inches at 150 dpi, trimmed to the drawn content by bbox_inches="tight"
+    assert 450 <= w <= 620 and 330 <= h <= 470
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.pdf", "fig.png"]  # no temp files left
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_all_figures_written(figure_dir):
+    for stem in ["accuracy", "similarity", "examples", "dataset", "confusion_cnn"]:
+        with Image.open(figure_dir / f"{stem}.png") as im:
+            assert min(im.size) > 200, stem
+        assert (figure_dir / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+
+
+# ----------------------------------------------------------------------------- figure content
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Replace save_figure by a recorder, so the drawn artists can be checked."""
+    figs = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: figs.append(fig))
+    yield figs
+    for fig in figs:
+        plt.close(fig)
+
+
+def test_accuracy_figure_values(captured):
+    figures.plot_accuracy(_accuracy(), "unused")
+    ax = captured[0].axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([0.90, 0.70])  # human first
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["human", "model:\ncnn"]
+    chance = [ln for ln in ax.lines if ln.get_label() == "chance (2AFC)"]
+    assert chance and np.allclose(chance[0].get_ydata(), 0.5)
+    segments = ax.collections[0].get_segments()  # error bars: (x, ci_low) -> (x, ci_high)
+    ends = [y for s in segments for y in (s[0][1], s[1][1])]
+    assert ends == pytest.approx([0.85, 0.94, 0.63, 0.76])
+
+
+def test_similarity_figure_direction_and_ceiling(captured):
+    sim = pd.DataFrame([("a", "cnn", me, mt, v) for (me, mt), v in SPEARMAN_KL.items()],
+                       columns=["image_id", "model", "method", "metric", "value"])
+    rel = pd.DataFrame([("a", "spearman", 0.8, 0.1, 4), ("b", "spearman", 0.6, 0.3, 4),
+                        ("a", "kl", 0.2, 2.0, 4), ("b", "kl", 0.4, 2.0, 4)],
+                       columns=["image_id", "metric", "ceiling", "floor", "n_participants"])
+    figures.plot_similarity(sim, _summary(SPEARMAN_KL), rel, "unused")
+    axes = [ax for ax in captured[0].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["spearman", "kl"]
+    assert "higher" in axes[0].get_ylabel() and "lower" in axes[1].get_ylabel()
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == METHODS
+    hlines = sorted(float(ln.get_ydata()[0]) for ln in axes[0].lines
+                    if len(ln.get_ydata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1])
+    assert hlines == pytest.approx([0.2, 0.7])  # mean floor, mean ceiling
+
+
+def test_similarity_missing_column_names_table():
+    with pytest.raises(ValueError, match="reliability table.*floor"):
+        figures.plot_similarity(pd.DataFrame(columns=["image_id", "model", "method", "metric", "value"]),
+                                _summary(SPEARMAN_KL), pd.DataFrame(columns=["image_id", "metric", "ceiling"]),
+                                "unused")
+
+
+def test_confusion_is_row_normalised(captured):
+    figures.plot_confusion(np.array([[3, 1], [0, 0]]), ["happy", "sad"], "unused")
+    ax = captured[0].axes[0]
+    data = np.ma.filled(ax.collections[0].get_array(), np.nan).reshape(2, 2)
+    assert data[0] == pytest.approx([0.75, 0.25])
+    assert np.isnan(data[1]).all()  # a class without images is blank, not zero
+    with pytest.raises(ValueError, match="shape"):
+        figures.plot_confusion(np.ones((3, 3)), ["happy", "sad"], "unused")
+
+
+def test_examples_missing_map_is_named():
+    img = {"x": np.zeros((8, 8), np.float32)}
+    with pytest.raises(KeyError, match="gradcam maps.*'x'"):
+        figures.plot_examples(img, img, {"gradcam": {}}, ["x"], {}, "unused")
+
+
+# ----------------------------------------------------------------------------- answers
+
+def test_similarity_answer_names_winner_and_loser():
+    answers = {a["metric"]: a for a in report.similarity_answers(_summary(SPEARMAN_KL))}
+    sp = answers["spearman"]
+    assert (sp["winner"], sp["loser"]) == ("extremal_perturbation", "cam")
+    assert sp["winner_normalized"] == pytest.approx(0.75)
+    assert sp["beats_baselines"] is True
+    assert "most human-like is extremal_perturbation" in sp["sentence"]
+    assert "normalised score 0.750" in sp["sentence"]
+    # kl: lower is better, so the smallest divergence wins
+    kl = answers["kl"]
+    assert (kl["winner"], kl["loser"]) == ("gradcam", "extremal_perturbation")
+    assert kl["beats_baselines"] is True and "lower is better" in kl["sentence"]
+
+
+def test_similarity_answer_never_names_a_baseline():
+    means = {("cam", "cc"): 0.2, ("gradcam", "cc"): 0.3, ("center", "cc"): 0.9,
+             ("random_model", "cc"): 0.95}
+    (a,) = report.similarity_answers(_summary(means))
+    assert a["winner"] == "gradcam" and a["beats_baselines"] is False
+    assert "does not beat the random_model baseline" in a["sentence"]
+
+
+def test_accuracy_answer_verdicts():
+    (sig,) = report.accuracy_answers(_accuracy(), _stats(p=1e-4, p_adj=2e-4))
+    assert sig["verdict"] == "humans better" and sig["difference"] == pytest.approx(0.20)
+    assert sig["sentence"].startswith("Humans were more accurate than model cnn")
+    assert "90.0%" in sig["sentence"] and "70.0%" in sig["sentence"]
+    assert "p = 1.0e-04" in sig["sentence"] and "adjusted p = 2.0e-04" in sig["sentence"]
+    (ns,) = report.accuracy_answers(_accuracy(), _stats(p=0.03, p_adj=0.09))
+    assert ns["verdict"] == "no significant difference"  # the adjusted p decides
+    (none,) = report.accuracy_answers(_accuracy(), _stats().iloc[1:])
+    assert none["verdict"] == "no test" and "no paired test" in none["sentence"]
+
+
+def test_format_p():
+    assert [report.format_p(p) for p in [0.5, 0.0123, 4.2e-5, 1e-20, np.nan]] == [
+        "0.500", "0.012", "4.2e-05", "< 1e-16", "—"]
+
+
+# ----------------------------------------------------------------------------- HTML
+
+def _context(figure_dir, simulated=True, summary=None):
+    return report.build_report_context(
+        _config("simulated" if simulated else "csv"), _accuracy(),
+        _summary(SPEARMAN_KL) if summary is None else summary, _stats(),
+        {"accuracy": figure_dir / "accuracy", "similarity": figure_dir / "similarity.pdf"},
+        simulated_humans=simulated)
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+def test_simulated_notice_iff_simulated(figure_dir, tmp_path, simulated):
+    path = report.render_report(_context(figure_dir, simulated), tmp_path / "report.html")
+    text = path.read_text()
+    assert ("The human data in this report are SIMULATED" in text) is simulated
+    assert ("SIMULATED" in text) is simulated
+
+
+def test_simulated_config_requires_notice(figure_dir):
+    with pytest.raises(ValueError, match="simulated"):
+        report.build_report_context(_config("simulated"), _accuracy(), _summary(SPEARMAN_KL),
+                                    _stats(), {}, simulated_humans=False)
+
+
+def test_html_is_self_contained(figure_dir, tmp_path):
+    text = report.render_report(_context(figure_dir), tmp_path / "r.html").read_text()
+    assert text.count("data:image/png;base64,") == 2
+    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", text)  # nothing loaded from outside
+    assert "extremal_perturbation" in text and "Humans were more accurate" in text
+
+
+def test_html_escapes_data(figure_dir, tmp_path):
+    means = {("<b>", "spearman"): 0.9, ("cam", "spearman"): 0.2}
+    text = report.render_html(_context(figure_dir, summary=_summary(means)))
+    assert "&lt;b&gt;" in text and "<b>" not in text
+
+
+def test_missing_figure_is_named(tmp_path):
+    ctx = report.build_report_context(_config(), _accuracy(), _summary(SPEARMAN_KL), _stats(),
+                                      {"similarity": tmp_path / "nope"}, simulated_humans=True)
+    with pytest.raises(FileNotFoundError, match="similarity"):
+        report.render_report(ctx, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()

@@ -1,0 +1,434 @@
+"""Figures of the study: accuracy, attention similarity, example maps, the dataset, confusions.
+
+All figures share one style (:data:`STYLE`, applied per figure, never globally) and one colour per
+method and for ``human`` (:func:`palette`), so a method looks the same in every figure. Every figure
+is written as PNG and PDF by :func:`save_figure`, atomically. Inputs are the result tables of
+DESIGN.md section 5 with exactly those columns; a missing column is an error naming the table.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (cluster nodes have no display)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+#: Fixed colours (seaborn's colour-blind-safe palette) of the agents and methods the design names.
+METHOD_COLORS: dict[str, str] = {
+    "human": "#d55e00",
+    "cam": "#0173b2",
+    "gradcam": "#029e73",
+    "extremal_perturbation": "#cc78bc",
+    "center": "#949494",
+    "random_model": "#ca9161",
+}
+
+#: Colour of every model's bar in the accuracy figure (models are told apart by their labels).
+MODEL_COLOR = "#4c5d73"
+
+#: Colours for any other name (methods added later, models in the accuracy figure), chosen by a
+#: stable hash of the name so that a name keeps its colour across figures, runs and machines.
+EXTRA_COLORS: tuple[str, ...] = ("#de8f05", "#56b4e9", "#ece133", "#17becf", "#7f3c8d", "#3b3b98")
+
+#: Baseline methods (DESIGN.md section 5); drawn after the attention methods.
+BASELINES: tuple[str, ...] = ("center", "random_model")
+
+#: Display order of the methods the design names; unknown methods follow, then the baselines.
+METHOD_ORDER: tuple[str, ...] = ("cam", "gradcam", "extremal_perturbation")
+
+#: Display order of the similarity metrics of DESIGN.md section 8; unknown metrics follow.
+METRIC_ORDER: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
+
+#: Which way is better per metric (section 8); metrics not listed are higher-is-better.
+HIGHER_IS_BETTER: dict[str, bool] = {"kl": False}
+
+#: The one style of every figure: seaborn's white grid at paper scale, slightly enlarged text.
+STYLE: dict[str, Any] = {
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("paper", font_scale=1.25),
+    "savefig.dpi": 150,
+    "figure.dpi": 100,
+    "axes.titleweight": "bold",
+    "pdf.fonttype": 42,  # embed TrueType, so text in the PDF stays editable
+}
+
+#: Colour map of saliency and human maps overlaid on faces.
+MAP_CMAP = "inferno"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _styled(func: _F) -> _F:
+    """Run a plotting function under :data:`STYLE` without touching global matplotlib state."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plt.rc_context(STYLE):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def color_of(name: str) -> str:
+    """The fixed hex colour of one method or agent name (``model:<name>`` agents included)."""
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    return EXTRA_COLORS[zlib.crc32(name.encode("utf-8")) % len(EXTRA_COLORS)]
+
+
+def palette(methods: Sequence[str]) -> dict[str, str]:
+    """Map each name in ``methods`` to its fixed hex colour (same name -> same colour, always)."""
+    return {m: color_of(m) for m in methods}
+
+
+def order_methods(methods: Sequence[str]) -> list[str]:
+    """Distinct ``methods`` in display order: named methods, other methods (sorted), baselines."""
+    present = list(dict.fromkeys(methods))
+    named = [m for m in METHOD_ORDER if m in present]
+    base = [m for m in BASELINES if m in present]
+    other = sorted(m for m in present if m not in named and m not in base)
+    return named + other + base
+
+
+def order_metrics(metrics: Sequence[str]) -> list[str]:
+    """Distinct ``metrics`` in display order: those of section 8 first, then others (sorted)."""
+    present = list(dict.fromkeys(metrics))
+    return [m for m in METRIC_ORDER if m in present] + sorted(
+        m for m in present if m not in METRIC_ORDER
+    )
+
+
+def is_higher_better(metric: str, higher_is_better: Mapping[str, bool] | None = None) -> bool:
+    """Whether larger values of ``metric`` mean more similar maps (default: :data:`HIGHER_IS_BETTER`)."""
+    table = HIGHER_IS_BETTER if higher_is_better is None else higher_is_better
+    return bool(table.get(metric, True))
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    """Raise ``ValueError`` naming ``table`` and the missing columns if ``frame`` lacks any."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{table}: missing column(s) {missing}; expected {list(columns)}, got {list(frame.columns)}"
+        )
+
+
+def figure_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The ``(png, pdf)`` paths of a figure given with or without a ``.png``/``.pdf`` suffix."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf") else path
+    return stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``fig`` as PNG and PDF beside each other, atomically, and close it.
+
+    ``path`` may end in ``.png``, ``.pdf`` or have no such suffix; both files are written. Neither
+    appears unless both were rendered. The PDF carries no creation date, so reruns on the same
+    inputs give identical files. The PNG has :data:`STYLE`'s resolution. Returns ``(png_path, pdf_path)``.
+    """
+    png, pdf = figure_paths(path)
+    try:
+        with atomic_path(png) as tmp_png, atomic_path(pdf) as tmp_pdf:
+            fig.savefig(tmp_png, format="png", bbox_inches="tight", dpi=STYLE["savefig.dpi"])
+            fig.savefig(tmp_pdf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
+    finally:
+        plt.close(fig)
+    return png, pdf
+
+
+def _agent_label(agent: str) -> str:
+    return f"model:\n{agent[len('model:'):]}" if agent.startswith("model:") else agent
+
+
+@_styled
+def plot_accuracy(accuracy: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Bar plot of 2AFC accuracy per agent with its confidence interval and the chance line.
+
+    ``accuracy``: ``results/tables/accuracy.csv`` (``agent,n_trials,n_correct,accuracy,ci_low,
+    ci_high``; accuracy and CI as proportions in [0, 1]). ``human`` comes first, models follow in
+    table order. Returns the ``(png, pdf)`` paths.
+    """
+    require_columns(accuracy, ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
+                    "accuracy table")
+    if accuracy.empty:
+        raise ValueError("accuracy table: no rows to plot")
+    acc = accuracy.copy()
+    acc["_order"] = (acc["agent"] != "human").astype(int)
+    acc = acc.sort_values("_order", kind="stable").reset_index(drop=True)
+    x = np.arange(len(acc))
+    colors = [MODEL_COLOR if a.startswith("model:") else color_of(a) for a in acc["agent"]]
+    yerr = np.vstack([acc["accuracy"] - acc["ci_low"], acc["ci_high"] - acc["accuracy"]])
+
+    fig, ax = plt.subplots(figsize=(max(4.2, 1.1 * len(acc) + 1.6), 3.8))
+    ax.bar(x, acc["accuracy"], color=colors, width=0.62, edgecolor="black", linewidth=0.6)
+    ax.errorbar(x, acc["accuracy"], yerr=yerr, fmt="none", ecolor="black", capsize=5, linewidth=1.2)
+    ax.axhline(0.5, color="0.3", linestyle="--", linewidth=1.0, zorder=0, label="chance (2AFC)")
+    for xi, (_, row) in zip(x, acc.iterrows()):
+        ax.text(xi, 0.02, f"{row['accuracy']:.1%}\nn={int(row['n_trials'])}", ha="center",
+                va="bottom", fontsize="small", color="white", fontweight="bold")
+    ax.set_xticks(x, [_agent_label(a) for a in acc["agent"]])
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("2AFC accuracy (proportion correct)")
+    ax.set_title("Expression recognition: humans vs models")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, fontsize="small")
+    ax.grid(axis="x", visible=False)
+    return save_figure(fig, path)
+
+
+def _ci_band(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and normal-approximation 95% interval of the mean of ``values`` (NaNs ignored)."""
+    values = values[np.isfinite(values)]
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, mean - half, mean + half
+
+
+@_styled
+def plot_similarity(
+    similarity: pd.DataFrame,
+    summary: pd.DataFrame,
+    reliability: pd.DataFrame,
+    path: str | os.PathLike,
+    higher_is_better: Mapping[str, bool] | None = None,
+) -> tuple[Path, Path]:
+    """Per metric a panel: per-image similarity of every method to the human maps.
+
+    Methods are on x, per-image values as jittered points in the method's colour, the summary's
+    mean and CI as a black marker with error bar, the human ceiling (split-half) and floor
+    (cross-image) as lines with their 95% band of the mean over images. With several models the
+    panels form a grid (rows: models, columns: metrics); with one model they wrap in rows of four.
+
+    ``similarity``: ``image_id,model,method,metric,value``; ``summary``: ``model,method,metric,
+    mean,ci_low,ci_high,ceiling,normalized``; ``reliability``: ``image_id,metric,ceiling,floor,
+    n_participants``. ``higher_is_better`` maps metric -> direction (default ``{'kl': False}``,
+    others higher); the y label says which way is better. Returns the ``(png, pdf)`` paths.
+    """
+    require_columns(similarity, ["image_id", "model", "method", "metric", "value"], "similarity table")
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
+                              "normalized"], "similarity summary")
+    require_columns(reliability, ["image_id", "metric", "ceiling", "floor", "n_participants"],
+                    "reliability table")
+    if similarity.empty:
+        raise ValueError("similarity table: no rows to plot")
+    models = list(dict.fromkeys(similarity["model"]))
+    metrics = order_metrics(similarity["metric"].tolist())
+    methods = order_methods(similarity["method"].tolist())
+    colors = palette(methods)
+    pos = {m: i for i, m in enumerate(methods)}
+
+    if len(models) == 1:
+        ncols = min(4, len(metrics))
+        nrows = int(np.ceil(len(metrics) / ncols))
+        cells = [(models[0], metric) for metric in metrics]
+    else:
+        ncols, nrows = len(metrics), len(models)
+        cells = [(model, metric) for model in models for metric in metrics]
+    width = max(2.6, 0.55 * len(methods) + 1.2)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.6 * nrows), squeeze=False)
+    rng = np.random.default_rng(0)  # fixed jitter: the figure is reproducible
+
+    for ax, (model, metric) in zip(axes.flat, cells):
+        sub = similarity[(similarity["model"] == model) & (similarity["metric"] == metric)]
+        point_size = 8 if len(sub) <= 300 * len(methods) else 3
+        for method, group in sub.groupby("method", sort=False):
+            vals = group["value"].to_numpy(dtype=float)
+            jitter = rng.uniform(-0.18, 0.18, size=len(vals))
+            ax.scatter(pos[method] + jitter, vals, s=point_size, color=colors[method], alpha=0.45,
+                       linewidths=0, zorder=2)
+        rel = reliability[reliability["metric"] == metric]
+        for column, color, style in (("ceiling", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
+            vals = rel[column].to_numpy(dtype=float)
+            if np.isfinite(vals).any():
+                mean, lo, hi = _ci_band(vals)
+                ax.axhspan(lo, hi, color=color, alpha=0.15, linewidth=0, zorder=0)
+                ax.axhline(mean, color=color, linestyle=style, linewidth=1.4, zorder=1)
+        summ = summary[(summary["model"] == model) & (summary["metric"] == metric)]
+        for _, row in summ.iterrows():
+            if row["method"] not in pos:
+                continue
+            x = pos[row["method"]]
+            ax.errorbar(x, row["mean"], yerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]],
+                        fmt="D", color="black", markersize=5, capsize=4, linewidth=1.3, zorder=4,
+                        markeredgecolor="white", markeredgewidth=0.6)
+        better = "higher" if is_higher_better(metric, higher_is_better) else "lower"
+        ax.set_ylabel(f"{metric}\n({better} = more human-like)")
+        ax.set_title(metric if len(models) == 1 else f"{model}: {metric}")
+        ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right")
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.grid(axis="x", visible=False)
+    for ax in list(axes.flat)[len(cells):]:
+        ax.set_visible(False)
+
+    handles = [
+        Line2D([], [], marker="D", color="black", linestyle="none", markersize=5,
+               label="mean over images (95% CI)"),
+        Line2D([], [], color=METHOD_COLORS["human"], linewidth=1.4,
+               label="human ceiling (split-half), band: 95% CI"),
+        Line2D([], [], color="0.35", linestyle=":", linewidth=1.4,
+               label="floor (cross-image), band: 95% CI"),
+        Line2D([], [], marker="o", color="0.5", alpha=0.6, linestyle="none", markersize=4,
+               label="one image"),
+    ]
+    fig.suptitle("Similarity of machine attention to human attention", fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    # below the panels (bbox_inches="tight" keeps it in the file), so it can never cover data
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=4 if ncols >= 3 else 2, frameon=False, fontsize="small")
+    return save_figure(fig, path)
+
+
+def _normalise_map(m: np.ndarray) -> np.ndarray:
+    """Rescale a map to [0, 1] for display (a constant map becomes zeros)."""
+    m = np.asarray(m, dtype=float)
+    lo, hi = np.nanmin(m), np.nanmax(m)
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+
+
+def _lookup(maps: Mapping[str, np.ndarray], image_id: str, what: str) -> np.ndarray:
+    if image_id not in maps:
+        raise KeyError(f"{what}: no map for image_id {image_id!r}")
+    return np.asarray(maps[image_id])
+
+
+@_styled
+def plot_examples(
+    images: Mapping[str, np.ndarray],
+    human_maps: Mapping[str, np.ndarray],
+    method_maps: Mapping[str, Mapping[str, np.ndarray]],
+    image_ids: Sequence[str],
+    labels: Mapping[str, str],
+    path: str | os.PathLike,
+    alpha: float = 0.55,
+) -> tuple[Path, Path]:
+    """Grid of example maps: one row per image, columns face, human map, each method's map.
+
+    ``images``, ``human_maps`` and each ``method_maps[method]`` map ``image_id`` to float32
+    ``(H, W)`` arrays of the same size (faces in [0, 1]). Maps are overlaid on the face after
+    scaling each to its own [0, 1] range (only where attention lies is compared, not its scale).
+    ``labels[image_id]`` (e.g. the expression) labels the row. Returns the ``(png, pdf)`` paths.
+    """
+    if not image_ids:
+        raise ValueError("plot_examples: no image ids given")
+    methods = order_methods(list(method_maps))
+    titles = ["face", "human", *methods]
+    colors = {"face": "black", **palette(["human", *methods])}
+    nrows, ncols = len(image_ids), len(titles)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.75 * ncols, 1.85 * nrows + 0.4), squeeze=False)
+    for r, image_id in enumerate(image_ids):
+        face = _lookup(images, image_id, "images")
+        overlays = [None, _lookup(human_maps, image_id, "human maps")]
+        overlays += [_lookup(method_maps[m], image_id, f"{m} maps") for m in methods]
+        for c, overlay in enumerate(overlays):
+            ax = axes[r, c]
+            ax.imshow(face, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if overlay is not None:
+                if overlay.shape != face.shape:
+                    raise ValueError(f"{titles[c]} map of {image_id!r} has shape {overlay.shape}, "
+                                     f"the image {face.shape}")
+                ax.imshow(_normalise_map(overlay), cmap=MAP_CMAP, vmin=0, vmax=1, alpha=alpha,
+                          interpolation="bilinear")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if r == 0:
+                ax.set_title(titles[c].replace("_", "\n"), color=colors[titles[c]], fontsize="medium")
+        label = labels.get(image_id, "")
+        axes[r, 0].set_ylabel(f"{label}\n{image_id}" if label else image_id, fontsize="small")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.text(0.5, 0.005, "each map scaled to its own range; bright = more attention",
+             ha="center", va="bottom", fontsize="small", color="0.3")
+    return save_figure(fig, path)
+
+
+@_styled
+def plot_dataset_examples(
+    grid_or_images: np.ndarray | Sequence[Sequence[np.ndarray | None]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    path: str | os.PathLike,
+) -> tuple[Path, Path]:
+    """Grid of faces, identities (rows) x expressions (columns).
+
+    ``grid_or_images``: an array ``(R, C, H, W)`` or ``R`` sequences of ``C`` images ``(H, W)`` in
+    [0, 1]; a ``None`` cell stays empty (an identity without that expression). Returns the
+    ``(png, pdf)`` paths.
+    """
+    rows = [list(r) for r in grid_or_images]
+    if len(rows) != len(row_labels):
+        raise ValueError(f"plot_dataset_examples: {len(rows)} rows of images, {len(row_labels)} row labels")
+    for i, r in enumerate(rows):
+        if len(r) != len(col_labels):
+            raise ValueError(f"plot_dataset_examples: row {i} has {len(r)} images, "
+                             f"{len(col_labels)} column labels")
+    nrows, ncols = len(rows), len(col_labels)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.45 * ncols + 0.5, 1.5 * nrows + 0.3), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            ax = axes[r, c]
+            if img is not None:
+                ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if r == 0:
+                ax.set_title(col_labels[c], fontsize="medium")
+        axes[r, 0].set_ylabel(row_labels[r], fontsize="small")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+@_styled
+def plot_confusion(
+    confusion: np.ndarray,
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "Confusion matrix",
+) -> tuple[Path, Path]:
+    """Heatmap of a confusion matrix, each row normalised to proportions of its true class.
+
+    ``confusion``: counts ``(K, K)``, rows true classes and columns predictions, in ``labels``
+    order. A class without test images gives an empty (blank) row. Returns the ``(png, pdf)`` paths.
+    """
+    confusion = np.asarray(confusion, dtype=float)
+    k = len(labels)
+    if confusion.shape != (k, k):
+        raise ValueError(f"plot_confusion: matrix of shape {confusion.shape} for {k} labels")
+    if (confusion < 0).any():
+        raise ValueError("plot_confusion: negative counts")
+    totals = confusion.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        props = np.where(totals > 0, confusion / totals, np.nan)
+    side = 0.6 * k + 1.8
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    row_labels = [f"{name} (n={int(n)})" for name, n in zip(labels, totals[:, 0])]
+    sns.heatmap(props, ax=ax, vmin=0, vmax=1, cmap="Blues", annot=k <= 12, fmt=".2f", square=True,
+                xticklabels=list(labels), yticklabels=row_labels, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": "proportion of true class", "shrink": 0.8},
+                annot_kws={"fontsize": "small"})
+    ax.grid(False)
+    for i in np.flatnonzero(totals[:, 0] == 0):
+        ax.text(k / 2, i + 0.5, "no images of this class", ha="center", va="center",
+                fontsize="small", color="0.4")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    ax.tick_params(axis="y", rotation=0)
+    return save_figure(fig, path)

@@ -1,0 +1,516 @@
+"""The HTML report: one self-contained page a researcher reads first.
+
+:func:`build_report_context` turns the result tables (DESIGN.md section 5) into plain data: the
+run's configuration in brief, the answers to the study's two questions as sentences with numbers,
+formatted tables and the figures to show. :func:`render_report` writes that context as one HTML file
+with inline CSS and the figures embedded as base64 PNG, so the page opens anywhere, offline, and
+can be mailed as one file. All text that comes from data or config is HTML-escaped at rendering.
+
+Conventions read from the tables:
+
+* ``accuracy.csv`` agents are ``human`` and ``model:<name>``; accuracy and CIs are proportions.
+* The paired accuracy test of a model is every ``stats.csv`` row whose ``comparison`` names exactly
+  the two parties ``human`` and ``model:<name>`` (or ``<name>``) joined by ``vs`` (either order,
+  e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
+* The most human-like method per model and metric is the one with the best ``mean`` in the metric's
+  direction (section 8); the normalised score (1 = human ceiling) is reported beside it. Baselines
+  (``center``, ``random_model``) are reported but never named the winner.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .figures import figure_paths as _figure_files
+from .figures import (
+    BASELINES,
+    is_higher_better,
+    order_methods,
+    order_metrics,
+    require_columns,
+)
+from .io import atomic_path
+
+TITLE = "Human and machine attention in facial expression recognition"
+
+QUESTION_ACCURACY = "1. Do humans recognise the expressions better than the models?"
+QUESTION_SIMILARITY = "2. Which machine attention method is most similar to human attention?"
+
+SIMULATED_NOTICE = (
+    "The human data in this report are SIMULATED: they were produced by simulated observers "
+    "(humans.source: simulated), not collected from people. They show that the workflow runs end "
+    "to end on data shaped like a real study; no conclusion about human perception or attention "
+    "may be drawn from them."
+)
+
+#: Captions of the figures the workflow makes, by figure name (``confusion*`` matches by prefix).
+FIGURE_CAPTIONS: dict[str, str] = {
+    "accuracy": "2AFC accuracy of humans and each model on the same trials, with 95% confidence "
+                "intervals; dashed line: chance (0.5).",
+    "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
+                  "image, black diamond: mean with 95% CI; orange line: human split-half ceiling; "
+                  "dotted line: cross-image floor.",
+    "examples": "Example faces with the human map and each method's map overlaid.",
+    "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
+    "confusion": "Confusion matrix of the model on the test images (rows: true class, normalised).",
+}
+
+_VS = re.compile(r"\s+vs\.?\s+", flags=re.IGNORECASE)
+
+
+# ----------------------------------------------------------------------------- number formatting
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
+
+
+def format_p(p: Any) -> str:
+    """A p-value as text: three decimals from 0.001, scientific below, ``< 1e-16`` at the floor."""
+    if _missing(p):
+        return "—"
+    p = float(p)
+    if p >= 0.001:
+        return f"{p:.3f}"
+    if p < 1e-16:
+        return "< 1e-16"
+    return f"{p:.1e}"
+
+
+def _p_phrase(p: Any) -> str:
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def format_number(x: Any, digits: int = 3) -> str:
+    """A statistic as text: ``digits`` significant digits, integers from 1000, scientific below 0.001."""
+    if _missing(x):
+        return "—"
+    x = float(x)
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    if abs(x) < 1e-3:
+        return f"{x:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x)))) if abs(x) >= 1 else digits
+    return f"{x:.{decimals}f}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * float(x):.1f}%"
+
+
+def _ci_pct(lo: float, hi: float) -> str:
+    return f"95% CI {100 * float(lo):.1f}–{100 * float(hi):.1f}%"
+
+
+# ----------------------------------------------------------------------------- context
+
+def _config_get(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"config: missing key {dotted!r} (needed for the report)")
+        node = node[part]
+    return node
+
+
+def config_summary(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The run's configuration in brief, as ``(label, value)`` text pairs."""
+    ds_source = _config_get(config, "dataset.source")
+    dataset = str(ds_source)
+    if ds_source != "synthetic":
+        dataset += f" ({config['dataset'].get('path')})"
+    models = _config_get(config, "models")
+    model_text = "; ".join(
+        f"{name} ({spec.get('arch', '?')}, {spec.get('epochs', '?')} epochs, seed {spec.get('seed', '?')})"
+        for name, spec in models.items()
+    )
+    humans = _config_get(config, "humans")
+    h_source = _config_get(config, "humans.source")
+    human_text = str(h_source)
+    if h_source == "csv":
+        human_text += f" (trials: {humans.get('trials')}, clicks: {humans.get('clicks')})"
+    size = _config_get(config, "dataset.image_size")
+    rows = [
+        ("dataset source", dataset),
+        ("expressions", ", ".join(_config_get(config, "dataset.expressions"))),
+        ("image size", f"{size} × {size} px"),
+        ("models", model_text),
+        ("attention methods", ", ".join(_config_get(config, "saliency.methods"))),
+        ("human data source", human_text),
+    ]
+    if "reveal_radius" in humans or "blur_sigma" in humans:
+        rows.append(("human maps", f"reveal radius {humans.get('reveal_radius')} px (stimulus), "
+                                   f"blur sigma {humans.get('blur_sigma')} px (model input)"))
+    return rows
+
+
+def _parties(comparison: str) -> frozenset[str]:
+    return frozenset(p.strip() for p in _VS.split(str(comparison)))
+
+
+def accuracy_answers(
+    accuracy: pd.DataFrame, stats: pd.DataFrame, alpha: float = 0.05
+) -> list[dict[str, Any]]:
+    """Humans vs each model: accuracies, difference, paired tests and a one-sentence verdict.
+
+    Returns one dict per model (table order) with keys ``model``, ``human_accuracy``,
+    ``model_accuracy``, ``difference`` (human minus model, proportion), ``tests`` (list of
+    ``(test, p_value, p_adjusted)``), ``verdict`` (``'humans better'``, ``'model better'``,
+    ``'no significant difference'`` or ``'no test'``) and ``sentence``.
+    """
+    require_columns(accuracy, ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
+                    "accuracy table")
+    require_columns(stats, ["test", "comparison", "statistic", "p_value", "p_adjusted",
+                            "effect_size", "n"], "stats table")
+    human = accuracy[accuracy["agent"] == "human"]
+    if len(human) > 1:
+        raise ValueError("accuracy table: more than one row for agent 'human'")
+    models = accuracy[accuracy["agent"].astype(str).str.startswith("model:")]
+    out: list[dict[str, Any]] = []
+    h = human.iloc[0] if len(human) else None
+    for _, m in models.iterrows():
+        agent = str(m["agent"])
+        name = agent[len("model:"):]
+        model_part = (f"model {name}: {_pct(m['accuracy'])} ({_ci_pct(m['ci_low'], m['ci_high'])}, "
+                      f"{int(m['n_trials'])} trials)")
+        if h is None:
+            out.append({"model": name, "human_accuracy": None, "model_accuracy": float(m["accuracy"]),
+                        "difference": None, "tests": [], "verdict": "no test",
+                        "sentence": f"No human accuracy in the table; {model_part}."})
+            continue
+        rows = stats[stats["comparison"].map(
+            lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
+        tests = [(str(r["test"]), r["p_value"], r["p_adjusted"]) for _, r in rows.iterrows()]
+        diff = float(h["accuracy"]) - float(m["accuracy"])
+        if not tests:
+            verdict = "no test"
+        else:
+            _, p, p_adj = tests[0]
+            p_used = p if _missing(p_adj) else p_adj
+            if _missing(p_used) or float(p_used) >= alpha or diff == 0:
+                verdict = "no significant difference"
+            else:
+                verdict = "humans better" if diff > 0 else "model better"
+        lead = {
+            "humans better": f"Humans were more accurate than model {name}",
+            "model better": f"Model {name} was more accurate than humans",
+            "no significant difference": f"Humans and model {name} did not differ significantly "
+                                         f"(α = {alpha:g})",
+            "no test": f"Humans vs model {name} (no paired test found in stats.csv)",
+        }[verdict]
+        test_text = "; ".join(
+            f"paired test {t}: {_p_phrase(p)}" + ("" if _missing(pa) else f", adjusted {_p_phrase(pa)}")
+            for t, p, pa in tests
+        )
+        sentence = (
+            f"{lead}: humans {_pct(h['accuracy'])} ({_ci_pct(h['ci_low'], h['ci_high'])}, "
+            f"{int(h['n_trials'])} trials) vs {model_part}; difference {100 * diff:+.1f} "
+            f"percentage points" + (f"; {test_text}." if test_text else ".")
+        )
+        out.append({"model": name, "human_accuracy": float(h["accuracy"]),
+                    "model_accuracy": float(m["accuracy"]), "difference": diff, "tests": tests,
+                    "verdict": verdict, "sentence": sentence})
+    return out
+
+
+def similarity_answers(
+    summary: pd.DataFrame, higher_is_better: Mapping[str, bool] | None = None
+) -> list[dict[str, Any]]:
+    """Per model and metric: the most and least human-like attention method, with numbers.
+
+    Methods are ranked by ``mean`` in the metric's direction; baselines are excluded from the
+    ranking and reported for comparison. Returns one dict per (model, metric) with keys ``model``,
+    ``metric``, ``higher_is_better``, ``winner``, ``loser`` (None without attention methods),
+    ``winner_mean``, ``winner_normalized``, ``beats_baselines`` (bool or None) and ``sentence``.
+    """
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
+                              "normalized"], "similarity summary")
+    out: list[dict[str, Any]] = []
+    for model in dict.fromkeys(summary["model"]):
+        for metric in order_metrics(summary.loc[summary["model"] == model, "metric"].tolist()):
+            sub = summary[(summary["model"] == model) & (summary["metric"] == metric)]
+            sub = sub[sub["mean"].notna()].set_index("method")
+            if sub.index.has_duplicates:
+                raise ValueError(f"similarity summary: several rows for model {model!r}, "
+                                 f"metric {metric!r}, one method")
+            higher = is_higher_better(metric, higher_is_better)
+            direction = "higher is better" if higher else "lower is better"
+            methods = order_methods(sub.index.tolist())
+            attention = [m for m in methods if m not in BASELINES]
+            baselines = [m for m in methods if m in BASELINES]
+            base_text = ", ".join(f"{b} {format_number(sub.at[b, 'mean'])}" for b in baselines)
+            entry: dict[str, Any] = {"model": model, "metric": metric, "higher_is_better": higher,
+                                     "winner": None, "loser": None, "winner_mean": None,
+                                     "winner_normalized": None, "beats_baselines": None}
+            if not attention:
+                entry["sentence"] = (f"{metric} ({direction}), model {model}: no attention method "
+                                     f"has a value" + (f" (baselines: {base_text})." if base_text else "."))
+                out.append(entry)
+                continue
+            def badness(method: str) -> float:
+                return -sub.at[method, "mean"] if higher else sub.at[method, "mean"]
+
+            ranked = sorted(attention, key=badness)  # stable: a tie goes to the method listed first
+            win, lose = ranked[0], ranked[-1]
+            w = sub.loc[win]
+            sentence = (
+                f"{metric} ({direction}), model {model}: most human-like is {win}, "
+                f"mean {format_number(w['mean'])} (95% CI {format_number(w['ci_low'])} to "
+                f"{format_number(w['ci_high'])}), normalised score {format_number(w['normalized'])} "
+                f"(1 = human ceiling)"
+            )
+            if len(ranked) > 1:
+                sentence += (f"; least human-like is {lose}, mean {format_number(sub.at[lose, 'mean'])},"
+                             f" normalised {format_number(sub.at[lose, 'normalized'])}")
+            beats = None
+            if baselines:
+                best_base = min(baselines, key=badness)
+                b_mean, w_mean = float(sub.at[best_base, "mean"]), float(w["mean"])
+                beats = w_mean > b_mean if higher else w_mean < b_mean
+                sentence += (f". Baselines: {base_text}; {win} "
+                             + ("beats every baseline" if beats
+                                else f"does not beat the {best_base} baseline"))
+            entry.update(winner=win, loser=lose, winner_mean=float(w["mean"]),
+                         winner_normalized=None if _missing(w["normalized"]) else float(w["normalized"]),
+                         beats_baselines=beats, sentence=sentence + ".")
+            out.append(entry)
+    return out
+
+
+def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per model: how many metrics each method wins ('extremal_perturbation on 6 of 7 ...')."""
+    sentences = []
+    for model in dict.fromkeys(a["model"] for a in answers):
+        rows = [a for a in answers if a["model"] == model and a["winner"] is not None]
+        if not rows:
+            continue
+        wins: dict[str, list[str]] = {}
+        for a in rows:
+            wins.setdefault(a["winner"], []).append(a["metric"])
+        ordered = sorted(wins.items(), key=lambda kv: -len(kv[1]))
+        parts = [f"{m} on {len(ms)} of {len(rows)} ({', '.join(ms)})" for m, ms in ordered]
+        sentences.append(f"Model {model}: the most human-like attention method is " + "; ".join(parts) + ".")
+    return sentences
+
+
+def _table(frame: pd.DataFrame, formats: Mapping[str, Any], text: Sequence[str]) -> dict[str, list]:
+    """A frame as ``{'columns', 'rows', 'numeric'}``: header, text cells, and which columns are numbers.
+
+    ``formats`` maps each output column to a function of the row; ``text`` names the columns that
+    are not numbers (numbers are right-aligned when rendered).
+    """
+    columns = list(formats)
+    rows = [[formats[c](r) for c in columns] for _, r in frame.iterrows()]
+    return {"columns": columns, "rows": rows, "numeric": [c not in text for c in columns]}
+
+
+def format_tables(
+    accuracy: pd.DataFrame, summary: pd.DataFrame, stats: pd.DataFrame,
+    higher_is_better: Mapping[str, bool] | None = None,
+) -> dict[str, dict[str, list]]:
+    """The three result tables as text cells, ready to render (numbers rounded, p-values readable)."""
+    accuracy = accuracy.assign(_h=(accuracy["agent"] != "human").astype(int)).sort_values("_h", kind="stable")
+    acc = _table(accuracy, {
+        "agent": lambda r: str(r["agent"]),
+        "trials": lambda r: str(int(r["n_trials"])),
+        "correct": lambda r: str(int(r["n_correct"])),
+        "accuracy": lambda r: _pct(r["accuracy"]),
+        "95% CI": lambda r: f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}",
+    }, text=["agent"])
+    metric_rank = {m: i for i, m in enumerate(order_metrics(summary["metric"].tolist()))}
+    method_rank = {m: i for i, m in enumerate(order_methods(summary["method"].tolist()))}
+    summ = summary.assign(_mt=summary["metric"].map(metric_rank), _me=summary["method"].map(method_rank))
+    summ = summ.sort_values(["model", "_mt", "_me"], kind="stable")
+    sim = _table(summ, {
+        "model": lambda r: str(r["model"]),
+        "metric": lambda r: f"{r['metric']} "
+                            f"({'↑' if is_higher_better(r['metric'], higher_is_better) else '↓'})",
+        "method": lambda r: str(r["method"]),
+        "mean": lambda r: format_number(r["mean"]),
+        "95% CI": lambda r: f"{format_number(r['ci_low'])} to {format_number(r['ci_high'])}",
+        "ceiling": lambda r: format_number(r["ceiling"]),
+        "normalised": lambda r: format_number(r["normalized"]),
+    }, text=["model", "metric", "method"])
+    st = _table(stats, {
+        "test": lambda r: str(r["test"]),
+        "comparison": lambda r: str(r["comparison"]),
+        "statistic": lambda r: format_number(r["statistic"]),
+        "p": lambda r: format_p(r["p_value"]),
+        "p (adjusted)": lambda r: format_p(r["p_adjusted"]),
+        "effect size": lambda r: format_number(r["effect_size"]),
+        "n": lambda r: "—" if _missing(r["n"]) else str(int(r["n"])),
+    }, text=["test", "comparison"])
+    return {"accuracy": acc, "similarity_summary": sim, "stats": st}
+
+
+def _caption(name: str) -> str:
+    if name in FIGURE_CAPTIONS:
+        return FIGURE_CAPTIONS[name]
+    for key, text in FIGURE_CAPTIONS.items():
+        if name.startswith(key):
+            return f"{text} ({name})"
+    return name
+
+
+def build_report_context(
+    config: Mapping[str, Any],
+    accuracy: pd.DataFrame,
+    summary: pd.DataFrame,
+    stats: pd.DataFrame,
+    figure_paths: Mapping[str, str | os.PathLike],
+    simulated_humans: bool,
+    higher_is_better: Mapping[str, bool] | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Everything the report shows, as plain data (text, numbers, paths); no HTML.
+
+    ``accuracy``, ``summary`` and ``stats`` are the tables of DESIGN.md section 5;
+    ``figure_paths`` maps a figure name (``accuracy``, ``similarity``, ``examples``,
+    ``dataset``, ``confusion_<model>``, ...) to its file, with or without ``.png``/``.pdf``
+    suffix (the PNG is embedded). ``simulated_humans`` switches the simulated-data notice on; it
+    must be true when the config's ``humans.source`` is ``simulated``.
+    """
+    if _config_get(config, "humans.source") == "simulated" and not simulated_humans:
+        raise ValueError("humans.source is 'simulated' but simulated_humans is False: "
+                         "the report must say that the human data are simulated")
+    acc_answers = accuracy_answers(accuracy, stats, alpha=alpha)
+    sim_answers = similarity_answers(summary, higher_is_better)
+    return {
+        "title": TITLE,
+        "version": __version__,
+        "config_summary": config_summary(config),
+        "simulated_humans": bool(simulated_humans),
+        "simulated_notice": SIMULATED_NOTICE if simulated_humans else None,
+        "question_accuracy": QUESTION_ACCURACY,
+        "question_similarity": QUESTION_SIMILARITY,
+        "accuracy_answers": acc_answers,
+        "similarity_answers": sim_answers,
+        "answer_accuracy": [a["sentence"] for a in acc_answers],
+        "answer_similarity_overall": _overall_sentences(sim_answers),
+        "answer_similarity": [a["sentence"] for a in sim_answers],
+        "tables": format_tables(accuracy, summary, stats, higher_is_better),
+        "figures": [
+            {"name": name, "caption": _caption(name), "path": str(_figure_files(path)[0])}
+            for name, path in figure_paths.items()
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+       color: #222; background: #fafafa; margin: 0; line-height: 1.5; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 3rem; background: #fff; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.25rem; border-bottom: 2px solid #ddd; padding-bottom: 0.2rem; margin-top: 2rem; }
+h3 { font-size: 1.05rem; margin-bottom: 0.3rem; }
+.sub { color: #666; margin-top: 0; }
+.notice { border: 3px solid #b00020; background: #fdecea; color: #5f0010; padding: 0.8rem 1rem;
+          font-size: 1.05rem; font-weight: 600; border-radius: 4px; margin: 1rem 0; }
+.answers li { margin-bottom: 0.4rem; }
+.overall { font-weight: 600; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kv th { width: 12rem; }
+figure { margin: 1.5rem 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.9rem; margin-top: 0.3rem; }
+footer { color: #777; font-size: 0.85rem; margin-top: 2rem; }
+"""
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(table: Mapping[str, list]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in table["columns"])
+    body = []
+    for row in table["rows"]:
+        cells = "".join(
+            f'<td class="num">{_e(v)}</td>' if num else f"<td>{_e(v)}</td>"
+            for v, num in zip(row, table["numeric"])
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _embedded_png(path: str | os.PathLike, name: str) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"report: figure {name!r} not found at {path}")
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError(f"report: figure {name!r} at {path} is not a PNG file")
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def render_html(context: Mapping[str, Any]) -> str:
+    """The report page as one HTML string (figures embedded, CSS inline, every data text escaped)."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(context['title'])}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(context['title'])}</h1>",
+        f'<p class="sub">Workflow report, ferattention {_e(context["version"])}. Question, answer, '
+        f"then the evidence: tables and figures.</p>",
+    ]
+    if context.get("simulated_notice"):
+        parts.append(f'<div class="notice" role="alert">{_e(context["simulated_notice"])}</div>')
+    kv = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in context["config_summary"])
+    parts += ["<h2>This run</h2>", f'<table class="kv"><tbody>{kv}</tbody></table>']
+
+    parts.append('<h2>Answers</h2><div class="answers">')
+    parts.append(f"<h3>{_e(context['question_accuracy'])}</h3>")
+    acc = context["answer_accuracy"] or ["No model accuracy in the accuracy table."]
+    parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in acc) + "</ul>")
+    parts.append(f"<h3>{_e(context['question_similarity'])}</h3>")
+    overall = context["answer_similarity_overall"]
+    parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in overall)
+                 + "".join(f"<li>{_e(s)}</li>" for s in context["answer_similarity"]) + "</ul>")
+    if not overall and not context["answer_similarity"]:
+        parts.append("<p>No similarity results in the summary table.</p>")
+    parts.append("</div>")
+
+    titles = {"accuracy": "Accuracy (results/tables/accuracy.csv)",
+              "similarity_summary": "Attention similarity (results/tables/similarity_summary.csv; "
+                                    "↑ higher is better, ↓ lower is better)",
+              "stats": "Statistical tests (results/tables/stats.csv)"}
+    parts.append("<h2>Tables</h2>")
+    for key, table in context["tables"].items():
+        parts.append(f"<h3>{_e(titles.get(key, key))}</h3>{_html_table(table)}")
+
+    if context["figures"]:
+        parts.append("<h2>Figures</h2>")
+    for fig in context["figures"]:
+        src = _embedded_png(fig["path"], fig["name"])
+        parts.append(f'<figure id="fig-{_e(fig["name"])}"><img src="{src}" alt="{_e(fig["name"])}">'
+                     f"<figcaption>{_e(fig['caption'])}</figcaption></figure>")
+    parts.append("<footer>Every figure is also in results/figures/ as PNG and PDF; the full "
+                 "per-image results are in results/tables/similarity.csv.</footer>")
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def render_report(context: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write the report of ``context`` (from :func:`build_report_context`) to ``path`` atomically."""
+    text = render_html(context)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
