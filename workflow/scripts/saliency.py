@@ -18,9 +18,9 @@ with rule_job(snakemake) as log:
 
     if snakemake.params.target == "label":
         index = {c: i for i, c in enumerate(meta["classes"])}
-        targets = torch.as_tensor(frame["label"].map(index).to_numpy())
+        targets = torch.tensor(frame["label"].map(index).to_numpy(dtype="int64"))
     else:
-        targets = torch.as_tensor(training.predict_logits(model, images).argmax(1))
+        targets = torch.tensor(training.predict_logits(model, images).argmax(1))
     if method == "random_model":
         # The same network at its initial weights (same seed): what training added is the difference.
         model = models.build_model(meta["arch"], len(meta["classes"]), meta["seed"]).to(device).eval()

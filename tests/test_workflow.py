@@ -1,0 +1,138 @@
+"""The whole DAG on a small config: contracts of DESIGN.md section 5 and values that must hold."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ferattention import io
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+SMALL_CONFIG = {
+    "dataset": {
+        "expressions": ["neutral", "happy", "surprise", "anger"],
+        "image_size": 48,
+        "synthetic": {"identities": 20, "images_per_expression": 2, "intensity_range": [0.7, 1.0]},
+        "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+    },
+    "models": {"tiny": {"arch": "compact_cnn", "epochs": 12, "seed": 0}},
+    "training": {"batch_size": 32},
+    "saliency": {"shard_size": 12, "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
+    "humans": {"reveal_radius": 16, "simulated": {"participants": 6, "stimulus_size": 192},
+               "reliability": {"repeats": 3}},
+    "statistics": {"n_boot": 200},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(SMALL_CONFIG))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def read(run: Path, rel: str) -> pd.DataFrame:
+    return pd.read_csv(run / "results" / rel, dtype={"image_id": str, "trial_id": str,
+                                                     "participant_id": str})
+
+
+def test_second_run_has_nothing_to_do(run):
+    result = snakemake(run, "-n")
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_tables_keep_the_contract(run):
+    contract = {
+        "data/manifest.csv": ["image_id", "label", "identity", "split", "path"],
+        "data/trials.csv": ["trial_id", "image_id", "option_a", "option_b", "label"],
+        "tables/accuracy.csv": ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
+        "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
+        "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
+                                          "ceiling", "normalized"],
+        "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
+                             "effect_size", "n"],
+    }
+    for rel, columns in contract.items():
+        assert list(read(run, rel).columns) == columns, rel
+    humans = read(run, "humans/trials.csv")
+    assert {"label", "correct", "n_clicks", "revealed_fraction"} <= set(humans.columns)
+    reliability = read(run, "humans/reliability.csv")
+    assert {"image_id", "metric", "ceiling", "floor"} <= set(reliability.columns)
+    for name in ("accuracy", "similarity", "examples", "confusion_tiny"):
+        for suffix in (".png", ".pdf"):
+            assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
+
+
+def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
+    manifest = read(run, "data/manifest.csv")
+    test_ids = sorted(manifest.loc[manifest["split"] == "test", "image_id"])
+    methods = ["cam", "gradcam", "extremal_perturbation", "center", "random_model"]
+    for method in methods:
+        shards = sorted((run / "results/saliency/tiny" / method).glob("shard-*.npz"),
+                        key=lambda p: int(p.stem.split("-")[1]))
+        assert len(shards) == -(-len(test_ids) // 12)
+        ids = []
+        for k, shard in enumerate(shards):
+            maps = io.load_maps(shard)
+            assert list(maps) == test_ids[k * 12:(k + 1) * 12]  # exactly the slice, in order
+            for m in maps.values():
+                assert m.shape == (48, 48) and m.dtype == np.float32 and np.isfinite(m).all()
+            ids += list(maps)
+        assert ids == test_ids
+    human = io.load_maps(run / "results/humans/maps.npz")
+    for m in human.values():
+        assert m.shape == (48, 48) and m.dtype == np.float32 and np.isfinite(m).all()
+        assert m.sum() == pytest.approx(1, abs=1e-4)
+
+
+def test_accuracies_lie_in_unit_interval_and_model_beats_chance(run):
+    accuracy = read(run, "tables/accuracy.csv")
+    assert list(accuracy["agent"]) == ["human", "model:tiny"]
+    for col in ("accuracy", "ci_low", "ci_high"):
+        assert accuracy[col].between(0, 1).all()
+    assert (accuracy["ci_low"] <= accuracy["accuracy"]).all()
+    assert (accuracy["accuracy"] <= accuracy["ci_high"]).all()
+    metrics = json.loads((run / "results/models/tiny/metrics.json").read_text())
+    assert metrics["accuracy_nway"] > metrics["chance_nway"] + 0.15
+    assert metrics["accuracy_2afc"] > 0.65
+    human = accuracy.set_index("agent").loc["human", "accuracy"]
+    assert 0.6 < human < 1.0  # simulated observers: well above chance, below ceiling
+
+
+def test_simulated_human_maps_concentrate_on_diagnostic_regions(run):
+    human = io.load_maps(run / "results/humans/maps.npz")
+    regions = io.load_maps(run / "results/data/regions.npz")
+    ratios = []
+    for image_id, m in human.items():
+        inside = regions[image_id].any(axis=0)
+        ratios.append(m[inside].mean() / m[~inside].mean())
+    assert np.median(ratios) > 2  # mass per pixel on the face parts vs elsewhere
+
+
+def test_similarity_covers_every_model_method_metric_and_image(run):
+    similarity = read(run, "tables/similarity.csv")
+    manifest = read(run, "data/manifest.csv")
+    n_test = (manifest["split"] == "test").sum()
+    counts = similarity.groupby(["model", "method", "metric"]).size()
+    assert len(counts) == 5 * 7 and (counts == n_test).all()
+    report = (run / "results/report.html").read_text()
+    assert "SIMULATED" in report and "data:image/png;base64," in report

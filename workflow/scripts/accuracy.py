@@ -1,0 +1,26 @@
+"""Rule accuracy: humans and every model on the trials the humans answered."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    import pandas as pd
+
+    from ferattention import io, stats, trials
+
+    cfg = snakemake.params.statistics
+    human = pd.read_csv(snakemake.input.human_trials,
+                        dtype={"participant_id": str, "trial_id": str, "image_id": str})
+    keys = ["participant_id", "trial_id", "image_id", "option_a", "option_b", "label"]
+    long = [human[keys].assign(agent="human", correct=human["correct"].astype(bool))]
+    model_correct = {}
+    for name, path in zip(snakemake.params.models, snakemake.input.predictions):
+        logits = pd.read_csv(path, dtype={"image_id": str}).set_index("image_id").filter(like="logit_")
+        logits.columns = logits.columns.str.removeprefix("logit_")
+        answers = trials.answer_2afc(logits, human)
+        model_correct[name] = human[keys].assign(agent=f"model:{name}",
+                                                 correct=(answers == human["label"]).to_numpy())
+        long.append(model_correct[name])
+    table = stats.accuracy_table(human, model_correct, n_boot=cfg["n_boot"], seed=cfg["seed"])
+    log.info("\n%s", table.to_string(index=False))
+    io.write_csv(pd.concat(long, ignore_index=True), snakemake.output.trials)
+    io.write_csv(table, snakemake.output.table)

@@ -1,0 +1,19 @@
+"""Rule human_maps: per-image human attention maps and click (fixation) maps."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    import pandas as pd
+
+    from ferattention import io
+    from ferattention.humans import fixation_maps, human_maps
+
+    cfg, size = snakemake.params.humans, snakemake.params.image_size
+    trials = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
+                                                        "image_id": str})
+    clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    maps = human_maps(trials, clicks, size, cfg["reveal_radius"], cfg["blur_sigma"],
+                      order_weighting=cfg["order_weighting"])
+    log.info("%d human maps", len(maps))
+    io.save_maps(fixation_maps(trials, clicks, size), snakemake.output.fixations)
+    io.save_maps(maps, snakemake.output.maps)

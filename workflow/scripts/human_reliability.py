@@ -1,0 +1,28 @@
+"""Rule human_reliability: split-half ceiling and cross-image floor per image and metric."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    from functools import partial
+
+    import pandas as pd
+
+    from ferattention import io
+    from ferattention.humans import fixation_maps, human_maps, split_half_reliability
+    from ferattention.similarity import METRICS
+
+    cfg, size = snakemake.params.humans, snakemake.params.image_size
+    trials = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
+                                                        "image_id": str})
+    clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    table = split_half_reliability(
+        trials, clicks,
+        map_fn=partial(human_maps, image_size=size, reveal_radius=cfg["reveal_radius"],
+                       blur_sigma=cfg["blur_sigma"], order_weighting=cfg["order_weighting"]),
+        metrics={m: METRICS[m].fn for m in snakemake.params.metrics},
+        repeats=cfg["reliability"]["repeats"], seed=cfg["reliability"]["seed"],
+        fixation_fn=partial(fixation_maps, image_size=size),
+    )
+    log.info("mean ceiling / floor per metric:\n%s",
+             table.groupby("metric")[["ceiling", "floor"]].mean().to_string())
+    io.write_csv(table, snakemake.output.reliability)
