@@ -1,0 +1,247 @@
+"""Saliency methods: known identities, a network with a known receptive region, model hygiene."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferattention import models, saliency
+from ferattention.saliency.cam import class_activation_maps
+from ferattention.saliency.extremal import batched_extremal_masks, torchray_extremal_masks
+
+torch.set_num_threads(1)
+
+# Small EP settings so the file stays fast: 32 px images -> step 1, sigma 3 (scaled defaults).
+# No jitter: TorchRay's jitter flips the image every other step, which assumes a network that does
+# not care about left and right -- the quadrant network below does.
+EP_FAST = {"areas": [0.1, 0.2], "max_iter": 60, "jitter": False}
+
+
+def _compact(seed: int = 0, n_classes: int = 5, width: int = 8) -> models.GapLinearNet:
+    torch.manual_seed(seed)
+    return models.compact_cnn(n_classes, width=width)
+
+
+def _images(n: int, size: int, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _minmax(x: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max normalisation to [0, 1] (a constant map becomes 0)."""
+    flat = x.flatten(1)
+    lo, hi = flat.min(1)[0], flat.max(1)[0]
+    span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+    return (x - lo[:, None, None]) / span[:, None, None]
+
+
+class QuadrantGate(nn.Module):
+    """Zeroes the feature maps outside the top-left quadrant."""
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        h, w = a.shape[2:]
+        gate = torch.zeros(h, w, device=a.device)
+        gate[: h // 2, : w // 2] = 1
+        return a * gate
+
+
+def quadrant_net() -> models.GapLinearNet:
+    """Class 0's logit = mean over the top-left quadrant of |Laplacian(image)|; class 1's = minus it.
+
+    Only the top-left quadrant's texture matters: every method should put its map there.
+    """
+    conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
+    lap = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
+    with torch.no_grad():
+        conv.weight[:] = torch.stack([lap, -lap])[:, None]
+    net = models.GapLinearNet(nn.Sequential(conv, nn.ReLU(), QuadrantGate()), 2, 2)
+    with torch.no_grad():
+        # logits of a few units: EP's reward then outweighs its area term within few iterations
+        net.fc.weight[:] = torch.tensor([[10.0, 10.0], [-10.0, -10.0]])
+        net.fc.bias.zero_()
+    return net
+
+
+def test_registry_lists_the_methods():
+    expected = {"cam", "gradcam", "gradcam_pp", "scorecam", "extremal_perturbation", "center", "random_model"}
+    assert expected <= set(saliency.available_methods())
+    assert set(saliency.available_methods()) == set(saliency.METHODS)
+
+
+def test_cam_mean_plus_bias_is_the_logit():
+    model = _compact().eval()
+    x, t = _images(3, 64), torch.tensor([0, 2, 4])
+    cam_low = class_activation_maps(model, x, t)
+    assert cam_low.shape == (3, 8, 8)
+    with torch.no_grad():
+        logits = model(x)[torch.arange(3), t]
+    np.testing.assert_allclose(cam_low.mean((1, 2)) + model.fc.bias[t].detach(), logits, rtol=1e-5, atol=1e-6)
+    # The method's map is that CAM bilinearly upsampled, without ReLU (negative values kept).
+    maps = saliency.compute_maps("cam", model, x, t)
+    up = F.interpolate(cam_low[:, None], size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
+    np.testing.assert_allclose(maps, up.numpy(), atol=1e-7)
+    assert (maps < 0).any() and (maps > 0).any()
+
+
+def test_gradcam_at_last_block_is_relu_cam():
+    """GAP + linear: d logit_k / dA = w_k / (h w) everywhere, so GradCAM = ReLU(CAM) / (h w).
+
+    pytorch-grad-cam min-max normalises at the layer's resolution, resizes with cv2 (bilinear,
+    half-pixel centres) and min-max normalises again; resizing is linear, so its output equals
+    minmax(bilinear(ReLU(CAM_low))) exactly. ReLU must come before the upsampling.
+    """
+    model = _compact(seed=3)
+    x, t = _images(4, 64, seed=5), torch.tensor([0, 1, 3, 4])
+    cam_low = class_activation_maps(model.eval(), x, t)
+    flat = cam_low.flatten(1)
+    assert ((flat < 0).any(1) & (flat > 0).any(1)).all()  # mixed signs: the ReLU matters
+    expected = _minmax(
+        F.interpolate(cam_low.clamp(min=0)[:, None], size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
+    ).numpy()
+    grad = saliency.compute_maps("gradcam", model, x, t)
+    np.testing.assert_allclose(grad, expected, atol=2e-5)
+    # The layer as a dotted path gives the same maps as the default model.target_layer.
+    np.testing.assert_array_equal(grad, saliency.compute_maps("gradcam", model, x, t, {"layer": "features.3"}))
+    # Rectifying after upsampling (the CAM method's map, then ReLU) is a different map: the order
+    # matters, so the tolerance above is a real check.
+    relu_after = _minmax(torch.from_numpy(saliency.compute_maps("cam", model, x, t)).clamp(min=0)).numpy()
+    assert np.abs(relu_after - grad).max() > 0.05
+
+
+def test_cam_requires_a_gap_linear_head():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="global-average-pooling"):
+        saliency.compute_maps("cam", model, _images(1, 16), torch.tensor([0]))
+
+
+def test_unknown_method_parameter_or_layer_is_an_error():
+    model, x, t = _compact(), _images(1, 32), torch.tensor([0])
+    with pytest.raises(ValueError, match="unknown parameter"):
+        saliency.compute_maps("gradcam", model, x, t, {"layr": "features.3"})
+    with pytest.raises(ValueError, match="not found"):
+        saliency.compute_maps("gradcam", model, x, t, {"layer": "features.9"})
+    with pytest.raises(ValueError, match="unknown saliency method"):
+        saliency.compute_maps("gradcam++", model, x, t)
+
+
+QUADRANT_CASES = [
+    ("cam", None),
+    ("gradcam", None),
+    ("gradcam_pp", None),
+    ("scorecam", None),
+    ("extremal_perturbation", EP_FAST),
+    ("extremal_perturbation", {**EP_FAST, "implementation": "torchray"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), QUADRANT_CASES)
+def test_maps_lie_where_the_network_looks(name, params):
+    model = quadrant_net()
+    x = _images(2, 32, seed=7)  # texture everywhere; the network reads the top-left only
+    maps = saliency.compute_maps(name, model, x, torch.tensor([0, 0]), params)
+    assert maps.shape == (2, 32, 32) and maps.dtype == np.float32 and np.isfinite(maps).all()
+    for m in maps:
+        pos = np.clip(m, 0, None)
+        quadrants = [pos[r : r + 16, c : c + 16].sum() / pos.sum() for r in (0, 16) for c in (0, 16)]
+        # EP's masks after 60 steps are still far from binary; the gradient methods are exact.
+        assert quadrants[0] > (0.3 if name == "extremal_perturbation" else 0.99), (name, quadrants)
+        assert quadrants[0] > max(quadrants[1:]) + 0.05, (name, quadrants)
+        row, col = np.unravel_index(np.argmax(m), m.shape)
+        assert row < 16 and col < 16, name
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("cam", None), ("gradcam", None), ("gradcam_pp", None), ("scorecam", None),
+     ("extremal_perturbation", {"areas": [0.1], "max_iter": 3}),
+     ("extremal_perturbation", {"areas": [0.1], "max_iter": 3, "implementation": "torchray"}),
+     ("random_model", None), ("center", None)],
+)
+def test_model_state_never_leaks(name, params):
+    model = _compact()
+    model.train()
+    model.features[0][0].weight.requires_grad_(False)  # a mixed pattern must come back as it was
+    flags = [p.requires_grad for p in model.parameters()]
+    saliency.compute_maps(name, model, _images(2, 32), torch.tensor([1, 2]), params)
+    assert all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    for m in model.modules():
+        assert not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks)
+
+
+def test_gradcam_after_extremal_perturbation_is_unaffected():
+    model, x, t = _compact(), _images(2, 32), torch.tensor([1, 2])
+    before = saliency.compute_maps("gradcam", model, x, t)
+    saliency.compute_maps("extremal_perturbation", model, x, t, {"areas": [0.1], "max_iter": 2, "implementation": "torchray"})
+    assert all(p.requires_grad for p in model.parameters())
+    np.testing.assert_array_equal(saliency.compute_maps("gradcam", model, x, t), before)
+
+
+def test_center_is_a_centred_gaussian():
+    maps = saliency.compute_maps("center", None, _images(3, 33), torch.tensor([0, 1, 2]), {"sigma": 0.2})
+    assert maps.shape == (3, 33, 33) and maps.dtype == np.float32
+    np.testing.assert_array_equal(maps[0], maps[2])
+    assert np.unravel_index(np.argmax(maps[0]), (33, 33)) == (16, 16) and maps[0, 16, 16] == 1
+    # One standard deviation (sigma * size = 20 px) from the centre: exp(-1/2).
+    np.testing.assert_allclose(
+        saliency.baselines.center_gaussian(101, 101, 20 / 101)[50, 50 + 20], np.exp(-0.5), rtol=1e-6
+    )
+    np.testing.assert_allclose(maps[0], maps[0].T)
+
+
+def test_random_model_delegates_to_the_named_method():
+    untrained = _compact(seed=11)
+    x, t = _images(2, 32), torch.tensor([0, 3])
+    got = saliency.compute_maps("random_model", untrained, x, t, {"method": "gradcam_pp"})
+    np.testing.assert_array_equal(got, saliency.compute_maps("gradcam_pp", untrained, x, t))
+    with pytest.raises(ValueError, match="random_model: method"):
+        saliency.compute_maps("random_model", untrained, x, t, {"method": "random_model"})
+
+
+def test_compute_maps_batches_and_accepts_numpy():
+    model = _compact()
+    x, t = _images(5, 32), np.array([0, 1, 2, 3, 4])
+    whole = saliency.compute_maps("gradcam", model, x[:, 0].numpy(), t, batch_size=64)
+    np.testing.assert_allclose(saliency.compute_maps("gradcam", model, x, t, batch_size=2), whole, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        saliency.compute_maps("gradcam", model, x * 2, t)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"areas": [0.1, 0.3], "max_iter": 40},  # TorchRay's defaults: contrastive, blur, jitter
+        {"areas": [0.2], "max_iter": 30, "reward": "simple", "perturbation": "fade", "jitter": False,
+         "smooth": 0.05, "step": 2, "sigma": 4.0},
+    ],
+)
+def test_batched_extremal_perturbation_matches_torchray(params):
+    model = _compact(seed=2, n_classes=4)
+    x, t = _images(3, 32, seed=4), torch.tensor([0, 3, 1])
+    batched = saliency.compute_maps("extremal_perturbation", model, x, t, params)
+    reference = saliency.compute_maps("extremal_perturbation", model, x, t, {**params, "implementation": "torchray"})
+    for b, r in zip(batched, reference):
+        assert r.std() > 0.01  # the masks have moved away from their uniform start
+        assert np.corrcoef(b.ravel(), r.ravel())[0, 1] >= 0.999
+        assert np.abs(b - r).max() <= 1e-3  # in practice ~1e-7: the same computation, batched
+
+
+def test_bench_saliency_reports_agreeing_maps(capsys):
+    from ferattention import bench
+
+    bench.main(["saliency", "--images", "4", "--ep-images", "2", "--max-iter", "3", "--size", "32",
+                "--repeats", "1", "--device", "cpu"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["method"] for r in rows] == list(bench.SALIENCY_METHODS)
+    keys = {"method", "images", "seconds", "reference", "reference_seconds", "speedup", "limit_seconds",
+            "efficiency", "max_abs_diff", "min_pearson"}
+    for r in rows:
+        assert keys <= set(r)
+        assert r["max_abs_diff"] < 1e-4 and r["min_pearson"] > 0.9999, r
+        assert r["speedup"] == pytest.approx(r["reference_seconds"] / r["seconds"], rel=0.02, abs=0.01)
+        assert r["efficiency"] == pytest.approx(r["limit_seconds"] / r["seconds"], rel=0.02, abs=0.002)

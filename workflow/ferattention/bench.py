@@ -1,0 +1,236 @@
+"""Benchmarks: ``python -m ferattention.bench {saliency,faces,train,dag,workflow} [options]``.
+
+Each prints one JSON object per line with the measured figures and their ratio to the target:
+
+- ``saliency``: this module, below (issue 5);
+- ``faces``: synthetic face generation rate (:mod:`ferattention.bench_faces`, issue 3);
+- ``train``: training the default model on the default set (:mod:`ferattention.bench_train`, issue 4);
+- ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench_dag`, issue 8);
+- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench_workflow`, issue 2).
+
+``saliency`` times each method as the workflow runs it (one call on a batch) against the
+straightforward use of its library (one image at a time), checks that both give the same maps, and
+compares the time with a floor: the bare model passes the method cannot avoid on that batch
+
+- ``cam``: one forward pass;
+- ``gradcam``, ``gradcam_pp``: one forward and one backward pass (gradients of the input);
+- ``extremal_perturbation``: ``max_iter`` forward + backward passes on the ``N * len(areas)``
+  perturbed images (the mask generator and perturbation are not counted: they are the method's
+  own work, so an efficiency of 1 is out of reach).
+
+One JSON object per method is printed per line, with keys ``method, images, seconds, reference,
+reference_seconds, speedup, limit_seconds, efficiency, max_abs_diff, min_pearson`` (plus
+``device``). ``speedup = reference_seconds / seconds``, ``efficiency = limit_seconds / seconds``;
+``max_abs_diff`` and ``min_pearson`` compare the maps with the reference's, per image.
+Timings are the best of ``--repeats`` runs (the first run also warms up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from . import saliency
+from .models import build_model
+from .saliency.base import preserved_state
+
+SALIENCY_METHODS = ("cam", "gradcam", "gradcam_pp", "extremal_perturbation")
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, Any]:
+    """Best wall time of ``repeats`` calls of ``fn`` (after one untimed warm-up) and its result."""
+    result = fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        result = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _agreement(maps: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Max absolute difference and smallest per-image Pearson r (identical constant maps: r = 1)."""
+    rs = []
+    for a, b in zip(maps.reshape(len(maps), -1), reference.reshape(len(reference), -1)):
+        if a.std() == 0 or b.std() == 0:
+            rs.append(1.0 if np.allclose(a, b) else 0.0)
+        else:
+            rs.append(float(np.corrcoef(a, b)[0, 1]))
+    return float(np.abs(maps - reference).max()), min(rs)
+
+
+def _library_cam_per_image(cam_class: type, model: nn.Module, images: torch.Tensor,
+                           targets: torch.Tensor) -> np.ndarray:
+    """pytorch-grad-cam as its README uses it, one image per call."""
+    cam = cam_class(model=model, target_layers=[model.target_layer])
+    try:
+        maps = [cam(input_tensor=x[None], targets=[ClassifierOutputTarget(int(t))])[0]
+                for x, t in zip(images, targets)]
+    finally:
+        cam.activations_and_grads.release()
+        model.zero_grad(set_to_none=True)
+    return np.stack(maps)
+
+
+def _model_passes(model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                  n_passes: int, backward: bool) -> None:
+    """``n_passes`` bare forward (+ backward to the input) passes of ``model`` on ``images``."""
+    with preserved_state(model):
+        rows = torch.arange(len(images), device=images.device)
+        for _ in range(n_passes):
+            if backward:
+                x = images.detach().requires_grad_(True)
+                model(x)[rows, targets].sum().backward()
+            else:
+                with torch.no_grad():
+                    model(images)
+
+
+def _reference_and_limit(
+    method: str, model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
+    params: dict[str, Any],
+) -> tuple[str, Callable[[], Any], Callable[[], Any]]:
+    """The reference's name, the reference run and the bare-model-passes run for ``method``."""
+    if method == "cam":
+        def reference() -> np.ndarray:
+            return saliency.compute_maps("cam", model, images, targets, batch_size=1)
+
+        def limit() -> None:
+            _model_passes(model, images, targets, 1, backward=False)
+
+        return "ferattention cam, one image per call", reference, limit
+    if method in ("gradcam", "gradcam_pp"):
+        cam_class = GradCAM if method == "gradcam" else GradCAMPlusPlus
+
+        def reference() -> np.ndarray:
+            return _library_cam_per_image(cam_class, model, images, targets)
+
+        def limit() -> None:
+            _model_passes(model, images, targets, 1, backward=True)
+
+        return f"pytorch_grad_cam.{cam_class.__name__}, one image per call", reference, limit
+    if method == "extremal_perturbation":
+        n_areas = len(params["areas"])
+        perturbed = torch.rand(len(images) * n_areas, *images.shape[1:], device=images.device)
+        perturbed_targets = targets.repeat_interleave(n_areas)
+
+        def reference() -> np.ndarray:
+            return saliency.compute_maps(method, model, images, targets,
+                                         {**params, "implementation": "torchray"}, batch_size=len(images))
+
+        def limit() -> None:
+            _model_passes(model, perturbed, perturbed_targets, params["max_iter"], backward=True)
+
+        return "torchray extremal_perturbation, one image per call", reference, limit
+    raise ValueError(f"no benchmark for method {method!r}; choose from {SALIENCY_METHODS}")
+
+
+def bench_saliency(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the saliency benchmark; print and return one result dict per method (module docstring)."""
+    device = torch.device(
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    model = build_model(args.arch, args.classes, seed=args.seed).to(device).eval()
+    results = []
+    for method in args.methods:
+        is_ep = method == "extremal_perturbation"
+        n = args.ep_images if is_ep else args.images
+        gen = torch.Generator().manual_seed(args.seed)  # same images whichever methods run
+        images = torch.rand(n, 1, args.size, args.size, generator=gen).to(device)
+        targets = torch.randint(args.classes, (n,), generator=gen).to(device)
+        params: dict[str, Any] = {}
+        if is_ep:
+            params = {"areas": args.areas, "max_iter": args.max_iter}
+            # EP runs are long: timed once each, after a short warm-up.
+            saliency.compute_maps(method, model, images[:2], targets[:2], {**params, "max_iter": 2})
+
+        def timer(fn: Callable[[], Any]) -> tuple[float, Any]:
+            return _timed_once(fn, device) if is_ep else _timed(fn, device, args.repeats)
+
+        seconds, maps = timer(
+            lambda: saliency.compute_maps(method, model, images, targets, params, batch_size=n)
+        )
+        reference, reference_fn, limit_fn = _reference_and_limit(method, model, images, targets, params)
+        ref_seconds, ref_maps = timer(reference_fn)
+        limit_seconds, _ = timer(limit_fn)
+        max_abs_diff, min_pearson = _agreement(maps, np.asarray(ref_maps, dtype=np.float32))
+        results.append({
+            "method": method,
+            "images": n,
+            "seconds": round(seconds, 6),
+            "reference": reference,
+            "reference_seconds": round(ref_seconds, 6),
+            "speedup": round(ref_seconds / seconds, 3),
+            "limit_seconds": round(limit_seconds, 6),
+            "efficiency": round(limit_seconds / seconds, 3),
+            "max_abs_diff": max_abs_diff,
+            "min_pearson": round(min_pearson, 6),
+            "device": str(device),
+        })
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
+def _timed_once(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    """Wall time of a single call of ``fn`` (for runs long enough that one is representative)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start, result
+
+
+#: Benchmarks kept in modules of their own: subcommand -> module (each has ``main(argv)``).
+OTHER_BENCHMARKS = {"faces": "bench_faces", "train": "bench_train", "dag": "bench_dag",
+                    "workflow": "bench_workflow"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OTHER_BENCHMARKS:
+        module = importlib.import_module(f".{OTHER_BENCHMARKS[argv[0]]}", __package__)
+        return module.main(argv[1:]) or 0
+    parser = argparse.ArgumentParser(prog="python -m ferattention.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    for name, module in OTHER_BENCHMARKS.items():
+        sub.add_parser(name, help=f"see python -m ferattention.{module} --help")
+    sal = sub.add_parser("saliency", help="saliency methods vs their libraries' per-image use")
+    sal.add_argument("--methods", nargs="+", default=list(SALIENCY_METHODS), choices=SALIENCY_METHODS)
+    sal.add_argument("--images", type=int, default=128, help="images for cam/gradcam (default 128)")
+    sal.add_argument("--ep-images", type=int, default=16, help="images for EP (default 16)")
+    sal.add_argument("--max-iter", type=int, default=100, help="EP iterations (default 100)")
+    sal.add_argument("--areas", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="EP areas")
+    sal.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    sal.add_argument("--arch", default="compact_cnn")
+    sal.add_argument("--classes", type=int, default=8)
+    sal.add_argument("--seed", type=int, default=0)
+    sal.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (cam/gradcam)")
+    sal.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    sal.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k]")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench_saliency(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

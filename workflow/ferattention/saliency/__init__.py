@@ -1,0 +1,32 @@
+"""Machine attention: saliency maps of a classifier, one float32 ``(H, W)`` map per image.
+
+Methods (names are the workflow's config keys, see :data:`METHODS`):
+
+- ``cam``: class activation mapping (Zhou et al. 2016), GAP + linear heads only, no ReLU.
+- ``gradcam``, ``gradcam_pp``, ``scorecam``: pytorch-grad-cam (``grad-cam`` package).
+- ``extremal_perturbation``: TorchRay's Extremal Perturbation (preserve, blur), batched.
+- ``center``: centred Gaussian baseline; ``random_model``: a method on an untrained network.
+
+Use :func:`compute_maps` (batches a whole set) or ``METHODS[name](params)(model, images, targets)``.
+"""
+
+from . import baselines, cam, extremal, gradcam  # noqa: F401  (register the methods)
+from .base import (
+    METHODS,
+    SaliencyMethod,
+    available_methods,
+    compute_maps,
+    make_method,
+    preserved_state,
+    register,
+)
+
+__all__ = [
+    "METHODS",
+    "SaliencyMethod",
+    "available_methods",
+    "compute_maps",
+    "make_method",
+    "preserved_state",
+    "register",
+]

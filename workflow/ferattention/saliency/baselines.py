@@ -1,0 +1,63 @@
+"""Baselines for the attention comparison: a centre bias and the map of an untrained network."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import METHODS, SaliencyMethod, make_method, register
+
+
+def center_gaussian(height: int, width: int, sigma: float) -> np.ndarray:
+    """Isotropic Gaussian ``exp(-d^2 / (2 s^2))`` centred on the image, peak 1, float32 ``(H, W)``.
+
+    ``d`` is the distance in pixels from the image centre ``((H-1)/2, (W-1)/2)`` and
+    ``s = sigma * min(H, W)``.
+    """
+    if not sigma > 0:
+        raise ValueError(f"center: sigma must be > 0 (a fraction of the image size); got {sigma}")
+    s = sigma * min(height, width)
+    y = np.arange(height) - (height - 1) / 2
+    x = np.arange(width) - (width - 1) / 2
+    d2 = y[:, None] ** 2 + x[None, :] ** 2
+    return np.exp(-d2 / (2 * s**2)).astype(np.float32)
+
+
+@register("center")
+class Center(SaliencyMethod):
+    """The centre-bias baseline: the same centred Gaussian for every image (model unused).
+
+    Param ``sigma``: standard deviation as a fraction of the image side (default 0.25).
+    """
+
+    defaults = {"sigma": 0.25}
+
+    def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+        h, w = images.shape[2:]
+        gauss = center_gaussian(h, w, float(self.params["sigma"]))
+        return np.repeat(gauss[None], images.shape[0], axis=0)
+
+
+@register("random_model")
+class RandomModel(SaliencyMethod):
+    """A method's map from an untrained copy of the network.
+
+    The caller passes the untrained network as ``model``; this entry only delegates to the method
+    named in param ``method`` (default ``gradcam``) with params ``method_params``, so that the
+    baseline is stored under its own name.
+    """
+
+    defaults = {"method": "gradcam", "method_params": {}}
+
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        name = self.params["method"]
+        if name == self.name or name not in METHODS:
+            raise ValueError(
+                f"random_model: method must be one of {sorted(set(METHODS) - {self.name})}; got {name!r}"
+            )
+        self.inner = make_method(name, self.params["method_params"])
+
+    def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+        return self.inner(model, images, targets)
