@@ -1,10 +1,17 @@
 # Training and evaluation, one job each per model in `models:`.
 
 
+def initial_weights(wildcards):
+    """The model's optional initial weights file (`models.<name>.weights`), as an input."""
+    path = config["models"][wildcards.model].get("weights")
+    return [path] if path else []
+
+
 rule train:
     input:
         manifest="results/data/manifest.csv",
         images="results/data/images",
+        weights=initial_weights,
     output:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/history.csv",
@@ -36,6 +43,8 @@ rule evaluate:
         metrics="results/models/{model}/metrics.json",
         predictions="results/models/{model}/predictions.csv",
         confusion="results/models/{model}/confusion.csv",
+        by_expression="results/models/{model}/accuracy_by_expression.csv",
+        by_pair="results/models/{model}/accuracy_by_pair.csv",
     threads: 2
     log:
         "logs/evaluate/{model}.log",

@@ -1,6 +1,7 @@
-"""The default model, its training loop and checkpoints."""
+"""Architectures, initial weights, the training loop, checkpoints and evaluation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -64,3 +65,223 @@ def test_training_learns_and_repeats_bit_for_bit(tmp_path):
 def test_confusion_matrix_counts():
     m = training.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]), 3)
     assert m.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+# --------------------------------------------------------------------------- architectures
+
+ARCHS = ["compact_cnn", "resnet18", "resnet50", "efficientnet_b0", "vgg16_bn"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_trains_one_batch_and_explains_it(arch):
+    from ferattention.saliency import compute_maps
+
+    model = models.build_model(arch, n_classes=8, seed=0)
+    x, y = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 5])
+    logits = model.train()(x)
+    assert logits.shape == (2, 8)
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    first = model.get_submodule(models.ARCHITECTURES[arch].first_conv.removesuffix(".weight"))
+    assert first.in_channels == 1 and first.weight.grad.abs().sum() > 0
+
+    model.eval()
+    gradcam = compute_maps("gradcam", model, x, y)
+    assert gradcam.shape == (2, 64, 64) and np.isfinite(gradcam).all() and gradcam.max() > 0
+    if arch == "vgg16_bn":
+        assert not models.has_gap_linear_head(model)
+        with pytest.raises(ValueError, match="CAM is defined only for networks with a global-average-pooling"):
+            compute_maps("cam", model, x, y)
+        return
+    assert models.has_gap_linear_head(model)
+    from ferattention.saliency.cam import class_activation_maps
+
+    # CAM identity: spatial mean of the class map + bias = the logit.
+    cam = class_activation_maps(model, x, y)
+    with torch.no_grad():
+        expected = model(x)[torch.arange(2), y]
+    assert torch.allclose(cam.mean(dim=(1, 2)) + model.fc.bias[y], expected, atol=1e-4)
+
+
+def test_architectures_match_the_config_schema_and_the_workflow_cam_check():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    entry = schema["properties"]["models"]["additionalProperties"]["properties"]
+    assert sorted(entry["arch"]["enum"]) == sorted(models.ARCHITECTURES) == sorted(ARCHS)
+    listed = re.search(r"MLP_HEAD_ARCHS = \{(.*)\}", (repo / "rules/common.smk").read_text()).group(1)
+    no_cam = {a for a in ARCHS if not models.has_gap_linear_head(_meta_model(a))}
+    assert {s.strip().strip("\"'") for s in listed.split(",")} == no_cam == {"vgg16_bn"}
+    # Every training key may be overridden per model, without a default there.
+    assert set(training.TRAINING_KEYS) <= set(entry)
+    assert not any("default" in entry[k] for k in training.TRAINING_KEYS)
+
+
+def _meta_model(arch: str) -> torch.nn.Module:
+    """The architecture's module tree without allocating its weights."""
+    with torch.device("meta"):
+        return models.ARCHITECTURES[arch].build(8)
+
+
+# --------------------------------------------------------------------------- initial weights
+
+def test_torchvision_state_dict_loads_into_gray_model_with_new_classifier(tmp_path, caplog):
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None).eval()  # 1000 classes, RGB
+    path = tmp_path / "resnet18-test.pth"
+    torch.save(reference.state_dict(), path)
+
+    model = models.build_model("resnet18", 3, seed=0)
+    fresh_fc = model.fc.weight.detach().clone()
+    with caplog.at_level("INFO"):
+        notes = models.load_initial_weights(model, "resnet18", path)
+    assert any("summed the RGB kernels" in n for n in notes)
+    assert any("re-initialised the classifier" in n and "1000 classes" in n for n in notes)
+    assert "re-initialised" in caplog.text
+    assert torch.equal(model.features[0].weight, reference.conv1.weight.sum(1, keepdim=True))
+    assert torch.equal(model.features[7][1].conv2.weight, reference.layer4[1].conv2.weight)
+    assert torch.equal(model.fc.weight, fresh_fc) and model.fc.out_features == 3
+    # A gray image through the summed kernels = the same image in RGB through the original.
+    model.eval()
+    x = torch.rand(2, 1, 64, 64)
+    z = model.normalize(x)
+    reference.fc = torch.nn.Identity()
+    with torch.no_grad():
+        ours = torch.flatten(model.pool(model.features(z)), 1)
+        theirs = reference(z.repeat(1, 3, 1, 1))
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def test_weights_that_do_not_fit_are_clear_errors(tmp_path):
+    import torchvision
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(models.WeightsError, match=r"resnet18\.pth does not fit architecture "
+                       r"'resnet50'.*(unexpected keys|shape mismatches).*features\.4\.0"):
+        models.load_initial_weights(models.build_model("resnet50", 3, 0), "resnet50", path)
+    with pytest.raises(FileNotFoundError, match="nope.pth not found"):
+        models.load_initial_weights(models.build_model("resnet18", 3, 0), "resnet18", tmp_path / "nope.pth")
+    (tmp_path / "junk.pth").write_text("not a checkpoint")
+    with pytest.raises(models.WeightsError, match="junk.pth: not a PyTorch"):
+        models.load_initial_weights(models.build_model("resnet18", 3, 0), "resnet18", tmp_path / "junk.pth")
+
+
+def test_own_checkpoint_as_initial_weights(tmp_path):
+    trained = models.build_model("compact_cnn", 3, seed=5)
+    path = tmp_path / "model.pt"
+    models.save_checkpoint(trained, path, arch="compact_cnn", classes=["a", "b", "c"], seed=5, image_size=64)
+
+    same = models.build_model("compact_cnn", 3, seed=0)
+    assert models.load_initial_weights(same, "compact_cnn", path, classes=["a", "b", "c"]) == []
+    for (k, v), w in zip(trained.state_dict().items(), same.state_dict().values()):
+        assert torch.equal(v, w), k
+
+    other = models.build_model("compact_cnn", 2, seed=0)
+    fresh = other.fc.weight.detach().clone()
+    notes = models.load_initial_weights(other, "compact_cnn", path, classes=["a", "b"])
+    assert len(notes) == 1 and "re-initialised" in notes[0]
+    assert torch.equal(other.fc.weight, fresh)
+    assert torch.equal(other.features[0][0].weight, trained.features[0][0].weight)
+    with pytest.raises(models.WeightsError, match="architecture 'compact_cnn', but the model is 'resnet18'"):
+        models.load_initial_weights(models.build_model("resnet18", 3, 0), "resnet18", path)
+
+
+# --------------------------------------------------------------------------- training options
+
+def test_model_entries_override_training_keys():
+    training_cfg = {"batch_size": 64, "lr": 0.004, "rotate": 5.0}
+    cfg = training.train_config({"arch": "resnet18", "epochs": 7, "seed": 2, "lr": 0.01, "weights": None},
+                                training_cfg)
+    assert (cfg.epochs, cfg.seed, cfg.lr, cfg.batch_size, cfg.rotate) == (7, 2, 0.01, 64, 5.0)
+
+
+def test_augmentation_values():
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    blob = torch.exp(-((yy - 15.5) ** 2 + (xx - 15.5) ** 2) / 30).expand(4, 1, 32, 32)
+    # Steps left off draw nothing: the old shift + flip stream is unchanged.
+    old = training.augment(blob, 2, True, gen())
+    assert torch.equal(training.augment(blob, 2, True, gen(), rotate=0, contrast=0), old)
+    # A centred round blob survives rotation (up to bilinear resampling) ...
+    rotated = training.augment(blob, 0, False, gen(), rotate=45)
+    assert (rotated - blob).abs().max() < 0.03
+    # ... and zoom changes its size, never its range.
+    zoomed = training.augment(blob, 0, False, gen(), scale=0.3)
+    assert not torch.allclose(zoomed.sum(dim=(1, 2, 3)), blob.sum(dim=(1, 2, 3)), rtol=0.05)
+    assert zoomed.min() >= 0 and zoomed.max() <= 1
+    # Contrast keeps a flat image flat; brightness shifts it by at most the amount.
+    flat = torch.full((6, 1, 8, 8), 0.5)
+    assert torch.equal(training.augment(flat, 0, False, gen(), contrast=0.4), flat)
+    bright = training.augment(flat, 0, False, gen(), brightness=0.1)
+    offsets = bright.flatten(1)
+    assert (offsets == offsets[:, :1]).all() and ((offsets - 0.5).abs() <= 0.1 + 1e-6).all()
+    assert offsets[:, 0].unique().numel() == 6
+    assert torch.equal(training.augment(blob, 1, True, gen(), rotate=10, scale=0.1, brightness=0.1,
+                                        contrast=0.1),
+                       training.augment(blob, 1, True, gen(), rotate=10, scale=0.1, brightness=0.1,
+                                        contrast=0.1))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def test_accuracy_by_pair_on_a_hand_made_table():
+    from ferattention import trials
+
+    table = pd.DataFrame({
+        "option_a": ["happy", "sad", "anger", "happy", "sad", "anger"],
+        "option_b": ["sad", "happy", "happy", "anger", "anger", "sad"],
+    })
+    correct = [True, False, True, True, True, False]
+    out = trials.accuracy_by_pair(table, correct, ["happy", "sad", "anger"])
+    assert out.to_dict("records") == [
+        {"expression_a": "happy", "expression_b": "sad", "n_trials": 2, "n_correct": 1, "accuracy": 0.5},
+        {"expression_a": "happy", "expression_b": "anger", "n_trials": 2, "n_correct": 2, "accuracy": 1.0},
+        {"expression_a": "sad", "expression_b": "anger", "n_trials": 2, "n_correct": 1, "accuracy": 0.5},
+    ]
+    with pytest.raises(KeyError, match="contempt"):
+        trials.accuracy_by_pair(table.assign(option_a="contempt"), correct, ["happy", "sad", "anger"])
+
+
+def test_evaluate_on_hand_made_logits():
+    from ferattention import evaluation
+
+    classes = ["happy", "sad", "anger"]
+    logits = pd.DataFrame([[3.0, 1.0, 0.0],    # a: happy, predicted happy
+                           [0.0, 1.0, 2.0],    # b: sad, predicted anger (sad 2nd)
+                           [0.0, 0.5, 1.0]],   # c: anger, predicted anger
+                          columns=classes, index=pd.Index(["a", "b", "c"], name="image_id"))
+    labels = pd.Series(["happy", "sad", "anger"], index=logits.index)
+    hand = pd.DataFrame({"trial_id": ["t1", "t2", "t3", "t4", "t5"],
+                         "image_id": ["a", "a", "b", "b", "c"],
+                         "option_a": ["happy", "anger", "sad", "happy", "sad"],
+                         "option_b": ["sad", "happy", "anger", "sad", "anger"],
+                         "label": ["happy", "happy", "sad", "sad", "anger"]})
+    result = evaluation.evaluate(logits, labels, hand)
+    # 2AFC answers: happy, happy, anger (wrong), sad, anger.
+    assert result.trials["correct"].tolist() == [True, True, False, True, True]
+    m = result.metrics
+    assert m["accuracy_nway"] == pytest.approx(2 / 3) and m["accuracy_2afc"] == pytest.approx(0.8)
+    assert m["balanced_accuracy_nway"] == pytest.approx(2 / 3)
+    assert m["accuracy_per_expression"] == {"happy": 1.0, "sad": 0.0, "anger": 1.0}
+    assert m["accuracy_2afc_per_expression"] == {"happy": 1.0, "sad": 0.5, "anger": 1.0}
+    assert m["confusion"]["counts"] == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
+    assert result.by_expression[["expression", "n_images", "n_correct_nway", "n_trials_2afc",
+                                 "n_correct_2afc"]].values.tolist() == [
+        ["happy", 1, 1, 2, 2], ["sad", 1, 0, 2, 1], ["anger", 1, 1, 1, 1]]
+    pairs = {(r.expression_a, r.expression_b): (r.n_trials, r.accuracy) for r in result.by_pair.itertuples()}
+    assert pairs == {("happy", "sad"): (2, 1.0), ("happy", "anger"): (1, 1.0), ("sad", "anger"): (2, 0.5)}
+
+
+def test_early_stopping_waits_for_the_warm_up_then_counts_patience():
+    # A model that cannot learn (no batch norm, learning rate ~0): the validation loss never
+    # improves after epoch 1. Warm-up of 10 epochs = 3; patience 2 -> stops after epoch 5.
+    x, y = _blobs(40, size=12)
+    model = models.GapLinearNet(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3)), 4, 2)
+    cfg = training.TrainConfig(epochs=10, batch_size=20, lr=1e-12, patience=2, flip=False)
+    _, history = training.train_model(model, x, y, x, y, cfg, progress=False)
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]

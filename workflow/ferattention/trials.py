@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 
 def make_trials(test: pd.DataFrame, expressions: list[str], foils: int | None, seed: int) -> pd.DataFrame:
@@ -46,3 +47,31 @@ def answer_2afc(logits: pd.DataFrame, trials: pd.DataFrame) -> pd.Series:
     a = values[rows, logits.columns.get_indexer(trials["option_a"])]
     b = values[rows, logits.columns.get_indexer(trials["option_b"])]
     return pd.Series(np.where(a >= b, trials["option_a"], trials["option_b"]), index=trials.index)
+
+
+def accuracy_by_pair(trials: pd.DataFrame, correct: ArrayLike, expressions: list[str] | None = None) -> pd.DataFrame:
+    """2AFC accuracy per expression pair (unordered: ``{option_a, option_b}``).
+
+    ``trials``: with ``option_a, option_b``; ``correct``: booleans aligned with ``trials``.
+    ``expressions`` fixes the order of the two names in a pair and of the rows (default: sorted
+    names). Returns ``expression_a, expression_b, n_trials, n_correct, accuracy``, one row per
+    pair that occurs.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    if len(correct) != len(trials):
+        raise ValueError(f"{len(correct)} correctness values for {len(trials)} trials")
+    names = sorted(set(trials["option_a"]).union(trials["option_b"]))
+    order = {e: i for i, e in enumerate(expressions if expressions is not None else names)}
+    unknown = sorted(set(names) - set(order))
+    if unknown:
+        raise KeyError(f"option(s) {unknown} are not in the expressions {list(order)}")
+    a, b = trials["option_a"].to_numpy(), trials["option_b"].to_numpy()
+    first = np.array([order[x] <= order[y] for x, y in zip(a, b)], dtype=bool)
+    pairs = pd.DataFrame({"expression_a": np.where(first, a, b), "expression_b": np.where(first, b, a),
+                          "correct": correct})
+    table = (pairs.groupby(["expression_a", "expression_b"], sort=False)["correct"]
+             .agg(n_trials="size", n_correct="sum").reset_index())
+    table["n_correct"] = table["n_correct"].astype(int)
+    table["accuracy"] = table["n_correct"] / table["n_trials"]
+    return table.sort_values(["expression_a", "expression_b"], key=lambda col: col.map(order),
+                             ignore_index=True)

@@ -3,26 +3,30 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import numpy as np
     import torch
 
     from ferattention import datasets, io, models, training
 
-    spec, expressions = snakemake.params.model, snakemake.params.expressions
+    name, spec = snakemake.wildcards.model, snakemake.params.model
+    expressions = snakemake.params.expressions
     frame, images = datasets.read_prepared(snakemake.input.manifest)
     labels = frame["label"].map({e: i for i, e in enumerate(expressions)}).to_numpy()
     train, val = (frame["split"] == "train").to_numpy(), (frame["split"] == "val").to_numpy()
-    log.info("training %s (%s) on %d images, validating on %d", snakemake.wildcards.model,
-             spec["arch"], train.sum(), val.sum())
+    cfg = training.train_config(spec, snakemake.params.training)
+    device = training.device_for()
+    log.info("training %s (%s) on %d images, validating on %d, on %s; %s", name, spec["arch"],
+             train.sum(), val.sum(), device, cfg)
 
     torch.use_deterministic_algorithms(True, warn_only=True)
     model = models.build_model(spec["arch"], len(expressions), spec["seed"])
-    model.to(training.device_for())
-    cfg = training.TrainConfig(epochs=spec["epochs"], seed=spec["seed"], **snakemake.params.training)
+    if spec.get("weights"):
+        log.info("initial weights from %s", spec["weights"])
+        models.load_initial_weights(model, spec["arch"], spec["weights"], classes=expressions)
+    model.to(device)
     model, history = training.train_model(model, images[train], labels[train], images[val],
                                           labels[val], cfg)
     best = history.loc[history["val_loss"].idxmin()]
-    log.info("best epoch %d: val accuracy %.3f", best["epoch"], best["val_accuracy"])
+    log.info("best epoch %d of %d: val accuracy %.3f", best["epoch"], len(history), best["val_accuracy"])
     io.write_csv(history, snakemake.output.history)
     models.save_checkpoint(model, snakemake.output.model, arch=spec["arch"], classes=expressions,
                            seed=spec["seed"], image_size=snakemake.params.image_size)
