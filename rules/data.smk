@@ -12,8 +12,11 @@ checkpoint prepare_dataset:
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
         geometry="results/data/geometry.csv",
+        qc="results/data/qc.csv",
     params:
         dataset=config["dataset"],
+    # Synthetic faces are rendered by this many worker processes (capped by --cores).
+    threads: 4
     log:
         "logs/prepare_dataset.log",
     conda:
@@ -23,6 +26,7 @@ checkpoint prepare_dataset:
 
 
 rule make_trials:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         manifest="results/data/manifest.csv",
     output:

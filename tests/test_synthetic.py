@@ -73,6 +73,14 @@ def test_generate_faces_is_deterministic():
     np.testing.assert_array_equal(a[1][:4], d[1])
 
 
+def test_parallel_generation_gives_the_same_faces():
+    one = generate_faces(8, ["neutral", "surprise"], 1, 24, seed=4)
+    two = generate_faces(8, ["neutral", "surprise"], 1, 24, seed=4, n_jobs=2)
+    pd.testing.assert_frame_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[2], two[2])
+
+
 def test_bad_arguments_are_rejected(people):
     with pytest.raises(ValueError, match="unknown expression"):
         generate_faces(1, ["neutral", "joy"], 1, 32, seed=0)

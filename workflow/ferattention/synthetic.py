@@ -36,6 +36,8 @@ a random generator is given), so low intensities give subtle, partly ambiguous f
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -532,12 +534,14 @@ def render_face(identity_params: FaceIdentity, expression: str, intensity: float
 
 def generate_faces(n_identities: int, expressions: list[str], images_per_expression: int,
                    size: int, seed: int, intensity_range: tuple[float, float] = (0.4, 1.0),
-                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                   n_jobs: int = 1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Generate a data set of synthetic faces: every identity in every expression.
 
     Each identity has its own random stream derived from ``seed``, so a face depends only on the
     seed, its identity number and its position in the identity's list, never on other
     identities. Intensities are uniform in ``intensity_range``; neutral faces get intensity 0.
+    ``n_jobs`` worker processes render blocks of identities in parallel; the result does not
+    depend on ``n_jobs``.
 
     Returns
     -------
@@ -553,12 +557,35 @@ def generate_faces(n_identities: int, expressions: list[str], images_per_express
     if n_identities < 1 or images_per_expression < 1:
         raise ValueError("n_identities and images_per_expression must be positive, "
                          f"got {n_identities} and {images_per_expression}")
-    n = n_identities * len(expressions) * images_per_expression
+    streams = np.random.SeedSequence(seed).spawn(n_identities)
+    args = (expressions, images_per_expression, size, (lo, hi))
+    # Parallel only when every worker gets a fair share (starting workers costs ~0.1 s each), and
+    # by forking: "spawn" and "forkserver" workers re-import the caller's main module, which in a
+    # Snakemake script would run the whole script again.
+    n_jobs = max(1, min(int(n_jobs), n_identities // 4))
+    if n_jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        parts = [_render_identities(0, streams, *args)]
+    else:
+        bounds = np.linspace(0, n_identities, 4 * n_jobs + 1).round().astype(int)
+        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_render_identities, bounds[:-1],
+                                  [streams[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+                                  *([a] * (len(bounds) - 1) for a in args)))
+    frame = pd.DataFrame([row for rows, _, _ in parts for row in rows],
+                         columns=["image_id", "label", "identity", "intensity"])
+    return frame, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
+def _render_identities(first: int, streams: list[np.random.SeedSequence], expressions: list[str],
+                       images_per_expression: int, size: int, intensity_range: tuple[float, float]
+                       ) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """Faces of the identities numbered ``first, first + 1, ...`` (one random stream each)."""
+    lo, hi = intensity_range
+    n = len(streams) * len(expressions) * images_per_expression
     images = np.empty((n, size, size), np.float32)
     masks = np.empty((n, len(REGIONS), size, size), np.uint8)
-    rows = []
-    streams = np.random.SeedSequence(seed).spawn(n_identities)
-    for ident, stream in enumerate(streams):
+    rows: list[tuple] = []
+    for ident, stream in enumerate(streams, start=first):
         rng = np.random.default_rng(stream)
         person = sample_identity(rng)
         name = f"id{ident:03d}"
@@ -568,8 +595,7 @@ def generate_faces(n_identities: int, expressions: list[str], images_per_express
                 i = len(rows)
                 images[i], masks[i] = render_face(person, label, intensity, size, rng)
                 rows.append((f"{name}/{label}_{k}", label, name, intensity))
-    frame = pd.DataFrame(rows, columns=["image_id", "label", "identity", "intensity"])
-    return frame, images, masks
+    return rows, images, masks
 
 
 def diagnostic_regions(expressions: list[str], size: int = 64, n_identities: int = 8,

@@ -10,8 +10,10 @@ with rule_job(snakemake) as log:
     from ferattention import datasets, io, splits
 
     cfg = snakemake.params.dataset
-    data = datasets.load_dataset({"dataset": cfg})
+    data = datasets.load_dataset({"dataset": cfg}, jobs=snakemake.threads)
     log.info("loaded %d images from source %s", len(data.frame), cfg["source"])
+    if len(data.qc):
+        log.warning("dropped as invalid (dataset.on_invalid: drop):\n%s", data.qc.to_string(index=False))
 
     force_test: set[str] = set()
     for path in snakemake.input.human_trials:
@@ -30,8 +32,10 @@ with rule_job(snakemake) as log:
     manifest = datasets.write_prepared(data, Path(snakemake.output.manifest).parent,
                                        snakemake.output.images)
     io.save_maps(data.masks, snakemake.output.regions)
+    log.info("region masks for %d of %d images", len(data.masks), len(data.frame))
     diagnostic = data.diagnostic if data.diagnostic is not None else pd.DataFrame(
         columns=["expression_a", "expression_b", "region", "weight"])
     io.write_csv(diagnostic, snakemake.output.diagnostic)
     io.write_csv(data.frame[datasets.GEOMETRY_COLUMNS], snakemake.output.geometry)
+    io.write_csv(data.qc, snakemake.output.qc)
     io.write_csv(manifest, snakemake.output.manifest)  # last: its presence marks the stage done
