@@ -28,12 +28,15 @@ rule ingest_humans:
         unpack(lambda wc: human_csv_inputs()),
         manifest="results/data/manifest.csv",
         regions="results/data/regions.npz",
+        # Crop box and original size of each image: clicks on original stimuli map through them.
+        geometry="results/data/geometry.csv",
     output:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
         qc="results/humans/qc.csv",
     params:
         on_invalid=config["humans"]["on_invalid"],
+        stimulus=config["humans"]["stimulus"],
         reveal_radius=config["humans"]["reveal_radius"],
         image_size=config["dataset"]["image_size"],
     log:
@@ -48,6 +51,7 @@ rule human_maps:
     input:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
+        geometry="results/data/geometry.csv",
     output:
         maps="results/humans/maps.npz",
         fixations="results/humans/fixations.npz",
@@ -66,6 +70,7 @@ rule human_reliability:
     input:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
+        geometry="results/data/geometry.csv",
     output:
         reliability="results/humans/reliability.csv",
     params:
@@ -78,3 +83,27 @@ rule human_reliability:
         ENV
     script:
         "../workflow/scripts/human_reliability.py"
+
+
+rule human_view_predictions:
+    # Each model answers every human trial on the stimulus as uncovered at the participant's
+    # answer (the rest hidden as in the browser experiment: experiment.hiding, hiding_blur).
+    input:
+        model="results/models/{model}/model.pt",
+        manifest="results/data/manifest.csv",
+        trials="results/humans/trials.csv",
+        clicks="results/humans/clicks.csv",
+        geometry="results/data/geometry.csv",
+    output:
+        predictions="results/models/{model}/human_view_predictions.csv",
+    params:
+        humans=config["humans"],
+        experiment=config["experiment"],
+        image_size=config["dataset"]["image_size"],
+    threads: 2
+    log:
+        "logs/human_view_predictions/{model}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/human_view_predictions.py"

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from ferattention.humans import (
     HumanDataError,
     fixation_maps,
     human_maps,
+    human_view_predictions,
     load_human_data,
     reveal_mask,
     revealed_fraction,
@@ -21,6 +23,8 @@ from ferattention.humans import (
     stimulus_to_model_scale,
     to_model_coords,
     trial_map,
+    uncovered_views,
+    views,
 )
 from ferattention.labels import REGIONS
 
@@ -469,3 +473,104 @@ def test_simulation_rejects_bad_inputs(sim_inputs):
     with pytest.raises(ValueError, match="region masks of image 'face01'"):
         simulate_observers(trials, {**masks, "face01": np.zeros((4, 32, 32))}, diagnostic, S, 1,
                            0, STIM, 16.0)
+
+
+def test_map_of_clicks_at_one_point_peaks_there_after_the_geometry_mapping():
+    # original 512x384 shown at 1024x768, crop (64, 0, 448, 384): stimulus (614.0, 162.0) is
+    # original (307, 81) -> crop (243, 81) -> model (40.5, 13.5), pixel (row 13, col 40)
+    geometry = {"crop": (64, 0, 448, 384), "original_size": (512, 384)}
+    trials, clicks = one_image_frames([(614.0, 162.0)] * 2)
+    trials[["stimulus_width", "stimulus_height"]] = (1024.0, 768.0)
+    m = human_maps(trials, clicks, S, reveal_radius=24.0, blur_sigma=1.5,
+                   geometries={"img1": geometry})["img1"]
+    assert np.unravel_index(np.argmax(m), m.shape) == (13, 40)
+    np.testing.assert_allclose(m[13, 40 - 4:40], m[13, 41:41 + 4][::-1], rtol=1e-5)
+
+
+# --- what the participant saw: uncovered views and the models' answers on them ---
+
+def view_frames(points, image_id="img1"):
+    """One trial of participant p1 on ``image_id`` with clicks at ``points`` (stimulus px)."""
+    trials = pd.DataFrame({"participant_id": ["p1"], "trial_id": ["t1"], "image_id": [image_id],
+                           "stimulus_width": [float(STIM)], "stimulus_height": [float(STIM)]})
+    clicks = pd.DataFrame({"participant_id": "p1", "trial_id": "t1",
+                           "click_index": np.arange(1, len(points) + 1),
+                           "x": [p[0] for p in points], "y": [p[1] for p in points]})
+    return trials, clicks
+
+
+def test_mask_value_is_the_experiments_gray():
+    from ferattention.experiment import MASK_COLOR
+    assert views.MASK_VALUE == int(MASK_COLOR[1:3], 16) / 255
+
+
+def test_uncovered_view_is_the_image_inside_the_disks_and_hidden_outside():
+    image = np.random.default_rng(0).random((S, S)).astype(np.float32)
+    # clicks at stimulus (102, 62) and (200, 180), radius 12: model (25.5, 15.5), (50, 45), r = 3
+    trials, clicks = view_frames([(102.0, 62.0), (200.0, 180.0)])
+    inside = reveal_mask([25.5, 50.0], [15.5, 45.0], 3.0, (S, S))
+    assert inside.sum() == 29 + 32           # pixel centres within 3 of a centre / of a corner
+    assert inside[15, 22] and inside[15, 28] and inside[12, 25] and inside[18, 25]
+    assert not (inside[15, 21] or inside[15, 29] or inside[11, 25] or inside[14, 28])
+    masked = uncovered_views({"img1": image}, trials, clicks, S, 12.0, hiding="mask")
+    assert masked.dtype == np.float32 and masked.shape == (1, S, S)
+    np.testing.assert_array_equal(masked[0][inside], image[inside])
+    np.testing.assert_array_equal(masked[0][~inside], np.float32(128 / 255))
+    # blur: sigma 8 stimulus px = 2 model px, borders extended as PIL's GaussianBlur does
+    blurred = uncovered_views({"img1": image}, trials, clicks, S, 12.0, hiding="blur",
+                              hiding_blur=8.0)[0]
+    hidden = gaussian_filter(image, 2.0, mode="nearest")
+    np.testing.assert_array_equal(blurred[inside], image[inside])
+    np.testing.assert_allclose(blurred[~inside], hidden[~inside], rtol=1e-6)
+    assert blurred[~inside].std() < 0.5 * image[~inside].std()
+
+
+def test_trial_without_clicks_gives_a_fully_hidden_view():
+    image = np.random.default_rng(1).random((S, S)).astype(np.float32)
+    trials, _ = view_frames([])
+    trials = pd.concat([trials, trials.assign(trial_id="t2")], ignore_index=True)
+    _, clicks = view_frames([(128.0, 128.0)])          # only t1 has a click
+    clicks["trial_id"] = "t1"
+    out = uncovered_views({"img1": image}, trials, clicks, S, 12.0, hiding="mask")
+    np.testing.assert_array_equal(out[1], np.full((S, S), np.float32(128 / 255)))
+    assert (out[0] == image).sum() >= 29 - 1      # t1 shows its disk (a pixel may equal gray)
+    out = uncovered_views({"img1": image}, trials.iloc[[1]], clicks, S, 12.0, hiding="blur",
+                          hiding_blur=8.0)
+    np.testing.assert_allclose(out[0], gaussian_filter(image, 2.0, mode="nearest"), rtol=1e-6)
+    with pytest.raises(ValueError, match="hiding must be one of"):
+        uncovered_views({"img1": image}, trials, clicks, S, 12.0, hiding="noise")
+    with pytest.raises(KeyError, match="img9"):
+        uncovered_views({"img1": image}, trials.assign(image_id="img9"), clicks, S, 12.0)
+
+
+def test_model_on_a_fully_uncovered_view_answers_as_the_normal_model():
+    from ferattention import models, training
+    from ferattention.trials import answer_2afc
+
+    classes = ["happy", "sad", "fear", "surprise"]
+    model = models.build_model("compact_cnn", len(classes), seed=0).eval()
+    rng = np.random.default_rng(2)
+    images = {f"img{i}": rng.random((S, S)).astype(np.float32) for i in range(3)}
+    pairs = [("happy", "sad"), ("sad", "fear"), ("surprise", "happy"), ("fear", "surprise")]
+    trials = pd.DataFrame([{"participant_id": f"p{p}", "trial_id": f"t{i}{j}", "image_id": i_id,
+                            "option_a": a, "option_b": b, "label": a,
+                            "stimulus_width": float(STIM), "stimulus_height": float(STIM)}
+                           for p in range(2) for i, i_id in enumerate(images)
+                           for j, (a, b) in enumerate(pairs)])
+    # one click in the middle with a radius covering the whole stimulus
+    clicks = trials[["participant_id", "trial_id"]].assign(click_index=1, x=128.0, y=128.0)
+    seen = human_view_predictions(model, classes, images, trials, clicks, S, 1000.0,
+                                  hiding="mask", batch_size=5)
+    full = pd.DataFrame(training.predict_logits(model, np.stack(list(images.values()))),
+                        columns=classes, index=pd.Index(list(images), name="image_id"))
+    expected = answer_2afc(full, trials)
+    assert list(seen.columns[:8]) == ["participant_id", "trial_id", "image_id", "option_a",
+                                      "option_b", "label", "answer", "correct"]
+    np.testing.assert_array_equal(seen["answer"], expected)
+    np.testing.assert_array_equal(seen["correct"], expected == trials["label"])
+    np.testing.assert_allclose(seen[[f"logit_{c}" for c in classes]].to_numpy(),
+                               full.loc[trials["image_id"]].to_numpy(), rtol=1e-5, atol=1e-6)
+    # with nothing uncovered every trial of an image gets the same (gray-field) logits
+    blind = human_view_predictions(model, classes, images, trials, clicks.iloc[:0], S, 1000.0,
+                                   hiding="mask")
+    assert np.ptp(blind.filter(like="logit_").to_numpy(), axis=0).max() < 1e-5

@@ -1,4 +1,6 @@
-"""Rule accuracy: humans and every model on the trials the humans answered."""
+"""Rule accuracy: humans and every model on the trials the humans answered, each model on the
+full image (agent ``model:<name>``) and on what the participant had uncovered
+(``model:<name>@human_view``)."""
 
 from ferattention.runtime import rule_job
 
@@ -20,6 +22,17 @@ with rule_job(snakemake) as log:
         model_correct[name] = human[keys].assign(agent=f"model:{name}",
                                                  correct=(answers == human["label"]).to_numpy())
         long.append(model_correct[name])
+    # The same trials answered on the stimulus as uncovered at the participant's answer.
+    for name, path in zip(snakemake.params.models, snakemake.input.human_view):
+        seen = pd.read_csv(path, dtype={"participant_id": str, "trial_id": str})
+        seen = human[["participant_id", "trial_id"]].merge(
+            seen[["participant_id", "trial_id", "correct"]], how="left", validate="one_to_one")
+        if seen["correct"].isna().any():
+            raise ValueError(f"{path}: no answer for {int(seen['correct'].isna().sum())} human trial(s)")
+        agent = f"{name}@human_view"
+        model_correct[agent] = human[keys].assign(agent=f"model:{agent}",
+                                                  correct=seen["correct"].astype(bool).to_numpy())
+        long.append(model_correct[agent])
     table = stats.accuracy_table(human, model_correct, n_boot=cfg["n_boot"], seed=cfg["seed"])
     log.info("\n%s", table.to_string(index=False))
     io.write_csv(pd.concat(long, ignore_index=True), snakemake.output.trials)

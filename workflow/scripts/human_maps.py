@@ -5,15 +5,17 @@ from ferattention.runtime import rule_job
 with rule_job(snakemake) as log:
     import pandas as pd
 
-    from ferattention import io
+    from ferattention import datasets, io
     from ferattention.humans import fixation_maps, human_maps
 
     cfg, size = snakemake.params.humans, snakemake.params.image_size
     trials = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
                                                         "image_id": str})
     clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    geometries = datasets.stimulus_geometries(snakemake.input.geometry, cfg["stimulus"])
     maps = human_maps(trials, clicks, size, cfg["reveal_radius"], cfg["blur_sigma"],
-                      order_weighting=cfg["order_weighting"])
+                      order_weighting=cfg["order_weighting"], geometries=geometries)
     log.info("%d human maps", len(maps))
-    io.save_maps(fixation_maps(trials, clicks, size), snakemake.output.fixations)
+    io.save_maps(fixation_maps(trials, clicks, size, geometries=geometries),
+                 snakemake.output.fixations)
     io.save_maps(maps, snakemake.output.maps)

@@ -7,7 +7,7 @@ with rule_job(snakemake) as log:
 
     import pandas as pd
 
-    from ferattention import io
+    from ferattention import datasets, io
     from ferattention.humans import fixation_maps, human_maps, split_half_reliability
     from ferattention.similarity import METRICS
 
@@ -15,13 +15,15 @@ with rule_job(snakemake) as log:
     trials = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
                                                         "image_id": str})
     clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    geometries = datasets.stimulus_geometries(snakemake.input.geometry, cfg["stimulus"])
     table = split_half_reliability(
         trials, clicks,
         map_fn=partial(human_maps, image_size=size, reveal_radius=cfg["reveal_radius"],
-                       blur_sigma=cfg["blur_sigma"], order_weighting=cfg["order_weighting"]),
+                       blur_sigma=cfg["blur_sigma"], order_weighting=cfg["order_weighting"],
+                       geometries=geometries),
         metrics={m: METRICS[m].fn for m in snakemake.params.metrics},
         repeats=cfg["reliability"]["repeats"], seed=cfg["reliability"]["seed"],
-        fixation_fn=partial(fixation_maps, image_size=size),
+        fixation_fn=partial(fixation_maps, image_size=size, geometries=geometries),
     )
     log.info("mean ceiling / floor per metric:\n%s",
              table.groupby("metric")[["ceiling", "floor"]].mean().to_string())

@@ -6,20 +6,33 @@ with rule_job(snakemake) as log:
     import numpy as np
     import pandas as pd
 
-    from ferattention import io
-    from ferattention.humans import load_human_data, revealed_fraction
+    from ferattention import datasets, io
+    from ferattention.humans import HumanDataError, load_human_data, revealed_fraction
 
     size = snakemake.params.image_size
+    geometries = datasets.stimulus_geometries(snakemake.input.geometry, snakemake.params.stimulus)
+    if geometries is not None:
+        # Original images differ in size: the size each was shown at cannot default to image_size.
+        raw = pd.read_csv(snakemake.input.trials, dtype=str, keep_default_na=False)
+        for col in ("stimulus_width", "stimulus_height"):
+            blank = (raw[col].str.strip() == "").to_numpy() if col in raw else np.ones(len(raw), bool)
+            if blank.any():
+                raise HumanDataError(
+                    f"{snakemake.input.trials}: row {int(np.argmax(blank)) + 1}, column {col!r}: "
+                    "missing; with humans.stimulus: original every trial must give the size the "
+                    "original image was shown at (stimulus_width, stimulus_height)")
     manifest = pd.read_csv(snakemake.input.manifest, dtype=str)
     trials, clicks, qc = load_human_data(
         snakemake.input.trials, snakemake.input.clicks, manifest,
         on_invalid=snakemake.params.on_invalid, default_stimulus_size=(size, size),
     )
-    # Where region masks are known, "revealed" is measured on the face parts, else on the image.
+    # Where region masks are known for every image, "revealed" is measured on the face parts,
+    # else on the whole image.
     regions = io.load_maps(snakemake.input.regions)
-    face = {k: v.any(axis=0) for k, v in regions.items()} or None
+    face = ({k: v.any(axis=0) for k, v in regions.items()}
+            if set(trials["image_id"]) <= set(regions) else None)
     trials["revealed_fraction"] = revealed_fraction(
-        trials, clicks, size, snakemake.params.reveal_radius, face_masks=face)
+        trials, clicks, size, snakemake.params.reveal_radius, face_masks=face, geometries=geometries)
     log.info("%d valid trials from %d participants, %d clicks; %d rows dropped",
              len(trials), trials["participant_id"].nunique(), len(clicks), int(qc["n_rows"].sum()))
     log.info("human accuracy %.3f, median clicks %.0f", trials["correct"].mean(),

@@ -13,12 +13,15 @@ from .maps import (
 )
 from .reliability import split_half_reliability
 from .simulate import DEFAULT_PARAMS, simulate_observers
+from .views import hidden_image, human_view_predictions, uncovered_views
 
 __all__ = [
     "DEFAULT_PARAMS",
     "HumanDataError",
     "fixation_maps",
+    "hidden_image",
     "human_maps",
+    "human_view_predictions",
     "load_human_data",
     "reveal_mask",
     "revealed_fraction",
@@ -27,4 +30,5 @@ __all__ = [
     "stimulus_to_model_scale",
     "to_model_coords",
     "trial_map",
+    "uncovered_views",
 ]

@@ -1,0 +1,29 @@
+"""Rule human_view_predictions: one model answers every human trial on what the participant saw."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    import pandas as pd
+
+    from ferattention import datasets, io, models, training
+    from ferattention.humans import human_view_predictions
+
+    humans, experiment = snakemake.params.humans, snakemake.params.experiment
+    model, meta = models.load_checkpoint(snakemake.input.model, training.device_for())
+    frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
+    human = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
+                                                       "image_id": str})
+    clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    missing = sorted(set(human["image_id"]) - set(frame["image_id"]))
+    if missing:
+        raise ValueError(f"{snakemake.input.trials}, column 'image_id': image(s) not in the test "
+                         f"split of {snakemake.input.manifest}: {missing[:10]}")
+    table = human_view_predictions(
+        model, meta["classes"], dict(zip(frame["image_id"], images)), human, clicks,
+        snakemake.params.image_size, humans["reveal_radius"], hiding=experiment["hiding"],
+        hiding_blur=experiment["hiding_blur"],
+        geometries=datasets.stimulus_geometries(snakemake.input.geometry, humans["stimulus"]))
+    log.info("%d human trials, hiding %s: %.1f%% correct on the uncovered views (humans %.1f%%)",
+             len(table), experiment["hiding"], 100 * table["correct"].mean(),
+             100 * human["correct"].astype(bool).mean())
+    io.write_csv(table, snakemake.output.predictions)
