@@ -1,11 +1,17 @@
 # Figures, each as PNG and PDF, one rule per figure so that each redraws only when its inputs change.
+# All are light: on SLURM they run beside Snakemake (`localrule`) instead of waiting in the queue.
 
 
 rule figure_accuracy:
+    localrule: True
     input:
         accuracy="results/tables/accuracy.csv",
     output:
-        png="results/figures/accuracy.png",
+        png=report(
+            "results/figures/accuracy.png",
+            caption="../workflow/report/accuracy.rst",
+            category="Figures",
+        ),
         pdf="results/figures/accuracy.pdf",
     log:
         "logs/figures/accuracy.log",
@@ -16,12 +22,17 @@ rule figure_accuracy:
 
 
 rule figure_similarity:
+    localrule: True
     input:
         similarity="results/tables/similarity.csv",
         summary="results/tables/similarity_summary.csv",
         reliability="results/humans/reliability.csv",
     output:
-        png="results/figures/similarity.png",
+        png=report(
+            "results/figures/similarity.png",
+            caption="../workflow/report/similarity.rst",
+            category="Figures",
+        ),
         pdf="results/figures/similarity.pdf",
     log:
         "logs/figures/similarity.log",
@@ -32,13 +43,18 @@ rule figure_similarity:
 
 
 rule figure_examples:
+    localrule: True
     input:
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",
         # The first shard of every method of the first model holds the example images.
         shards=expand("results/saliency/{model}/{method}/shard-0.npz", model=MODELS[0], method=METHODS),
     output:
-        png="results/figures/examples.png",
+        png=report(
+            "results/figures/examples.png",
+            caption="../workflow/report/examples.rst",
+            category="Figures",
+        ),
         pdf="results/figures/examples.pdf",
     params:
         methods=METHODS,
@@ -52,10 +68,15 @@ rule figure_examples:
 
 
 rule figure_confusion:
+    localrule: True
     input:
         confusion="results/models/{model}/confusion.csv",
     output:
-        png="results/figures/confusion_{model}.png",
+        png=report(
+            "results/figures/confusion_{model}.png",
+            caption="../workflow/report/confusion.rst",
+            category="Figures",
+        ),
         pdf="results/figures/confusion_{model}.pdf",
     log:
         "logs/figures/confusion_{model}.log",
@@ -63,3 +84,85 @@ rule figure_confusion:
         ENV
     script:
         "../workflow/scripts/figure_confusion.py"
+
+
+rule figure_dataset_examples:
+    localrule: True
+    input:
+        manifest="results/data/manifest.csv",
+    output:
+        png=report(
+            "results/figures/dataset_examples.png",
+            caption="../workflow/report/dataset_examples.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/dataset_examples.pdf",
+    params:
+        expressions=config["dataset"]["expressions"],
+        n_rows=6,
+    log:
+        "logs/figures/dataset_examples.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figure_dataset_examples.py"
+
+
+rule figure_accuracy_by_pair:
+    localrule: True
+    input:
+        accuracy_trials="results/tables/accuracy_trials.csv",
+    output:
+        png=report(
+            "results/figures/accuracy_by_pair.png",
+            caption="../workflow/report/accuracy_by_pair.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/accuracy_by_pair.pdf",
+    params:
+        statistics=config["statistics"],
+    log:
+        "logs/figures/accuracy_by_pair.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figure_accuracy_by_pair.py"
+
+
+rule figure_regions:
+    localrule: True
+    input:
+        regions="results/tables/regions.csv",
+    output:
+        png=report(
+            "results/figures/regions.png",
+            caption="../workflow/report/regions.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/regions.pdf",
+    log:
+        "logs/figures/regions.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figure_regions.py"
+
+
+rule figure_faithfulness:
+    localrule: True
+    input:
+        auc="results/tables/faithfulness.csv",
+        curves=expand("results/faithfulness/{model}/curves.csv", model=MODELS),
+    output:
+        png=report(
+            "results/figures/faithfulness.png",
+            caption="../workflow/report/faithfulness.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/faithfulness.pdf",
+    log:
+        "logs/figures/faithfulness.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figure_faithfulness.py"

@@ -4,15 +4,22 @@ FIGURES = [
     "results/figures/accuracy.png",
     "results/figures/similarity.png",
     "results/figures/examples.png",
+    "results/figures/dataset_examples.png",
+    "results/figures/accuracy_by_pair.png",
+    "results/figures/regions.png",
+    "results/figures/faithfulness.png",
     *expand("results/figures/confusion_{model}.png", model=MODELS),
 ]
 
 
 rule report:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         accuracy="results/tables/accuracy.csv",
         summary="results/tables/similarity_summary.csv",
         stats="results/tables/stats.csv",
+        regions="results/tables/regions.csv",
+        faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         figures=FIGURES,
     output:

@@ -19,12 +19,99 @@ rule similarity:
 
 
 rule similarity_table:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         expand("results/similarity/{model}/{method}.csv", model=MODELS, method=METHODS),
     output:
         table="results/tables/similarity.csv",
     log:
         "logs/similarity_table.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/concat_tables.py"
+
+
+def all_saliency_shards(wildcards):
+    """Every shard of every model and method."""
+    return expand(
+        "results/saliency/{model}/{method}/shard-{shard}.npz",
+        model=MODELS,
+        method=METHODS,
+        shard=range(n_shards()),
+    )
+
+
+rule regions:
+    # Share of each map's mass in brows, eyes, nose, mouth and the rest, where regions are known
+    # (synthetic faces, AffectNet landmarks); an empty table otherwise.
+    input:
+        regions="results/data/regions.npz",
+        human_maps="results/humans/maps.npz",
+        shards=all_saliency_shards,
+    output:
+        table=report(
+            "results/tables/regions.csv",
+            caption="../workflow/report/regions.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/regions.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/regions.py"
+
+
+def model_saliency_shards(wildcards):
+    """Every shard of every method of one model."""
+    return expand(
+        "results/saliency/{model}/{method}/shard-{shard}.npz",
+        model=wildcards.model,
+        method=METHODS,
+        shard=range(n_shards()),
+    )
+
+
+# Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of each map set, human maps included.
+rule faithfulness:
+    input:
+        model="results/models/{model}/model.pt",
+        manifest="results/data/manifest.csv",
+        human_maps="results/humans/maps.npz",
+        shards=model_saliency_shards,
+    output:
+        auc="results/faithfulness/{model}/auc.csv",
+        curves="results/faithfulness/{model}/curves.csv",
+    params:
+        target=config["saliency"]["target"],
+        faithfulness=config["faithfulness"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/faithfulness/{model}.log",
+    benchmark:
+        "benchmarks/faithfulness/{model}.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/faithfulness.py"
+
+
+rule faithfulness_table:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    input:
+        expand("results/faithfulness/{model}/auc.csv", model=MODELS),
+    output:
+        table=report(
+            "results/tables/faithfulness.csv",
+            caption="../workflow/report/faithfulness.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/faithfulness_table.log",
     conda:
         ENV
     script:

@@ -2,9 +2,11 @@
 
 
 rule accuracy:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         human_trials="results/humans/trials.csv",
         predictions=expand("results/models/{model}/predictions.csv", model=MODELS),
+        human_view=expand("results/models/{model}/human_view_predictions.csv", model=MODELS),
     output:
         table="results/tables/accuracy.csv",
         trials="results/tables/accuracy_trials.csv",
@@ -20,13 +22,23 @@ rule accuracy:
 
 
 rule statistics:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         accuracy_trials="results/tables/accuracy_trials.csv",
         similarity="results/tables/similarity.csv",
         reliability="results/humans/reliability.csv",
+        manifest="results/data/manifest.csv",  # image labels, for the per-expression breakdowns
     output:
-        stats="results/tables/stats.csv",
-        summary="results/tables/similarity_summary.csv",
+        stats=report(
+            "results/tables/stats.csv",
+            caption="../workflow/report/stats.rst",
+            category="Tables",
+        ),
+        summary=report(
+            "results/tables/similarity_summary.csv",
+            caption="../workflow/report/similarity_summary.rst",
+            category="Tables",
+        ),
     params:
         statistics=config["statistics"],
     log:

@@ -265,3 +265,100 @@ def test_missing_figure_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="similarity"):
         report.render_report(ctx, tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+# ----------------------------------------------------------------------------- breakdowns, regions,
+# faithfulness, report polish
+
+def test_accuracy_by_pair_figure_values(captured):
+    by_pair = pd.DataFrame({
+        "agent": ["human", "human", "model:cnn", "model:cnn"],
+        "pair": ["anger/happy", "happy/sad", "anger/happy", "happy/sad"],
+        "n_trials": [10, 10, 10, 10], "n_correct": [9, 8, 5, 7],
+        "accuracy": [0.9, 0.8, 0.5, 0.7], "ci_low": [0.8, 0.7, 0.4, 0.6],
+        "ci_high": [1.0, 0.9, 0.6, 0.8]})
+    figures.plot_accuracy_by_pair(by_pair.iloc[::-1], "unused")  # humans drawn first anyway
+    ax = captured[0].axes[0]
+    assert [p.get_height() for p in ax.patches] == pytest.approx([0.9, 0.8, 0.5, 0.7])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["anger\nvs happy", "happy\nvs sad"]
+
+
+def test_regions_figure_says_when_skipped(captured):
+    figures.plot_regions(pd.DataFrame(columns=["image_id", "agent", "method", "region", "share"]),
+                         "unused")
+    texts = [t.get_text() for t in captured[0].axes[0].texts]
+    assert any("No facial regions are known" in t for t in texts)
+
+
+def test_regions_figure_means(captured):
+    regions = pd.DataFrame([(i, a, m, r, s) for i in ("x", "y")
+                            for a, m, r, s in [("human", "human", "mouth", 0.8),
+                                               ("human", "human", "rest", 0.2),
+                                               ("model:cnn", "cam", "mouth", 0.1),
+                                               ("model:cnn", "cam", "rest", 0.9)]],
+                           columns=["image_id", "agent", "method", "region", "share"])
+    figures.plot_regions(regions, "unused")
+    ax = captured[0].axes[0]
+    heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+    assert sorted(heights) == pytest.approx([0.1, 0.2, 0.8, 0.9])
+
+
+def test_faithfulness_figure_legend_has_mean_auc(captured):
+    curves = pd.DataFrame([("cnn", m, c, f, p) for m in ("human", "cam") for c in ("deletion", "insertion")
+                           for f, p in ((0.0, 0.9), (1.0, 0.2))],
+                          columns=["model", "method", "curve", "fraction", "probability"])
+    auc = pd.DataFrame([("a", "cnn", m, c, v) for m, v in (("human", 0.4), ("cam", 0.3))
+                        for c in ("deletion", "insertion")],
+                       columns=["image_id", "model", "method", "curve", "auc"])
+    figures.plot_faithfulness(curves, auc, "unused")
+    labels = [t.get_text() for t in captured[0].axes[0].get_legend().get_texts()]
+    assert labels == ["human (AUC 0.400)", "cam (AUC 0.300)"]
+
+
+def test_accuracy_sentence_lists_only_tests_with_p_values():
+    stats = pd.concat([_stats(), pd.DataFrame(
+        [("accuracy_difference", "human vs model:cnn", 0.2, np.nan, np.nan, 0.2, 200)],
+        columns=_stats().columns)], ignore_index=True)
+    (a,) = report.accuracy_answers(_accuracy(), stats)
+    assert "accuracy_difference" not in a["sentence"] and "p = —" not in a["sentence"]
+    assert [t[0] for t in a["tests"]] == ["mcnemar"] and a["verdict"] == "humans better"
+
+
+def test_normalisation_flagged_when_ceiling_and_floor_are_close():
+    # floor 0.29, ceiling 0.31: span 0.02 < CI width 0.10 -> unreliable; mean 0.15 -> -6
+    close = pd.DataFrame([("cnn", "cam", "cc", 0.15, 0.10, 0.20, 0.31, (0.15 - 0.29) / 0.02),
+                          ("cnn", "gradcam", "cc", 0.10, 0.05, 0.15, 0.31, (0.10 - 0.29) / 0.02)],
+                         columns=["model", "method", "metric", "mean", "ci_low", "ci_high",
+                                  "ceiling", "normalized"])
+    assert report.normalization_span(close).tolist() == pytest.approx([0.02, 0.02])
+    assert report.unreliable_normalization(close).tolist() == [True, True]
+    (a,) = report.similarity_answers(close)
+    assert "normalised score -7.00 †" in a["sentence"] and "unreliable" in a["sentence"]
+    fine = _summary(SPEARMAN_KL)  # floor 0, ceiling 0.8: span 0.8 > CI width 0.1
+    assert not report.unreliable_normalization(fine).any()
+    assert all("†" not in a["sentence"] for a in report.similarity_answers(fine))
+
+
+def test_report_breakdowns_extra_tables_and_provenance(figure_dir, tmp_path):
+    import datetime as dt
+
+    stats = pd.concat([_stats(), pd.DataFrame([
+        ("mcnemar", "human vs model:cnn [pair=anger/happy]", 3.0, 0.5, 0.9, 0.1, 20),
+        ("friedman", "cnn/cc [expression=happy]: cam, gradcam", 1.0, 0.5, 0.5, 0.1, 5)],
+        columns=_stats().columns)], ignore_index=True)
+    regions = pd.DataFrame({"agent": ["human", "model:cnn"], "method": ["human", "cam"],
+                            "mouth": [0.8, 0.1], "rest": [0.2, 0.9]})
+    context = report.build_report_context(
+        _config(), _accuracy(), _summary(SPEARMAN_KL), stats, {"accuracy": figure_dir / "accuracy"},
+        simulated_humans=True, extra_tables={"regions": ("Regions", regions)},
+        generated=dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.timezone.utc))
+    (a,) = context["accuracy_answers"]
+    assert [t[0] for t in a["tests"]] == ["mcnemar"]  # the pair breakdown is not the main test
+    assert [r[1] for r in context["tables"]["accuracy_breakdown"]["rows"]] == [
+        "human vs model:cnn [pair=anger/happy]"]
+    assert all("[" not in r[1] for r in context["tables"]["stats"]["rows"])
+    assert context["tables"]["regions"]["rows"][0] == ["human", "human", "0.800", "0.200"]
+    assert "2026-01-02 03:04 UTC" in context["provenance"] and "ferattention" in context["provenance"]
+    text = report.render_report(context, tmp_path / "r.html").read_text()
+    assert "Regions" in text and "Normalised score = (mean − floor)" in text
+    assert "2026-01-02 03:04 UTC" in text

@@ -260,3 +260,74 @@ def test_similarity_table_errors():
         sm.similarity_table(machine, human, {"z": FIX[0]}, ["nss"])
     with pytest.raises(ValueError, match="image_id 'a'"):
         sm.similarity_table(machine, {"a": B[0, :5]}, None, ["cc"])
+
+
+# ------------------------------------------------------------------ facial regions
+
+
+def _region_masks(n: int = 1, size: int = 8) -> np.ndarray:
+    """Four disjoint horizontal bands: brows rows 0-1, eyes 2-3, nose 4-5, mouth row 6; row 7 rest."""
+    masks = np.zeros((n, 4, size, size), np.uint8)
+    for r, rows in enumerate((slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 7))):
+        masks[:, r, rows] = 1
+    return masks
+
+
+def test_region_shares_map_on_the_mouth_and_uniform_map():
+    from ferattention.similarity import region_shares
+
+    masks = _region_masks(3)
+    maps = np.zeros((3, 8, 8))
+    maps[0, 6] = 5.0                         # all on the mouth
+    maps[2] = -2.0                           # constant: uniform, the regions' areas
+    maps[1] = -1.0
+    maps[1, 7] = 3.0                         # CAM-like, negative elsewhere: min-shift -> all on 'rest'
+    shares = region_shares(maps, masks)
+    np.testing.assert_allclose(shares[0], [0, 0, 0, 1, 0])
+    np.testing.assert_allclose(shares[1], [0, 0, 0, 0, 1])
+    np.testing.assert_allclose(shares[2], [16 / 64, 16 / 64, 16 / 64, 8 / 64, 8 / 64])
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+
+
+def test_region_shares_checks_inputs():
+    from ferattention.similarity import region_shares
+
+    masks = _region_masks()
+    with pytest.raises(ValueError, match="overlap"):
+        region_shares(np.ones((1, 8, 8)), np.concatenate([masks[:, :1], masks[:, :3]], axis=1))
+    with pytest.raises(ValueError, match="same N, H, W"):
+        region_shares(np.ones((2, 8, 8)), masks)
+
+
+def test_region_table_long_format_area_rows_and_empty():
+    from ferattention.similarity import REGION_COLUMNS, region_table
+
+    masks = {"a": _region_masks()[0], "b": _region_masks()[0]}
+    mouth = np.zeros((8, 8), np.float32)
+    mouth[6] = 1.0
+    table = region_table({("human", "human"): {"a": mouth, "b": mouth}}, masks,
+                         ("brows", "eyes", "nose", "mouth"))
+    assert tuple(table.columns) == REGION_COLUMNS and len(table) == 2 * 2 * 5
+    human = table[table.agent == "human"].set_index(["image_id", "region"])["share"]
+    assert human[("a", "mouth")] == pytest.approx(1.0)
+    area = table[table.agent == "area"].set_index(["image_id", "region"])["share"]
+    assert area[("b", "brows")] == pytest.approx(0.25) and (table[table.agent == "area"].method
+                                                             == "uniform").all()
+    assert region_table({("human", "human"): {"a": mouth}}, {}, ("brows",)).empty
+    with pytest.raises(ValueError, match="no masks for image_id 'c'"):
+        region_table({("human", "human"): {"c": mouth}}, masks, ("brows", "eyes", "nose", "mouth"))
+
+
+def test_region_table_per_source_without_area_concatenates_to_the_whole():
+    from ferattention.similarity import region_table
+
+    masks = {"a": _region_masks()[0]}
+    rng = np.random.default_rng(0)
+    sources = {("human", "human"): {"a": rng.random((8, 8))},
+               ("model:m", "cam"): {"a": rng.normal(size=(8, 8))}}
+    names = ("brows", "eyes", "nose", "mouth")
+    whole = region_table(sources, masks, names)
+    parts = pd.concat([region_table({k: v}, masks, names, include_area=(i == 0))
+                       for i, (k, v) in enumerate(sources.items())], ignore_index=True)
+    pd.testing.assert_frame_equal(whole.sort_values(["agent", "region"]).reset_index(drop=True),
+                                  parts.sort_values(["agent", "region"]).reset_index(drop=True))

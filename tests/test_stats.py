@@ -249,3 +249,63 @@ def test_stats_table_concatenates_and_checks_columns():
     assert tuple(table.columns) == fs.STATS_COLUMNS and len(table) == len(acc) + len(met)
     with pytest.raises(ValueError, match="expected"):
         fs.stats_table(acc.drop(columns="n"))
+
+
+# ------------------------------------------------------------------ breakdowns
+
+
+def _expression_trials(n_images: int = 12, per_image: int = 6):
+    """Humans always right; the model is always right on 'happy' images and at chance elsewhere."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(["anger", "happy"], n_images * per_image)
+    ids = np.array([f"{lab}/img_{i // per_image}" for i, lab in enumerate(labels)])
+    human = np.ones(ids.size, dtype=bool)
+    model = np.where(labels == "happy", True, rng.random(ids.size) < 0.5)
+    return ids, labels, human, model
+
+
+def test_breakdown_finds_the_effect_in_its_group_only():
+    ids, labels, human, model = _expression_trials()
+    table = fs.compare_accuracy_by(human, {"m": model}, ids, labels, "expression")
+    rows = table.set_index(["test", "comparison"])
+    anger = rows.loc[("mcnemar_exact", "human vs model:m [expression=anger]")]
+    happy = rows.loc[("mcnemar_exact", "human vs model:m [expression=happy]")]
+    assert anger.p_value < 1e-6 and anger.effect_size == pytest.approx(0.5)
+    assert happy.p_value == pytest.approx(1.0) and happy.effect_size == 0
+    assert anger.n == happy.n == 72
+    wx = table[table.test == "wilcoxon_signed_rank"]
+    assert np.allclose(wx.p_adjusted, multipletests(wx.p_value, method="holm")[1])
+    diff = rows.loc[("accuracy_difference", "human vs model:m [expression=happy]")]
+    assert diff.statistic == 0
+
+
+def test_pair_label_is_unordered():
+    assert fs.pair_label("happy", "anger") == fs.pair_label("anger", "happy") == "anger/happy"
+
+
+def test_accuracy_by_group_counts():
+    ids, labels, human, model = _expression_trials()
+    trials = pd.concat([
+        pd.DataFrame({"agent": "human", "image_id": ids, "label": labels, "correct": human}),
+        pd.DataFrame({"agent": "model:m", "image_id": ids, "label": labels, "correct": model}),
+    ])
+    table = fs.accuracy_by_group(trials, "label", n_boot=N_BOOT).set_index(["agent", "label"])
+    assert list(table.index) == [("human", "anger"), ("human", "happy"), ("model:m", "anger"),
+                                 ("model:m", "happy")]
+    assert table.loc[("model:m", "happy"), "accuracy"] == 1.0
+    anger = table.loc[("model:m", "anger")]
+    assert anger.n_trials == 72 and anger.accuracy == pytest.approx(model[labels == "anger"].mean())
+    assert anger.ci_low < anger.accuracy < anger.ci_high
+
+
+def test_compare_methods_by_expression_scopes_and_groups():
+    sim = _similarity({"cam": 0.0, "gradcam": 0.0, "extremal_perturbation": 0.2}, n_images=20)
+    groups = {f"img{i}": ("anger" if i < 10 else "happy") for i in range(20)}
+    table = fs.compare_methods_by(sim, groups)
+    fried = table[table.test == "friedman"].set_index("comparison")
+    assert list(fried.index) == [
+        "compact/spearman [expression=anger]: cam, gradcam, extremal_perturbation",
+        "compact/spearman [expression=happy]: cam, gradcam, extremal_perturbation"]
+    assert (fried.n == 10).all() and (fried.p_value < 0.01).all()
+    with pytest.raises(ValueError, match="image_id 'img19' has no expression"):
+        fs.compare_methods_by(sim, {k: v for k, v in groups.items() if k != "img19"})

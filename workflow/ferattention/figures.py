@@ -432,3 +432,122 @@ def plot_confusion(
     plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", rotation=0)
     return save_figure(fig, path)
+
+
+@_styled
+def plot_accuracy_by_pair(by_pair: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Grouped bars: 2AFC accuracy of humans and each model per option pair, with 95% CIs.
+
+    ``by_pair``: ``agent, pair, n_trials, n_correct, accuracy, ci_low, ci_high`` (from
+    :func:`ferattention.stats.accuracy_by_group` on a ``pair`` column); ``human`` first.
+    """
+    require_columns(by_pair, ["agent", "pair", "n_trials", "accuracy", "ci_low", "ci_high"],
+                    "per-pair accuracy table")
+    if by_pair.empty:
+        raise ValueError("per-pair accuracy table: no rows to plot")
+    agents = sorted(pd.unique(by_pair["agent"]), key=lambda a: (a != "human",))
+    pairs = sorted(pd.unique(by_pair["pair"]))
+    width = 0.8 / len(agents)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(pairs) * len(agents) + 2.0), 4.0))
+    for i, agent in enumerate(agents):
+        sub = by_pair[by_pair["agent"] == agent].set_index("pair").reindex(pairs)
+        x = np.arange(len(pairs)) - 0.4 + width * (i + 0.5)
+        color = color_of(agent)
+        yerr = np.vstack([sub["accuracy"] - sub["ci_low"], sub["ci_high"] - sub["accuracy"]])
+        ax.bar(x, sub["accuracy"], width=width * 0.95, color=color, edgecolor="black",
+               linewidth=0.5, label=agent)
+        ax.errorbar(x, sub["accuracy"], yerr=np.nan_to_num(yerr), fmt="none", ecolor="black",
+                    capsize=2, linewidth=0.8)
+    ax.axhline(0.5, color="0.3", linestyle="--", linewidth=1.0, zorder=0, label="chance (2AFC)")
+    ax.set_xticks(np.arange(len(pairs)), [p.replace("/", "\nvs ") for p in pairs])
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("2AFC accuracy (proportion correct)")
+    ax.set_title("Accuracy per expression pair")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(4, len(agents) + 1),
+              frameon=False, fontsize="small")
+    ax.grid(axis="x", visible=False)
+    return save_figure(fig, path)
+
+
+def _message_figure(title: str, message: str, path: str | os.PathLike) -> tuple[Path, Path]:
+    fig, ax = plt.subplots(figsize=(6.0, 2.0))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="medium", color="0.3")
+    return save_figure(fig, path)
+
+
+@_styled
+def plot_regions(regions: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Mean share of each map's mass per facial region, for humans, each model x method and the
+    region's area (``agent == 'area'``: the share a uniform map would give).
+
+    ``regions``: ``results/tables/regions.csv`` (``image_id, agent, method, region, share``). An
+    empty table (no regions known for the dataset) gives a figure saying so.
+    """
+    require_columns(regions, ["image_id", "agent", "method", "region", "share"], "regions table")
+    title = "Attention per facial region"
+    if regions.empty:
+        return _message_figure(title, "No facial regions are known for this dataset\n"
+                               "(results/data/regions.npz is empty): region analysis skipped.", path)
+    frame = regions.assign(series=np.where(
+        regions["agent"].isin(["human", "area"]), regions["agent"],
+        regions["agent"].str.removeprefix("model:") + " / " + regions["method"]))
+    series = list(dict.fromkeys(["human", *sorted(set(frame["series"]) - {"human", "area"}), "area"]))
+    series = [s for s in series if s in set(frame["series"])]
+    colors = {s: color_of("human") if s == "human" else "#bbbbbb" if s == "area"
+              else color_of(s.split(" / ", 1)[1]) for s in series}
+    region_order = list(dict.fromkeys(frame["region"]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(series) * len(region_order) + 2.5), 4.0))
+    sns.barplot(data=frame, x="region", y="share", hue="series", order=region_order,
+                hue_order=series, palette=colors, errorbar=("ci", 95), n_boot=500, seed=0,
+                ax=ax, edgecolor="black", linewidth=0.4)
+    ax.set_ylabel("share of map mass (mean over images)")
+    ax.set_xlabel("")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+    ax.grid(axis="x", visible=False)
+    return save_figure(fig, path)
+
+
+@_styled
+def plot_faithfulness(curves: pd.DataFrame, auc: pd.DataFrame,
+                      path: str | os.PathLike) -> tuple[Path, Path]:
+    """Mean deletion (left) and insertion (right) curves per method, one row per model.
+
+    ``curves``: ``model, method, curve, fraction, probability`` (mean over images); ``auc``:
+    ``results/tables/faithfulness.csv`` (``image_id, model, method, curve, auc``), whose mean AUC
+    per line is written in the legend. ``human`` is the human map scored on the model.
+    """
+    require_columns(curves, ["model", "method", "curve", "fraction", "probability"],
+                    "faithfulness curves")
+    require_columns(auc, ["image_id", "model", "method", "curve", "auc"], "faithfulness table")
+    if curves.empty:
+        raise ValueError("faithfulness curves: no rows to plot")
+    mean_auc = auc.groupby(["model", "method", "curve"])["auc"].mean()
+    models = list(dict.fromkeys(curves["model"]))
+    kinds = ["deletion", "insertion"]
+    fig, axes = plt.subplots(len(models), 2, figsize=(10.0, 3.6 * len(models)), squeeze=False)
+    for r, model in enumerate(models):
+        sub = curves[curves["model"] == model]
+        methods = order_methods([m for m in dict.fromkeys(sub["method"]) if m != "human"])
+        methods = ["human", *methods] if "human" in set(sub["method"]) else methods
+        for c, kind in enumerate(kinds):
+            ax = axes[r, c]
+            for method in methods:
+                line = sub[(sub["method"] == method) & (sub["curve"] == kind)]
+                value = mean_auc.get((model, method, kind), np.nan)
+                ax.plot(line["fraction"], line["probability"], color=color_of(method),
+                        linewidth=2.0 if method == "human" else 1.4,
+                        linestyle=":" if method in BASELINES else "-",
+                        label=f"{method} (AUC {value:.3f})")
+            better = "lower" if kind == "deletion" else "higher"
+            ax.set_title(f"{model}: {kind} ({better} AUC = more faithful)")
+            ax.set_xlabel(f"share of pixels {'removed' if kind == 'deletion' else 'inserted'}, "
+                          "most attended first")
+            ax.set_ylabel("probability of the target class")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize="x-small", frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path)

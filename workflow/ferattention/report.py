@@ -20,6 +20,7 @@ Conventions read from the tables:
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import math
 import os
@@ -62,8 +63,30 @@ FIGURE_CAPTIONS: dict[str, str] = {
                   "dotted line: cross-image floor.",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
+    "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
+                        "identities (rows) by expressions (columns), test identities first; for "
+                        "datasets without identities, a random sample of each expression.",
     "confusion": "Confusion matrix of the model on the test images (rows: true class, normalised).",
+    "accuracy_by_pair": "2AFC accuracy of humans and each model per expression pair (the two "
+                        "options of a trial), with 95% image-bootstrap confidence intervals; "
+                        "dashed line: chance.",
+    "regions": "Share of each map's mass in each facial region (mean over test images, 95% CI); "
+               "area: the share a uniform map gets (the region's size). Maps with negative values "
+               "(CAM) are shifted by their minimum first.",
+    "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
+                    "target class as the most attended pixels are removed or inserted first, mean "
+                    "over images per map; a faithful map drops fast under deletion (low AUC) and "
+                    "rises fast under insertion (high AUC).",
 }
+
+#: What the normalised similarity score means, and when it is flagged (shown under the answers).
+NORMALISED_NOTE = (
+    "Normalised score = (mean − floor) / (ceiling − floor): 0 is the cross-image floor (agreement "
+    "with another image's human map), 1 the human split-half ceiling; below 0 is worse than the "
+    "floor, above 1 better than the ceiling. Scores marked † are unreliable: there the ceiling and "
+    "floor differ by less than the width of the mean's 95% CI, so the division amplifies noise "
+    "(scores such as −7 come from such a small denominator, not from a large effect)."
+)
 
 _VS = re.compile(r"\s+vs\.?\s+", flags=re.IGNORECASE)
 
@@ -156,6 +179,32 @@ def config_summary(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def normalization_span(summary: pd.DataFrame) -> pd.Series:
+    """``ceiling − floor`` per summary row, recovered from ``mean``, ``ceiling`` and ``normalized``.
+
+    The summary stores no floor; with ``normalized = (mean − floor) / (ceiling − floor)`` the span
+    is ``(mean − ceiling) / (normalized − 1)``. NaN where it cannot be recovered (no normalised
+    score, or a mean exactly at the ceiling).
+    """
+    norm = pd.to_numeric(summary["normalized"], errors="coerce")
+    gap = pd.to_numeric(summary["mean"], errors="coerce") - pd.to_numeric(summary["ceiling"],
+                                                                          errors="coerce")
+    denom = (norm - 1).where(norm != 1)
+    return gap / denom
+
+
+def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
+    """True where ``|ceiling − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
+    width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
+                                                                               errors="coerce")
+    span = normalization_span(summary).abs()
+    return (span < width).fillna(False).astype(bool)
+
+
+def _normalised_text(row: Mapping[str, Any], unreliable: bool) -> str:
+    return format_number(row["normalized"]) + (" †" if unreliable else "")
+
+
 def _parties(comparison: str) -> frozenset[str]:
     return frozenset(p.strip() for p in _VS.split(str(comparison)))
 
@@ -192,7 +241,9 @@ def accuracy_answers(
             continue
         rows = stats[stats["comparison"].map(
             lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
-        tests = [(str(r["test"]), r["p_value"], r["p_adjusted"]) for _, r in rows.iterrows()]
+        # Only tests with a p-value (``accuracy_difference`` rows are descriptive: p is NaN).
+        tests = [(str(r["test"]), r["p_value"], r["p_adjusted"]) for _, r in rows.iterrows()
+                 if not _missing(r["p_value"])]
         diff = float(h["accuracy"]) - float(m["accuracy"])
         if not tests:
             verdict = "no test"
@@ -241,7 +292,8 @@ def similarity_answers(
     for model in dict.fromkeys(summary["model"]):
         for metric in order_metrics(summary.loc[summary["model"] == model, "metric"].tolist()):
             sub = summary[(summary["model"] == model) & (summary["metric"] == metric)]
-            sub = sub[sub["mean"].notna()].set_index("method")
+            sub = sub[sub["mean"].notna()]
+            sub = sub.assign(_unreliable=unreliable_normalization(sub)).set_index("method")
             if sub.index.has_duplicates:
                 raise ValueError(f"similarity summary: several rows for model {model!r}, "
                                  f"metric {metric!r}, one method")
@@ -268,12 +320,14 @@ def similarity_answers(
             sentence = (
                 f"{metric} ({direction}), model {model}: most human-like is {win}, "
                 f"mean {format_number(w['mean'])} (95% CI {format_number(w['ci_low'])} to "
-                f"{format_number(w['ci_high'])}), normalised score {format_number(w['normalized'])} "
-                f"(1 = human ceiling)"
+                f"{format_number(w['ci_high'])}), normalised score "
+                f"{_normalised_text(w, bool(w['_unreliable']))} (1 = human ceiling"
+                + ("; unreliable: ceiling and floor differ by less than the CI width)"
+                   if w["_unreliable"] else ")")
             )
             if len(ranked) > 1:
                 sentence += (f"; least human-like is {lose}, mean {format_number(sub.at[lose, 'mean'])},"
-                             f" normalised {format_number(sub.at[lose, 'normalized'])}")
+                             f" normalised {_normalised_text(sub.loc[lose], bool(sub.at[lose, '_unreliable']))}")
             beats = None
             if baselines:
                 best_base = min(baselines, key=badness)
@@ -282,6 +336,7 @@ def similarity_answers(
                 sentence += (f". Baselines: {base_text}; {win} "
                              + ("beats every baseline" if beats
                                 else f"does not beat the {best_base} baseline"))
+            entry["winner_normalized_unreliable"] = bool(w["_unreliable"])
             entry.update(winner=win, loser=lose, winner_mean=float(w["mean"]),
                          winner_normalized=None if _missing(w["normalized"]) else float(w["normalized"]),
                          beats_baselines=beats, sentence=sentence + ".")
@@ -332,6 +387,7 @@ def format_tables(
     metric_rank = {m: i for i, m in enumerate(order_metrics(summary["metric"].tolist()))}
     method_rank = {m: i for i, m in enumerate(order_methods(summary["method"].tolist()))}
     summ = summary.assign(_mt=summary["metric"].map(metric_rank), _me=summary["method"].map(method_rank))
+    summ = summ.assign(_span=normalization_span(summ), _unreliable=unreliable_normalization(summ))
     summ = summ.sort_values(["model", "_mt", "_me"], kind="stable")
     sim = _table(summ, {
         "model": lambda r: str(r["model"]),
@@ -341,7 +397,8 @@ def format_tables(
         "mean": lambda r: format_number(r["mean"]),
         "95% CI": lambda r: f"{format_number(r['ci_low'])} to {format_number(r['ci_high'])}",
         "ceiling": lambda r: format_number(r["ceiling"]),
-        "normalised": lambda r: format_number(r["normalized"]),
+        "ceiling − floor": lambda r: format_number(r["_span"]),
+        "normalised": lambda r: _normalised_text(r, bool(r["_unreliable"])),
     }, text=["model", "metric", "method"])
     st = _table(stats, {
         "test": lambda r: str(r["test"]),
@@ -353,6 +410,60 @@ def format_tables(
         "n": lambda r: "—" if _missing(r["n"]) else str(int(r["n"])),
     }, text=["test", "comparison"])
     return {"accuracy": acc, "similarity_summary": sim, "stats": st}
+
+
+TABLE_TITLES: dict[str, str] = {
+    "accuracy": "Accuracy (results/tables/accuracy.csv)",
+    "similarity_summary": "Attention similarity (results/tables/similarity_summary.csv; "
+                          "↑ higher is better, ↓ lower is better)",
+    "stats": "Statistical tests (results/tables/stats.csv)",
+    "accuracy_breakdown": "Humans vs models per expression and per expression pair "
+                          "(results/tables/stats.csv; Holm within each test and breakdown)",
+}
+
+
+def format_frame(frame: pd.DataFrame) -> dict[str, list]:
+    """Any table as text cells: numbers rounded (:func:`format_number`), other values as text."""
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    integer = [pd.api.types.is_integer_dtype(frame[c]) for c in frame.columns]
+    formats = {c: ((lambda r, c=c: str(int(r[c]))) if whole else
+                   (lambda r, c=c: format_number(r[c]))) if num else (lambda r, c=c: str(r[c]))
+               for c, num, whole in zip(frame.columns, numeric, integer)}
+    return _table(frame, formats, text=[c for c, num in zip(frame.columns, numeric) if not num])
+
+
+def region_summary(regions: pd.DataFrame) -> pd.DataFrame:
+    """``regions.csv`` as one row per agent and method, one column per region: the mean share."""
+    require_columns(regions, ["image_id", "agent", "method", "region", "share"], "regions table")
+    wide = regions.pivot_table(index=["agent", "method"], columns="region", values="share",
+                               aggfunc="mean", sort=False)
+    return wide[list(dict.fromkeys(regions["region"]))].reset_index()
+
+
+def faithfulness_summary(faithfulness: pd.DataFrame) -> pd.DataFrame:
+    """``faithfulness.csv`` as one row per model and method: mean deletion and insertion AUC."""
+    require_columns(faithfulness, ["image_id", "model", "method", "curve", "auc"],
+                    "faithfulness table")
+    wide = faithfulness.pivot_table(index=["model", "method"], columns="curve", values="auc",
+                                    aggfunc="mean", sort=False)
+    wide.columns = [f"{c} AUC" for c in wide.columns]
+    n = faithfulness.groupby(["model", "method"], sort=False)["image_id"].nunique()
+    return wide.assign(images=n).reset_index()
+
+
+def provenance(generated: dt.datetime) -> str:
+    """One line: package, Python and (when importable) Snakemake versions, and the date."""
+    import platform
+
+    parts = [f"ferattention {__version__}", f"Python {platform.python_version()}"]
+    try:
+        from importlib.metadata import version
+
+        parts.append(f"Snakemake {version('snakemake')}")
+    except Exception:  # noqa: BLE001 - provenance is best effort, never a failure
+        pass
+    return "Generated by " + ", ".join(parts) + f" on {generated:%Y-%m-%d %H:%M} UTC."
 
 
 def _caption(name: str) -> str:
@@ -373,6 +484,8 @@ def build_report_context(
     simulated_humans: bool,
     higher_is_better: Mapping[str, bool] | None = None,
     alpha: float = 0.05,
+    extra_tables: Mapping[str, tuple[str, pd.DataFrame]] | None = None,
+    generated: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
@@ -380,12 +493,30 @@ def build_report_context(
     ``figure_paths`` maps a figure name (``accuracy``, ``similarity``, ``examples``,
     ``dataset``, ``confusion_<model>``, ...) to its file, with or without ``.png``/``.pdf``
     suffix (the PNG is embedded). ``simulated_humans`` switches the simulated-data notice on; it
-    must be true when the config's ``humans.source`` is ``simulated``.
+    must be true when the config's ``humans.source`` is ``simulated``. ``extra_tables`` maps a
+    key to ``(title, frame)`` for further tables shown as they are (numbers rounded), after the
+    three main ones. ``generated`` (default: now, UTC) goes into the provenance line.
+
+    Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
+    ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
+    accuracy breakdowns; per-expression similarity tests stay in ``stats.csv`` only.
     """
     if _config_get(config, "humans.source") == "simulated" and not simulated_humans:
         raise ValueError("humans.source is 'simulated' but simulated_humans is False: "
                          "the report must say that the human data are simulated")
+    scoped = stats["comparison"].astype(str).str.contains(r" \[[a-z_]+=", regex=True)
+    breakdown = stats[scoped & stats["comparison"].astype(str).str.startswith("human vs ")]
+    stats = stats[~scoped]
     acc_answers = accuracy_answers(accuracy, stats, alpha=alpha)
+    tables = format_tables(accuracy, summary, stats, higher_is_better)
+    if not breakdown.empty:
+        tables["accuracy_breakdown"] = format_tables(accuracy, summary, breakdown,
+                                                     higher_is_better)["stats"]
+    titles = dict(TABLE_TITLES)
+    for key, (title, frame) in (extra_tables or {}).items():
+        tables[key] = format_frame(frame)
+        titles[key] = title
+    generated = generated or dt.datetime.now(dt.timezone.utc)
     sim_answers = similarity_answers(summary, higher_is_better)
     return {
         "title": TITLE,
@@ -400,7 +531,10 @@ def build_report_context(
         "answer_accuracy": [a["sentence"] for a in acc_answers],
         "answer_similarity_overall": _overall_sentences(sim_answers),
         "answer_similarity": [a["sentence"] for a in sim_answers],
-        "tables": format_tables(accuracy, summary, stats, higher_is_better),
+        "tables": tables,
+        "table_titles": titles,
+        "normalised_note": NORMALISED_NOTE,
+        "provenance": provenance(generated),
         "figures": [
             {"name": name, "caption": _caption(name), "path": str(_figure_files(path)[0])}
             for name, path in figure_paths.items()
@@ -430,6 +564,7 @@ table.kv th { width: 12rem; }
 figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9rem; margin-top: 0.3rem; }
+.note { color: #444; font-size: 0.9rem; }
 footer { color: #777; font-size: 0.85rem; margin-top: 2rem; }
 """
 
@@ -469,6 +604,7 @@ def render_html(context: Mapping[str, Any]) -> str:
         f"<h1>{_e(context['title'])}</h1>",
         f'<p class="sub">Workflow report, ferattention {_e(context["version"])}. Question, answer, '
         f"then the evidence: tables and figures.</p>",
+        f'<p class="sub">{_e(context.get("provenance", ""))}</p>',
     ]
     if context.get("simulated_notice"):
         parts.append(f'<div class="notice" role="alert">{_e(context["simulated_notice"])}</div>')
@@ -485,15 +621,16 @@ def render_html(context: Mapping[str, Any]) -> str:
                  + "".join(f"<li>{_e(s)}</li>" for s in context["answer_similarity"]) + "</ul>")
     if not overall and not context["answer_similarity"]:
         parts.append("<p>No similarity results in the summary table.</p>")
+    if context.get("normalised_note"):
+        parts.append(f'<p class="note">{_e(context["normalised_note"])}</p>')
     parts.append("</div>")
 
-    titles = {"accuracy": "Accuracy (results/tables/accuracy.csv)",
-              "similarity_summary": "Attention similarity (results/tables/similarity_summary.csv; "
-                                    "↑ higher is better, ↓ lower is better)",
-              "stats": "Statistical tests (results/tables/stats.csv)"}
+    titles = context.get("table_titles", TABLE_TITLES)
     parts.append("<h2>Tables</h2>")
     for key, table in context["tables"].items():
         parts.append(f"<h3>{_e(titles.get(key, key))}</h3>{_html_table(table)}")
+        if key == "similarity_summary" and context.get("normalised_note"):
+            parts.append(f'<p class="note">{_e(context["normalised_note"])}</p>')
 
     if context["figures"]:
         parts.append("<h2>Figures</h2>")
@@ -502,7 +639,8 @@ def render_html(context: Mapping[str, Any]) -> str:
         parts.append(f'<figure id="fig-{_e(fig["name"])}"><img src="{src}" alt="{_e(fig["name"])}">'
                      f"<figcaption>{_e(fig['caption'])}</figcaption></figure>")
     parts.append("<footer>Every figure is also in results/figures/ as PNG and PDF; the full "
-                 "per-image results are in results/tables/similarity.csv.</footer>")
+                 "per-image results are in results/tables/similarity.csv. "
+                 + _e(context.get("provenance", "")) + "</footer>")
     parts.append("</main></body></html>\n")
     return "\n".join(parts)
 

@@ -361,3 +361,86 @@ def similarity_table(
         for m in metrics
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# facial regions
+
+
+def region_shares(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Share of each map's mass in each facial region and outside them all.
+
+    ``maps``: float (N, H, W); ``masks``: (N, R, H, W) of 0/1 (``labels.REGIONS`` order for the
+    workflow's region files), disjoint (a pixel in two regions is an error). Returns float64
+    (N, R + 1): the shares of the R regions, then ``rest``; each row sums to 1.
+
+    Mass is the map read as a distribution, as ``kl`` and ``emd`` read it: a map with negative
+    values (CAM is not rectified) is shifted by its minimum first, so its least attended pixel
+    has mass 0 (rectifying instead would discard CAM's negative evidence and leave an all-negative
+    map without mass); non-negative maps are used as they are; a constant map (all-zero included)
+    is uniform, so its shares are the regions' areas.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = np.asarray(masks)
+    if maps.ndim != 3 or masks.ndim != 4 or masks.shape[0] != maps.shape[0] \
+            or masks.shape[2:] != maps.shape[1:]:
+        raise ValueError(f"region_shares: maps must be (N, H, W) and masks (N, R, H, W) of the same "
+                         f"N, H, W; got {maps.shape} and {masks.shape}")
+    if not np.isfinite(maps).all():
+        raise ValueError("region_shares: maps contain non-finite values")
+    masks = masks.astype(bool)
+    if (masks.sum(axis=1) > 1).any():
+        raise ValueError("region_shares: region masks overlap (a pixel is in two regions)")
+    n = maps.shape[0]
+    dist = _mass_distribution(maps.reshape(n, -1))                     # (N, P), rows sum to 1
+    inside = np.einsum("np,nrp->nr", dist, masks.reshape(n, masks.shape[1], -1).astype(np.float64))
+    rest = np.clip(1.0 - inside.sum(axis=1, keepdims=True), 0.0, None)
+    return np.concatenate([inside, rest], axis=1)
+
+
+#: Columns of ``results/tables/regions.csv``.
+REGION_COLUMNS: tuple[str, ...] = ("image_id", "agent", "method", "region", "share")
+
+
+def region_table(
+    sources: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    masks: Mapping[str, np.ndarray],
+    regions: Sequence[str],
+    include_area: bool = True,
+) -> pd.DataFrame:
+    """Long table of :func:`region_shares` for several map sets, with the regions' areas.
+
+    ``sources`` maps ``(agent, method)`` (e.g. ``("human", "human")``, ``("model:cnn", "gradcam")``)
+    to ``{image_id: (H, W) map}``; ``masks`` maps image_id to its (R, H, W) masks, named by
+    ``regions``. Every source is scored on the images that have masks; an image of a source
+    without masks is an error naming it. Rows ``agent="area", method="uniform"`` give each
+    region's share of the image (what a uniform map would get), on the images of the first source
+    (without them when ``include_area`` is false: call once per source to bound memory). An empty ``masks`` (regions unknown) gives an empty table with the columns of
+    :data:`REGION_COLUMNS`.
+    """
+    names = [*regions, "rest"]
+    if not masks or not sources:
+        return pd.DataFrame(columns=list(REGION_COLUMNS))
+    frames = []
+    first = next(iter(sources.values()))
+    items = list(sources.items())
+    if include_area:
+        items.append((("area", "uniform"), {k: np.zeros_like(v, dtype=np.float32)
+                                            for k, v in first.items()}))
+    for (agent, method), maps in items:
+        ids = sorted(maps)
+        lacking = [i for i in ids if i not in masks]
+        if lacking:
+            raise ValueError(f"region masks: no masks for image_id {lacking[0]!r} "
+                             f"({agent}, {method})")
+        if not ids:
+            continue
+        shares = region_shares(np.stack([maps[i] for i in ids]), np.stack([masks[i] for i in ids]))
+        if shares.shape[1] != len(names):
+            raise ValueError(f"region masks have {shares.shape[1] - 1} regions, expected "
+                             f"{len(regions)} ({', '.join(regions)})")
+        frames.append(pd.DataFrame({
+            "image_id": np.repeat(ids, len(names)), "agent": agent, "method": method,
+            "region": np.tile(names, len(ids)), "share": shares.ravel(),
+        }))
+    return pd.concat(frames, ignore_index=True)[list(REGION_COLUMNS)]

@@ -23,6 +23,12 @@ a family of one test keeps its p-value. The families are named in each function'
 Conventions: the Wilcoxon test drops zero differences (``zero_method="wilcox"``); when every
 difference is zero it is reported as statistic 0, p = 1, effect 0 (no evidence of a difference).
 A Friedman test on images whose methods are all tied likewise gives chi-square 0, p = 1, W = 0.
+
+Breakdowns (per expression, per expression pair) repeat a comparison on a subset and name it by a
+scope in square brackets at the end of the comparison's first part: ``human vs model:cnn
+[expression=happy]``, ``human vs model:cnn [pair=anger/happy]``, ``cnn/cc [expression=happy]: cam vs
+gradcam``. Their Holm families are those of the unscoped test, taken within one scope kind (all
+expressions together, all pairs together), so a breakdown never changes the main rows' p-values.
 """
 
 from __future__ import annotations
@@ -279,6 +285,69 @@ def compare_accuracy(
     return _frame(rows, families)
 
 
+def pair_label(option_a: str, option_b: str) -> str:
+    """The unordered 2AFC option pair as one label: ``"anger/happy"`` for either order."""
+    return "/".join(sorted((str(option_a), str(option_b))))
+
+
+def compare_accuracy_by(
+    human_correct: Sequence[bool] | np.ndarray,
+    model_correct: Mapping[str, Sequence[bool] | np.ndarray],
+    image_ids: Sequence[str] | np.ndarray,
+    groups: Sequence[str] | np.ndarray,
+    scope: str,
+) -> pd.DataFrame:
+    """:func:`compare_accuracy` within each group of trials (e.g. ``scope="expression"``, groups =
+    the trials' true labels; ``scope="pair"``, groups = :func:`pair_label` of the options).
+
+    Comparisons read ``human vs model:<name> [<scope>=<group>]``; groups in sorted order. Holm
+    families: each test (McNemar, Wilcoxon) over all groups and models of this call.
+    """
+    human = _as_bool(human_correct, "human_correct")
+    groups = np.asarray(groups, dtype=str)
+    ids = np.asarray(image_ids)
+    if groups.shape != human.shape:
+        raise ValueError(f"groups {groups.shape} and human_correct {human.shape} differ in length")
+    models = {k: _as_bool(v, f"model_correct[{k!r}]") for k, v in model_correct.items()}
+    parts = []
+    for group in sorted(set(groups.tolist())):
+        keep = groups == group
+        part = compare_accuracy(human[keep], {k: v[keep] for k, v in models.items()}, ids[keep])
+        part["comparison"] = part["comparison"] + f" [{scope}={group}]"
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=list(STATS_COLUMNS))
+    table = pd.concat(parts, ignore_index=True)
+    for _, idx in table.groupby("test", sort=False).groups.items():
+        table.loc[idx, "p_adjusted"] = holm(table.loc[idx, "p_value"].to_numpy())
+    return table
+
+
+def accuracy_by_group(
+    trials: pd.DataFrame, group: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
+    """Accuracy per agent and group with image-cluster bootstrap CIs (:func:`cluster_accuracy_ci`).
+
+    ``trials``: long per-trial table (``results/tables/accuracy_trials.csv``) with ``agent``,
+    ``image_id``, ``correct`` and the column ``group`` names (e.g. ``label``, or a ``pair`` column
+    from :func:`pair_label`). Returns ``agent, <group>, n_trials, n_correct, accuracy, ci_low,
+    ci_high``, agents in table order, groups sorted.
+    """
+    _require_columns(trials, ("agent", "image_id", "correct", group), "per-trial accuracy table")
+    rows = []
+    for (agent, key), sub in trials.groupby(["agent", group], sort=False):
+        correct = _as_bool(sub["correct"].to_numpy(), f"trials of {agent}, column 'correct'")
+        low, high = cluster_accuracy_ci(correct, sub["image_id"].to_numpy(), n_boot, seed, level)
+        rows.append({"agent": agent, group: key, "n_trials": len(correct),
+                     "n_correct": int(correct.sum()), "accuracy": float(correct.mean()),
+                     "ci_low": low, "ci_high": high})
+    out = pd.DataFrame(rows, columns=["agent", group, "n_trials", "n_correct", "accuracy",
+                                      "ci_low", "ci_high"])
+    order = {a: i for i, a in enumerate(pd.unique(trials["agent"]))}
+    return out.sort_values([group], kind="stable").sort_values(
+        "agent", key=lambda a: a.map(order), kind="stable").reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------------------------
 # similarity
 
@@ -313,7 +382,9 @@ def _reliability_of(reliability: pd.DataFrame, metric: str) -> pd.DataFrame:
     return rel
 
 
-def compare_methods(similarity: pd.DataFrame, reliability: pd.DataFrame | None = None) -> pd.DataFrame:
+def compare_methods(
+    similarity: pd.DataFrame, reliability: pd.DataFrame | None = None, scope: str = ""
+) -> pd.DataFrame:
     """Compare attribution methods' similarity to humans across images, per model and metric.
 
     ``similarity``: long frame ``image_id, model, method, metric, value``; ``reliability``
@@ -329,6 +400,9 @@ def compare_methods(similarity: pd.DataFrame, reliability: pd.DataFrame | None =
       and floor (``"<model>/<metric>: <m> vs ceiling"``, ``... vs floor``), on the images with a
       finite ceiling/floor. Holm families: all methods vs ceiling of this model/metric; likewise
       for the floor.
+
+    ``scope`` (e.g. ``" [expression=happy]"``) is appended to the ``<model>/<metric>`` part of
+    every comparison, for breakdowns (see :func:`compare_methods_by`).
     """
     _check_similarity(similarity)
     if reliability is not None:
@@ -338,7 +412,7 @@ def compare_methods(similarity: pd.DataFrame, reliability: pd.DataFrame | None =
     for (model, metric), sub in similarity.groupby(["model", "metric"], sort=False):
         methods = list(pd.unique(sub["method"]))
         wide = sub.pivot(index="image_id", columns="method", values="value")[methods].dropna()
-        label = f"{model}/{metric}"
+        label = f"{model}/{metric}{scope}"
         n = len(wide)
         if len(methods) >= 3 and n >= 2:
             cols = [wide[m].to_numpy() for m in methods]
@@ -367,6 +441,24 @@ def compare_methods(similarity: pd.DataFrame, reliability: pd.DataFrame | None =
                 rows.append(_row("wilcoxon_signed_rank", comparison, w, p, r, len(paired)))
                 families.append((bound, model, metric))
     return _frame(rows, families)
+
+
+def compare_methods_by(
+    similarity: pd.DataFrame, groups: Mapping[str, str], scope: str = "expression"
+) -> pd.DataFrame:
+    """:func:`compare_methods` (Friedman and pairwise Wilcoxon, no floor/ceiling) within each group
+    of images, e.g. per expression: ``groups`` maps image_id -> group; images without a group are
+    an error naming the first. Comparisons carry ``[<scope>=<group>]``; Holm families stay per
+    model, metric and group.
+    """
+    _check_similarity(similarity)
+    image_group = similarity["image_id"].map(groups)
+    if image_group.isna().any():
+        missing = similarity.loc[image_group.isna(), "image_id"].iloc[0]
+        raise ValueError(f"similarity table: image_id {missing!r} has no {scope}")
+    parts = [compare_methods(sub, scope=f" [{scope}={group}]")
+             for group, sub in similarity.groupby(image_group, sort=True)]
+    return stats_table(*parts)
 
 
 def summarise_similarity(

@@ -1,4 +1,5 @@
-"""Rule statistics: paired humans-vs-model tests, method comparisons, similarity summary."""
+"""Rule statistics: paired humans-vs-model tests, method comparisons, similarity summary, and their
+breakdowns per expression and per expression pair."""
 
 from ferattention.runtime import rule_job
 
@@ -10,19 +11,28 @@ with rule_job(snakemake) as log:
     cfg = snakemake.params.statistics
     per_trial = pd.read_csv(snakemake.input.accuracy_trials,
                             dtype={"participant_id": str, "trial_id": str, "image_id": str})
-    wide = per_trial.pivot_table(index=["participant_id", "trial_id", "image_id"], columns="agent",
-                                 values="correct", aggfunc="first").reset_index()
+    keys = ["participant_id", "trial_id", "image_id", "label", "option_a", "option_b"]
+    wide = per_trial.pivot_table(index=keys, columns="agent", values="correct",
+                                 aggfunc="first").reset_index()
     models = [a.removeprefix("model:") for a in wide.columns if str(a).startswith("model:")]
-    accuracy_tests = stats.compare_accuracy(
-        wide["human"].astype(bool).to_numpy(),
-        {m: wide[f"model:{m}"].astype(bool).to_numpy() for m in models},
-        wide["image_id"].to_numpy(),
-    )
+    human = wide["human"].astype(bool).to_numpy()
+    model_correct = {m: wide[f"model:{m}"].astype(bool).to_numpy() for m in models}
+    image_ids = wide["image_id"].to_numpy()
+    accuracy_tests = stats.compare_accuracy(human, model_correct, image_ids)
+    by_expression = stats.compare_accuracy_by(human, model_correct, image_ids,
+                                              wide["label"].to_numpy(), "expression")
+    pairs = [stats.pair_label(a, b) for a, b in zip(wide["option_a"], wide["option_b"])]
+    by_pair = stats.compare_accuracy_by(human, model_correct, image_ids, pairs, "pair")
+
     similarity = pd.read_csv(snakemake.input.similarity, dtype={"image_id": str})
     reliability = pd.read_csv(snakemake.input.reliability, dtype={"image_id": str})
+    manifest = pd.read_csv(snakemake.input.manifest, usecols=["image_id", "label"], dtype=str)
     method_tests = stats.compare_methods(similarity, reliability)
+    methods_by_expression = stats.compare_methods_by(
+        similarity, dict(zip(manifest["image_id"], manifest["label"])), "expression")
     summary = stats.summarise_similarity(similarity, reliability, n_boot=cfg["n_boot"], seed=cfg["seed"])
-    table = stats.stats_table(accuracy_tests, method_tests)
+    table = stats.stats_table(accuracy_tests, method_tests, by_expression, by_pair,
+                              methods_by_expression)
     log.info("%d tests; summary:\n%s", len(table), summary.to_string(index=False))
     io.write_csv(summary, snakemake.output.summary)
     io.write_csv(table, snakemake.output.stats)

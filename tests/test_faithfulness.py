@@ -1,0 +1,79 @@
+"""Deletion and insertion curves on a toy model whose output depends only on one quadrant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ferattention import faithfulness as ff
+
+torch.set_num_threads(1)
+H = 8
+
+
+class QuadrantModel(torch.nn.Module):
+    """Logit of class 0 grows with the top-left quadrant's mean; class 1 is fixed at 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = 20 * x[:, 0, : H // 2, : H // 2].mean(dim=(1, 2)) - 5
+        return torch.stack([s, torch.zeros_like(s)], dim=1)
+
+
+def _setup():
+    image = torch.zeros(1, 1, H, H)
+    image[..., : H // 2, : H // 2] = 1.0
+    on = np.zeros((1, H, H), np.float32)
+    on[:, : H // 2, : H // 2] = 1.0
+    off = 1.0 - on  # attends everywhere but the used quadrant
+    return image, on, off, torch.tensor([0])
+
+
+def test_map_on_the_used_quadrant_deletes_faster_and_inserts_faster():
+    image, on, off, target = _setup()
+    model = QuadrantModel()
+    c_on = ff.deletion_insertion(model, image, on, target, steps=8, baseline="mean")
+    c_off = ff.deletion_insertion(model, image, off, target, steps=8, baseline="mean")
+    for c in (c_on, c_off):
+        assert c["deletion"].shape == (1, 9)
+        assert c["deletion"][0, 0] == pytest.approx(torch.sigmoid(torch.tensor(15.0)).item())
+        assert c["deletion"][0, -1] == pytest.approx(0.5)  # all pixels at the mean (0.25): logit 0
+        assert c["insertion"][0, -1] == pytest.approx(c["deletion"][0, 0])
+    # the quadrant is the first quarter of the pixels removed for `on`, the last for `off`
+    assert c_on["deletion"][0, 2] == pytest.approx(0.5)
+    assert c_off["deletion"][0, 6] > 0.99
+    auc = {k: ff.curve_auc(v["deletion"])[0] for k, v in (("on", c_on), ("off", c_off))}
+    assert auc["on"] < auc["off"] - 0.3
+    assert ff.curve_auc(c_on["insertion"])[0] > ff.curve_auc(c_off["insertion"])[0] + 0.3
+
+
+def test_batching_does_not_change_the_curves_and_tables_have_columns():
+    image, on, off, target = _setup()
+    images = torch.cat([image, image, image])
+    maps = np.concatenate([on, off, on])
+    targets = torch.tensor([0, 0, 1])
+    model = QuadrantModel()
+    whole = ff.deletion_insertion(model, images, maps, targets, steps=4, batch_size=1000)
+    small = ff.deletion_insertion(model, images, maps, targets, steps=4, batch_size=3)
+    for curve in ff.CURVES:
+        np.testing.assert_allclose(whole[curve], small[curve])
+    # class 1 is the complement of class 0
+    np.testing.assert_allclose(whole["deletion"][2], 1 - whole["deletion"][0], atol=1e-6)
+    auc, curves = ff.faithfulness_tables(
+        model, images, ["a", "b", "c"], targets,
+        {"human": {"a": on[0], "b": off[0], "c": on[0]}}, "toy", steps=4)
+    assert tuple(auc.columns) == ff.FAITHFULNESS_COLUMNS and len(auc) == 6
+    assert len(curves) == 2 * 5
+    with pytest.raises(ValueError, match="no cam map for image_id 'c'"):
+        ff.faithfulness_tables(model, images, ["a", "b", "c"], targets,
+                               {"cam": {"a": on[0], "b": off[0]}}, "toy")
+
+
+def test_curve_auc_and_baselines():
+    assert ff.curve_auc(np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])) == pytest.approx([1.0, 0.25])
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.allclose(ff.baseline_images(x, "mean")[:, :, 3, 5], x.mean(dim=(2, 3)))
+    blurred = ff.baseline_images(x, "blur")
+    assert blurred.shape == x.shape and blurred.std() < x.std()
+    with pytest.raises(ValueError, match="'blur' or 'mean'"):
+        ff.baseline_images(x, "zeros")

@@ -1,0 +1,38 @@
+"""Rule faithfulness: deletion and insertion curves of every map set (human included) on one model."""
+
+from ferattention.runtime import rule_job
+
+with rule_job(snakemake) as log:
+    from pathlib import Path
+
+    import torch
+
+    from ferattention import datasets, faithfulness, io, models, training
+
+    device = training.device_for()
+    model, meta = models.load_checkpoint(snakemake.input.model, device)
+    human = io.load_maps(snakemake.input.human_maps)
+    frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
+    keep = frame["image_id"].isin(human).to_numpy()
+    frame, images = frame[keep].reset_index(drop=True), images[keep]
+    x = torch.as_tensor(images).unsqueeze(1).to(device)
+    if snakemake.params.target == "label":
+        index = {c: i for i, c in enumerate(meta["classes"])}
+        targets = torch.tensor(frame["label"].map(index).to_numpy(dtype="int64"))
+    else:
+        targets = torch.tensor(training.predict_logits(model, images).argmax(1))
+
+    # Shards are results/saliency/{model}/{method}/shard-{k}.npz: group them by method.
+    by_method: dict[str, list[str]] = {}
+    for shard in snakemake.input.shards:
+        by_method.setdefault(Path(shard).parent.name, []).append(shard)
+    maps = {"human": human, **{m: io.load_map_shards(s) for m, s in by_method.items()}}
+    cfg = snakemake.params.faithfulness
+    log.info("%d images x %d map sets, %d steps, %s baseline (%s)", len(frame), len(maps),
+             cfg["steps"], cfg["baseline"], device)
+    auc, curves = faithfulness.faithfulness_tables(
+        model, x, frame["image_id"].tolist(), targets.to(device), maps, snakemake.wildcards.model,
+        steps=cfg["steps"], baseline=cfg["baseline"])
+    log.info("mean AUC:\n%s", auc.groupby(["method", "curve"])["auc"].mean().unstack().to_string())
+    io.write_csv(curves, snakemake.output.curves)
+    io.write_csv(auc, snakemake.output.auc)
