@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"  # `snakemake --report report.zip`: figures, tables, captions
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
@@ -17,6 +20,7 @@ include: "rules/similarity.smk"
 include: "rules/statistics.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
+include: "rules/experiment.smk"  # the browser experiment; not in `rule all`
 
 
 rule all:

@@ -30,15 +30,21 @@ def _check_config():
         raise ValueError("config: dataset.image_root is required for dataset.source: affectnet")
     if hu["source"] == "csv" and not (hu["trials"] and hu["clicks"]):
         raise ValueError("config: humans.trials and humans.clicks are required for humans.source: csv")
-    if SIMULATED_HUMANS and ds["source"] != "synthetic":
-        raise ValueError(
-            "config: humans.source: simulated needs dataset.source: synthetic (the simulated "
-            "observers need the faces' diagnostic regions); give click logs with humans.source: csv"
-        )
     split = ds["split"]
     if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
         raise ValueError("config: dataset.split train + val + test must sum to 1")
+    cam_methods = {"cam"} & {*METHODS, config["saliency"]["random_model"].get("method", "gradcam")}
+    for name, spec in config["models"].items():
+        if cam_methods and spec["arch"] in MLP_HEAD_ARCHS:
+            raise ValueError(
+                f"config: models.{name}: {spec['arch']} has an MLP head, and CAM is defined only "
+                "for global-average-pooling + linear heads; remove cam from saliency.methods "
+                "(and saliency.random_model.method) or choose another architecture"
+            )
 
+
+# Architectures without a GAP + linear head (no CAM); tests check it against ferattention.models.
+MLP_HEAD_ARCHS = {"vgg16_bn"}
 
 _check_config()
 
@@ -52,6 +58,14 @@ wildcard_constraints:
 def human_csv_inputs():
     """The two human CSV files: the simulated observers' or the user's."""
     if SIMULATED_HUMANS:
+        # Checked only when human data are needed, so that targets before them (such as the
+        # browser experiment, `snakemake experiment`) work on any dataset.
+        if config["dataset"]["source"] != "synthetic":
+            raise ValueError(
+                "config: humans.source: simulated needs dataset.source: synthetic (the simulated "
+                "observers need the faces' diagnostic regions); give click logs with "
+                "humans.source: csv"
+            )
         return {
             "trials": "results/humans/simulated/trials.csv",
             "clicks": "results/humans/simulated/clicks.csv",

@@ -26,8 +26,10 @@ SMALL_CONFIG = {
         "split": {"train": 0.6, "val": 0.2, "test": 0.2},
     },
     "models": {"tiny": {"arch": "compact_cnn", "epochs": 12, "seed": 0}},
-    "training": {"batch_size": 32},
-    "saliency": {"shard_size": 12, "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
+    # Few images and epochs: the default augmentation would cost the accuracy margin checked below
+    # (it is exercised in tests/test_models.py).
+    "training": {"batch_size": 32, "rotate": 0, "scale": 0, "brightness": 0, "contrast": 0},
+    "saliency": {"shard_size": 16, "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
     "humans": {"reveal_radius": 16, "simulated": {"participants": 6, "stimulus_size": 192},
                "reliability": {"repeats": 3}},
     "statistics": {"n_boot": 200},
@@ -89,11 +91,11 @@ def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
     for method in methods:
         shards = sorted((run / "results/saliency/tiny" / method).glob("shard-*.npz"),
                         key=lambda p: int(p.stem.split("-")[1]))
-        assert len(shards) == -(-len(test_ids) // 12)
+        assert len(shards) == -(-len(test_ids) // 16)
         ids = []
         for k, shard in enumerate(shards):
             maps = io.load_maps(shard)
-            assert list(maps) == test_ids[k * 12:(k + 1) * 12]  # exactly the slice, in order
+            assert list(maps) == test_ids[k * 16:(k + 1) * 16]  # exactly the slice, in order
             for m in maps.values():
                 assert m.shape == (48, 48) and m.dtype == np.float32 and np.isfinite(m).all()
             ids += list(maps)
@@ -106,7 +108,7 @@ def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
 
 def test_accuracies_lie_in_unit_interval_and_model_beats_chance(run):
     accuracy = read(run, "tables/accuracy.csv")
-    assert list(accuracy["agent"]) == ["human", "model:tiny"]
+    assert list(accuracy["agent"]) == ["human", "model:tiny", "model:tiny@human_view"]
     for col in ("accuracy", "ci_low", "ci_high"):
         assert accuracy[col].between(0, 1).all()
     assert (accuracy["ci_low"] <= accuracy["accuracy"]).all()
@@ -121,11 +123,22 @@ def test_accuracies_lie_in_unit_interval_and_model_beats_chance(run):
 def test_simulated_human_maps_concentrate_on_diagnostic_regions(run):
     human = io.load_maps(run / "results/humans/maps.npz")
     regions = io.load_maps(run / "results/data/regions.npz")
-    ratios = []
+    weights = read(run, "data/diagnostic_regions.csv").pivot_table(
+        index=["expression_a", "expression_b"], columns="region", values="weight")[
+        ["brows", "eyes", "nose", "mouth"]]
+    trials = read(run, "humans/trials.csv")
+    ratios, most_over_least = [], []
     for image_id, m in human.items():
-        inside = regions[image_id].any(axis=0)
+        masks = regions[image_id].astype(bool)
+        inside = masks.any(axis=0)
         ratios.append(m[inside].mean() / m[~inside].mean())
+        # Region weights of the option pairs this image was shown with, summed over its trials.
+        shown = trials.loc[trials["image_id"] == image_id, ["option_a", "option_b"]]
+        w = weights.loc[list(shown.itertuples(index=False, name=None))].sum().to_numpy()
+        density = np.array([m[r].mean() for r in masks])
+        most_over_least.append(density[w.argmax()] > density[w.argmin()])
     assert np.median(ratios) > 2  # mass per pixel on the face parts vs elsewhere
+    assert np.mean(most_over_least) > 0.8  # the most diagnostic part beats the least diagnostic
 
 
 def test_similarity_covers_every_model_method_metric_and_image(run):
@@ -136,3 +149,22 @@ def test_similarity_covers_every_model_method_metric_and_image(run):
     assert len(counts) == 5 * 7 and (counts == n_test).all()
     report = (run / "results/report.html").read_text()
     assert "SIMULATED" in report and "data:image/png;base64," in report
+
+
+def test_breakdowns_regions_and_faithfulness(run):
+    stats = read(run, "tables/stats.csv")
+    comparisons = stats["comparison"]
+    assert comparisons.str.contains(r"human vs model:tiny \[expression=happy\]").any()
+    assert comparisons.str.contains(r"human vs model:tiny \[pair=").any()
+    assert comparisons.str.contains(r"tiny/cc \[expression=happy\]: cam vs gradcam").any()
+    n_test = (read(run, "data/manifest.csv")["split"] == "test").sum()
+    regions = read(run, "tables/regions.csv")  # synthetic faces: the regions are known
+    assert list(regions.columns) == ["image_id", "agent", "method", "region", "share"]
+    sums = regions.groupby(["image_id", "agent", "method"])["share"].sum()
+    assert len(sums) == n_test * (1 + 5 + 1) and np.allclose(sums, 1.0)
+    faith = read(run, "tables/faithfulness.csv")
+    assert list(faith.columns) == ["image_id", "model", "method", "curve", "auc"]
+    assert len(faith) == n_test * (1 + 5) * 2 and faith["auc"].between(0, 1).all()
+    for name in ("accuracy_by_pair", "regions", "faithfulness"):
+        for suffix in (".png", ".pdf"):
+            assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
