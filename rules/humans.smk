@@ -100,7 +100,7 @@ rule human_view_predictions:
         humans=config["humans"],
         experiment=config["experiment"],
         image_size=config["dataset"]["image_size"],
-    threads: 2
+    threads: 4
     log:
         "logs/human_view_predictions/{model}.log",
     conda:

@@ -45,7 +45,7 @@ rule evaluate:
         confusion="results/models/{model}/confusion.csv",
         by_expression="results/models/{model}/accuracy_by_expression.csv",
         by_pair="results/models/{model}/accuracy_by_pair.csv",
-    threads: 2
+    threads: 4
     log:
         "logs/evaluate/{model}.log",
     conda:

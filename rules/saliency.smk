@@ -1,5 +1,8 @@
 # Machine attention maps: one job per model x method x shard of test images, so the number of jobs
 # grows with images / shard_size and each job loads its model once.
+# Every job that imports torch asks for 4 threads (train, evaluate, saliency, human views,
+# faithfulness): torch is multi-threaded, and each such process holds about 1 GB, so `--cores 8`
+# runs at most two of them at once (peak memory under 4 GB on a small machine).
 
 
 rule saliency:
@@ -13,7 +16,7 @@ rule saliency:
         target=config["saliency"]["target"],
         method_params=lambda wc: config["saliency"].get(wc.method, {}),
         model=lambda wc: config["models"][wc.model],
-    threads: 2
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=120,

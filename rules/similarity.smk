@@ -86,7 +86,7 @@ rule faithfulness:
     params:
         target=config["saliency"]["target"],
         faithfulness=config["faithfulness"],
-    threads: 2
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=60,

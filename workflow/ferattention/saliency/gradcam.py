@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, ClassVar
+import importlib
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, ScoreCAM
-from pytorch_grad_cam.base_cam import BaseCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from .base import SaliencyMethod, register, resolve_layer
+
+if TYPE_CHECKING:
+    from pytorch_grad_cam.base_cam import BaseCAM
+
+# pytorch_grad_cam is imported where it is used: it pulls in OpenCV and scikit-learn (about 3 s and
+# 300 MB per process), which the jobs of the other methods do not need.
 
 
 class _LibraryCAM(SaliencyMethod):
@@ -29,11 +33,12 @@ class _LibraryCAM(SaliencyMethod):
     Param ``layer``: dotted module path (``"features.3"``); ``None`` means ``model.target_layer``.
     """
 
-    cam_class: ClassVar[type[BaseCAM]]
+    cam_class: ClassVar[str]  # class name in pytorch_grad_cam
     defaults = {"layer": None}
 
     def make_cam(self, model: nn.Module) -> BaseCAM:
-        return self.cam_class(model=model, target_layers=[resolve_layer(model, self.params["layer"])])
+        cam_class = getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class)
+        return cam_class(model=model, target_layers=[resolve_layer(model, self.params["layer"])])
 
     def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
         cam = self.make_cam(model)
@@ -46,6 +51,8 @@ class _LibraryCAM(SaliencyMethod):
             cam.activations_and_grads.release()
 
     def run(self, cam: BaseCAM, images: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
         return cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
 
 
@@ -53,14 +60,14 @@ class _LibraryCAM(SaliencyMethod):
 class GradCAMMethod(_LibraryCAM):
     """GradCAM: channel weights = spatial mean of the gradient of the target logit."""
 
-    cam_class = GradCAM
+    cam_class = "GradCAM"
 
 
 @register("gradcam_pp")
 class GradCAMPlusPlusMethod(_LibraryCAM):
     """GradCAM++ (Chattopadhay et al., WACV 2018)."""
 
-    cam_class = GradCAMPlusPlus
+    cam_class = "GradCAMPlusPlus"
 
 
 @register("scorecam")
@@ -70,7 +77,7 @@ class ScoreCAMMethod(_LibraryCAM):
     Param ``batch_size``: masked images per forward pass (the library's ``cam.batch_size``).
     """
 
-    cam_class = ScoreCAM
+    cam_class = "ScoreCAM"
     defaults = {"layer": None, "batch_size": 128}
 
     def make_cam(self, model: nn.Module) -> BaseCAM:
