@@ -574,3 +574,14 @@ def test_model_on_a_fully_uncovered_view_answers_as_the_normal_model():
     blind = human_view_predictions(model, classes, images, trials, clicks.iloc[:0], S, 1000.0,
                                    hiding="mask")
     assert np.ptp(blind.filter(like="logit_").to_numpy(), axis=0).max() < 1e-5
+
+
+def test_read_validated_keeps_ids_as_strings(tmp_path):
+    from ferattention.humans import read_validated
+
+    (tmp_path / "t.csv").write_text("participant_id,trial_id,image_id,correct\n007,01,0042,True\n")
+    (tmp_path / "c.csv").write_text("participant_id,trial_id,click_index,x,y\n007,01,1,2.5,3\n")
+    trials, clicks = read_validated(tmp_path / "t.csv", tmp_path / "c.csv")
+    assert trials.loc[0, ["participant_id", "trial_id", "image_id"]].tolist() == ["007", "01", "0042"]
+    assert clicks.loc[0, "participant_id"] == "007" and clicks.loc[0, "x"] == 2.5
+    assert read_validated(tmp_path / "t.csv")[1] is None

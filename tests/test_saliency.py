@@ -245,3 +245,22 @@ def test_bench_saliency_reports_agreeing_maps(capsys):
         assert r["max_abs_diff"] < 1e-4 and r["min_pearson"] > 0.9999, r
         assert r["speedup"] == pytest.approx(r["reference_seconds"] / r["seconds"], rel=0.02, abs=0.01)
         assert r["efficiency"] == pytest.approx(r["limit_seconds"] / r["seconds"], rel=0.02, abs=0.002)
+
+
+def test_target_classes_by_label_or_prediction():
+    from ferattention.saliency import target_classes
+
+    assert target_classes(["sad", "happy", "sad"], ["happy", "sad"], "label").tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match=r"\['anger'\] are not classes"):
+        target_classes(["anger"], ["happy", "sad"], "label")
+
+    class Constant(torch.nn.Module):  # always predicts class 2
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([0.0, 1.0, 5.0]))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 3)
+
+    images = np.zeros((4, 8, 8), np.float32)
+    assert target_classes(["a"] * 4, ["a", "b", "c"], "prediction", Constant(), images).tolist() == [2] * 4

@@ -8,10 +8,10 @@ with rule_job(snakemake) as log:
     import pandas as pd
 
     from ferattention import io, stats, trials
+    from ferattention.humans import read_validated
 
     cfg = snakemake.params.statistics
-    human = pd.read_csv(snakemake.input.human_trials,
-                        dtype={"participant_id": str, "trial_id": str, "image_id": str})
+    human, _ = read_validated(snakemake.input.human_trials)
     keys = ["participant_id", "trial_id", "image_id", "option_a", "option_b", "label"]
     long = [human[keys].assign(agent="human", correct=human["correct"].astype(bool))]
     model_correct = {}

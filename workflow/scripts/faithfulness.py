@@ -8,6 +8,7 @@ with rule_job(snakemake) as log:
     import torch
 
     from ferattention import datasets, faithfulness, io, models, training
+    from ferattention.saliency import target_classes
 
     device = training.device_for()
     model, meta = models.load_checkpoint(snakemake.input.model, device)
@@ -16,11 +17,7 @@ with rule_job(snakemake) as log:
     keep = frame["image_id"].isin(human).to_numpy()
     frame, images = frame[keep].reset_index(drop=True), images[keep]
     x = torch.as_tensor(images).unsqueeze(1).to(device)
-    if snakemake.params.target == "label":
-        index = {c: i for i, c in enumerate(meta["classes"])}
-        targets = torch.tensor(frame["label"].map(index).to_numpy(dtype="int64"))
-    else:
-        targets = torch.tensor(training.predict_logits(model, images).argmax(1))
+    targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
 
     # Shards are results/saliency/{model}/{method}/shard-{k}.npz: group them by method.
     by_method: dict[str, list[str]] = {}

@@ -5,16 +5,13 @@ from ferattention.runtime import rule_job
 with rule_job(snakemake) as log:
     from functools import partial
 
-    import pandas as pd
-
     from ferattention import datasets, io
-    from ferattention.humans import fixation_maps, human_maps, split_half_reliability
+    from ferattention.humans import (fixation_maps, human_maps, read_validated,
+                                     split_half_reliability)
     from ferattention.similarity import METRICS
 
     cfg, size = snakemake.params.humans, snakemake.params.image_size
-    trials = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
-                                                        "image_id": str})
-    clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    trials, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
     geometries = datasets.stimulus_geometries(snakemake.input.geometry, cfg["stimulus"])
     table = split_half_reliability(
         trials, clicks,

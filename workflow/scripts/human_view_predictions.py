@@ -3,17 +3,13 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import pandas as pd
-
     from ferattention import datasets, io, models, training
-    from ferattention.humans import human_view_predictions
+    from ferattention.humans import human_view_predictions, read_validated
 
     humans, experiment = snakemake.params.humans, snakemake.params.experiment
     model, meta = models.load_checkpoint(snakemake.input.model, training.device_for())
     frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
-    human = pd.read_csv(snakemake.input.trials, dtype={"participant_id": str, "trial_id": str,
-                                                       "image_id": str})
-    clicks = pd.read_csv(snakemake.input.clicks, dtype={"participant_id": str, "trial_id": str})
+    human, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
     missing = sorted(set(human["image_id"]) - set(frame["image_id"]))
     if missing:
         raise ValueError(f"{snakemake.input.trials}, column 'image_id': image(s) not in the test "

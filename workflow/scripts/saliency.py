@@ -6,7 +6,7 @@ with rule_job(snakemake) as log:
     import torch
 
     from ferattention import datasets, io, models, training
-    from ferattention.saliency import compute_maps
+    from ferattention.saliency import compute_maps, target_classes
 
     method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
     size = snakemake.params.shard_size
@@ -16,11 +16,7 @@ with rule_job(snakemake) as log:
     frame, images = frame.iloc[shard * size:(shard + 1) * size], images[shard * size:(shard + 1) * size]
     x = torch.as_tensor(images).unsqueeze(1).to(device)
 
-    if snakemake.params.target == "label":
-        index = {c: i for i, c in enumerate(meta["classes"])}
-        targets = torch.tensor(frame["label"].map(index).to_numpy(dtype="int64"))
-    else:
-        targets = torch.tensor(training.predict_logits(model, images).argmax(1))
+    targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
     if method == "random_model":
         # The same network at its initial weights (same seed): what training added is the difference.
         model = models.build_model(meta["arch"], len(meta["classes"]), meta["seed"]).to(device).eval()

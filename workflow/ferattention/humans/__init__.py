@@ -1,7 +1,7 @@
 """The human side: ingest and validate click data, build human attention maps, estimate their
 reliability, and simulate observers for the embedded default (DESIGN.md sections 4, 7 and 11)."""
 
-from .ingest import HumanDataError, load_human_data
+from .ingest import HumanDataError, load_human_data, read_validated
 from .maps import (
     fixation_maps,
     human_maps,
@@ -23,6 +23,7 @@ __all__ = [
     "human_maps",
     "human_view_predictions",
     "load_human_data",
+    "read_validated",
     "reveal_mask",
     "revealed_fraction",
     "simulate_observers",

@@ -19,6 +19,7 @@ from .base import (
     make_method,
     preserved_state,
     register,
+    target_classes,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "make_method",
     "preserved_state",
     "register",
+    "target_classes",
 ]

@@ -9,7 +9,7 @@ gradients), so that one method never changes what the next one sees.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -204,3 +204,23 @@ def compute_maps(
     if not chunks:
         return np.zeros((0, *images.shape[2:]), dtype=np.float32)
     return np.concatenate(chunks, axis=0)
+
+
+def target_classes(labels: Sequence[str], classes: Sequence[str], target: str,
+                   model: nn.Module | None = None, images: np.ndarray | None = None) -> torch.Tensor:
+    """The class each map explains (config ``saliency.target``), as a long tensor ``(N,)``.
+
+    ``"label"``: the images' true labels, looked up in the model's ``classes``; ``"prediction"``:
+    the model's arg-max class on ``images`` (float32 ``(N, H, W)`` in ``[0, 1]``).
+    """
+    if target == "label":
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ValueError(f"label(s) {unknown} are not classes of the model {list(classes)}")
+        return torch.tensor([index[label] for label in labels], dtype=torch.long)
+    if target == "prediction":
+        from ..training import predict_logits
+
+        return torch.tensor(predict_logits(model, images).argmax(1), dtype=torch.long)
+    raise ValueError(f"saliency.target must be 'label' or 'prediction', got {target!r}")
