@@ -98,6 +98,7 @@ def saliency_shards(wildcards):
 def final_outputs():
     return [
         "results/report.html",
+        "results/provenance.json",
         "results/tables/accuracy.csv",
         "results/tables/similarity.csv",
         "results/tables/similarity_summary.csv",

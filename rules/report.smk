@@ -33,3 +33,20 @@ rule report:
         ENV
     script:
         "../workflow/scripts/report.py"
+
+
+rule provenance:
+    # Rewritten with the report, so that it always describes the run that made the results.
+    input:
+        report="results/report.html",
+    output:
+        provenance="results/provenance.json",
+    params:
+        config=config,
+    localrule: True
+    log:
+        "logs/provenance.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/provenance.py"

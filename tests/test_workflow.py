@@ -168,3 +168,13 @@ def test_breakdowns_regions_and_faithfulness(run):
     for name in ("accuracy_by_pair", "regions", "faithfulness"):
         for suffix in (".png", ".pdf"):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
+
+
+def test_provenance_records_the_run(run):
+    from ferattention.provenance import config_hash
+
+    record = json.loads((run / "results/provenance.json").read_text())
+    assert record["config_sha256"] == config_hash(record["config"])
+    assert record["config"]["models"]["tiny"]["epochs"] == 12  # the run's config, defaults filled
+    assert record["seeds"]["models.tiny.seed"] == 0
+    assert record["packages"]["snakemake"] and record["device"]
