@@ -53,13 +53,8 @@ def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[f
     result = fn()
     best = float("inf")
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        result = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
+        seconds, result = _timed_once(fn, device)
+        best = min(best, seconds)
     return best, result
 
 

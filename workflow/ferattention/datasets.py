@@ -682,26 +682,16 @@ def write_prepared(data: Dataset, out_dir: str | Path, images_dir: str | Path) -
     interrupted job leaves no partial folder. ``path`` in the manifest is relative to ``out_dir``
     (the manifest's folder).
     """
-    import shutil
-    import tempfile
+    from .io import atomic_dir
 
-    images_dir = Path(images_dir)
-    images_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".images.", dir=images_dir.parent))
-    try:
-        paths = []
+    paths = []
+    with atomic_dir(images_dir) as tmp:
         for image_id, array in zip(data.frame["image_id"], data.images):
             rel = image_filename(image_id)
             target = tmp / Path(rel).relative_to("images")
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)).save(target)
             paths.append(rel)
-        if images_dir.exists():
-            shutil.rmtree(images_dir)
-        tmp.rename(images_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return data.frame.assign(path=paths)[MANIFEST_COLUMNS]
 
 

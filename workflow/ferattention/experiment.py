@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,12 +178,8 @@ def export_experiment(manifest_path: str | os.PathLike, trials_path: str | os.Pa
     trials = pd.read_csv(trials_path, dtype=str, keep_default_na=False)
     main, practice = plan_stimuli(manifest, trials, settings)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes it private; a web folder is not
+    # The web folder appears whole or not at all (io.atomic_dir gives it normal permissions).
+    with io.atomic_dir(out_dir) as tmp:
         for name in ASSET_FILES:
             shutil.copyfile(ASSETS_DIR / name, tmp / name)
         (tmp / "stimuli").mkdir()
@@ -210,12 +205,6 @@ def export_experiment(manifest_path: str | os.PathLike, trials_path: str | os.Pa
                   "Settings of the experiment. post_url may be edited here after export.")
         _write_js(tmp / "trials.js", "FER_TRIALS", {"main": main, "practice": practice},
                   "Stimuli and their 2AFC trials (one trial per image is drawn per participant).")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     per_participant = min(len(main), settings.images_per_participant or len(main))
     return {"n_images": len(main), "per_participant": per_participant,
             "n_practice": len(practice), "stimulus_width": width, "stimulus_height": height}
