@@ -1,16 +1,25 @@
 # Validation, shared paths and input functions. Rules stay thin: the science lives in the
 # `ferattention` package under workflow/, which every rule script imports.
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 from snakemake.utils import validate
 
-validate(config, "../workflow/schemas/config.schema.yaml")
+# The package is importable here too when it is not pip-installed (a conda env, a SLURM job).
+PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, PACKAGE_DIR)
+from ferattention.config import check_schema  # noqa: E402
+
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+# Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
+check_schema(config, CONFIG_SCHEMA, [str(f) for f in workflow.configfiles]
+             + (["--config"] if workflow.config_settings.config else []))
+validate(config, str(CONFIG_SCHEMA))  # fills the defaults
 
 # Rule scripts import the package from the repository, whether or not it is pip-installed
 # (conda envs, SLURM jobs): they inherit this environment.
-PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
 )
