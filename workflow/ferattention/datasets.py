@@ -659,6 +659,10 @@ def load_dataset(config: Mapping, jobs: int = 1) -> Dataset:
     if not keep.any():
         raise DatasetError(f"dataset.path {ds.get('path')}: no image has a label in dataset.expressions "
                            f"{ds['expressions']}; labels found: {sorted(data.frame['label'].unique())}")
+    if not keep.all():
+        left_out = data.frame.loc[~keep, "label"].value_counts().sort_index().to_dict()
+        _log.info("%s: images of expressions outside dataset.expressions %s left out: %s",
+                  ds.get("path") or source, ds["expressions"], left_out)
     frame = data.frame.loc[keep].reset_index(drop=True)
     masks = {k: v for k, v in data.masks.items() if k in set(frame["image_id"])}
     return Dataset(frame=frame, images=data.images[keep], masks=masks, diagnostic=data.diagnostic,

@@ -25,6 +25,7 @@ with rule_job(snakemake) as log:
     trials, clicks, qc = load_human_data(
         snakemake.input.trials, snakemake.input.clicks, manifest,
         on_invalid=snakemake.params.on_invalid, default_stimulus_size=(size, size),
+        expressions=snakemake.params.expressions,  # the models answer only these
     )
     # Where region masks are known for every image, "revealed" is measured on the face parts,
     # else on the whole image.

@@ -8,6 +8,7 @@ with rule_job(snakemake) as log:
     import pandas as pd
 
     from ferattention import datasets, io, splits
+    from ferattention.humans import shown_image_ids
 
     cfg = snakemake.params.dataset
     data = datasets.load_dataset({"dataset": cfg}, jobs=snakemake.threads)
@@ -17,12 +18,11 @@ with rule_job(snakemake) as log:
 
     force_test: set[str] = set()
     for path in snakemake.input.human_trials:
-        shown = pd.read_csv(path, usecols=["image_id"], dtype=str)["image_id"]
-        unknown = sorted(set(shown) - set(data.frame["image_id"]))
-        if unknown:
-            raise datasets.DatasetError(
-                f"{path}, column 'image_id': image(s) not in the dataset: {unknown[:10]}")
-        force_test |= set(shown)
+        # Unknown images in the click logs fail here, before any model is trained (or are left
+        # to ingest_humans to drop). Read from the config, not params: the outputs do not depend
+        # on it, so changing it must not rerun the DAG.
+        force_test |= shown_image_ids(path, set(data.frame["image_id"]),
+                                      snakemake.config["humans"]["on_invalid"])
 
     split_cfg = cfg["split"]
     data.frame["split"] = splits.assign_splits(data.frame, split_cfg, split_cfg["seed"], force_test)

@@ -9,19 +9,19 @@ with rule_job(snakemake) as log:
 
     name, spec = snakemake.wildcards.model, snakemake.params.model
     expressions = snakemake.params.expressions
+    cfg = training.train_config(spec, snakemake.params.training)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model = models.build_model(spec["arch"], len(expressions), spec["seed"])
+    if spec.get("weights"):  # first: a file that does not fit fails before the images are read
+        log.info("initial weights from %s", spec["weights"])
+        models.load_initial_weights(model, spec["arch"], spec["weights"], classes=expressions)
+
     frame, images = datasets.read_prepared(snakemake.input.manifest)
     labels = frame["label"].map({e: i for i, e in enumerate(expressions)}).to_numpy()
     train, val = (frame["split"] == "train").to_numpy(), (frame["split"] == "val").to_numpy()
-    cfg = training.train_config(spec, snakemake.params.training)
     device = training.device_for()
     log.info("training %s (%s) on %d images, validating on %d, on %s; %s", name, spec["arch"],
              train.sum(), val.sum(), device, cfg)
-
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    model = models.build_model(spec["arch"], len(expressions), spec["seed"])
-    if spec.get("weights"):
-        log.info("initial weights from %s", spec["weights"])
-        models.load_initial_weights(model, spec["arch"], spec["weights"], classes=expressions)
     model.to(device)
     model, history = training.train_model(model, images[train], labels[train], images[val],
                                           labels[val], cfg)

@@ -1,7 +1,7 @@
 """The human side: ingest and validate click data, build human attention maps, estimate their
 reliability, and simulate observers for the embedded default (DESIGN.md sections 4, 7 and 11)."""
 
-from .ingest import HumanDataError, load_human_data, read_validated
+from .ingest import HumanDataError, load_human_data, read_validated, shown_image_ids
 from .maps import (
     fixation_maps,
     human_maps,
@@ -26,6 +26,7 @@ __all__ = [
     "read_validated",
     "reveal_mask",
     "revealed_fraction",
+    "shown_image_ids",
     "simulate_observers",
     "split_half_reliability",
     "stimulus_to_model_scale",

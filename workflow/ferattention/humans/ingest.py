@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,6 +239,25 @@ def _read_csv(path: str | os.PathLike, required: Sequence[str],
     return table
 
 
+def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
+                    on_invalid: str = "error") -> set[str]:
+    """The dataset's images that the trials file shows (they must go to the test split).
+
+    The file is read as :func:`load_human_data` reads it (stripped cells, blank lines skipped), so
+    the two agree on every id. With ``on_invalid="error"`` an ``image_id`` that is not in ``known``
+    (or a row with the wrong number of fields) is a :class:`HumanDataError` naming the file, row,
+    line, column and value, raised before anything is computed from the dataset; with ``"drop"``
+    such rows are left to :func:`load_human_data`, which drops and counts them.
+    """
+    table = _read_csv(trials_path, TRIAL_COLUMNS, OPTIONAL_TRIAL_COLUMNS)
+    ids = table.frame["image_id"]
+    table.flag((ids != "") & ~ids.isin(list(known)), "image_id", "unknown_image",
+               "image_id not in the dataset (after keeping dataset.expressions)")
+    if on_invalid == "error" and table.issues:
+        _raise_issues([table])
+    return set(ids[ids.isin(list(known))])
+
+
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column as float; empty or non-numeric cells and non-finite values become NaN."""
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, copy=True)
@@ -274,7 +293,8 @@ def _check_trials(table: _Table, labels: dict[str, str], allowed: tuple[str, ...
 
     for col in ("option_a", "option_b"):
         table.flag((f[col] != "") & ~f[col].isin(allowed), col, "unknown_option",
-                   f"not a canonical expression name (allowed: {' '.join(allowed)})")
+                   f"not a canonical expression name of this run (dataset.expressions: "
+                   f"{' '.join(allowed)})")
     options_ok = f["option_a"].isin(allowed) & f["option_b"].isin(allowed)
     table.flag(options_ok & (f["option_a"] == f["option_b"]), "option_b", "same_options",
                "option_b equals option_a")
@@ -314,6 +334,7 @@ def _check_clicks(table: _Table, trials: _Table,
     table.flag(np.isnan(index), "click_index", "not_numeric", "not a finite number")
     table.flag(~np.isnan(index) & (np.round(index) != index), "click_index", "not_integer",
                "click_index must be an integer")
+    table.flag(index < 0, "click_index", "negative_click_index", "click_index must be >= 0")
     coords = {c: _number(f, c) for c in ("x", "y", "t_ms")}
     for col, values in coords.items():
         table.flag(np.isnan(values), col, "not_numeric", "not a finite number")
