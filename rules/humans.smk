@@ -24,6 +24,9 @@ rule simulate_observers:
 
 
 rule ingest_humans:
+    # Validated first among the jobs that become ready with the prepared dataset, so that bad
+    # click logs fail before training starts wherever the cores do not fit both.
+    priority: 10
     input:
         unpack(lambda wc: human_csv_inputs()),
         manifest="results/data/manifest.csv",
@@ -36,6 +39,7 @@ rule ingest_humans:
         qc="results/humans/qc.csv",
     params:
         on_invalid=config["humans"]["on_invalid"],
+        expressions=config["dataset"]["expressions"],
         stimulus=config["humans"]["stimulus"],
         reveal_radius=config["humans"]["reveal_radius"],
         image_size=config["dataset"]["image_size"],
@@ -56,7 +60,11 @@ rule human_maps:
         maps="results/humans/maps.npz",
         fixations="results/humans/fixations.npz",
     params:
-        humans=config["humans"],
+        # Only the keys the maps use: other human settings (reliability, ...) do not redo them.
+        stimulus=config["humans"]["stimulus"],
+        reveal_radius=config["humans"]["reveal_radius"],
+        blur_sigma=config["humans"]["blur_sigma"],
+        order_weighting=config["humans"]["order_weighting"],
         image_size=config["dataset"]["image_size"],
     log:
         "logs/human_maps.log",
@@ -74,7 +82,11 @@ rule human_reliability:
     output:
         reliability="results/humans/reliability.csv",
     params:
-        humans=config["humans"],
+        stimulus=config["humans"]["stimulus"],
+        reveal_radius=config["humans"]["reveal_radius"],
+        blur_sigma=config["humans"]["blur_sigma"],
+        order_weighting=config["humans"]["order_weighting"],
+        reliability=config["humans"]["reliability"],
         image_size=config["dataset"]["image_size"],
         metrics=config["similarity"]["metrics"],
     log:
@@ -97,8 +109,12 @@ rule human_view_predictions:
     output:
         predictions="results/models/{model}/human_view_predictions.csv",
     params:
-        humans=config["humans"],
-        experiment=config["experiment"],
+        # Not blur_sigma or the rest of experiment: model inference is redone only when what the
+        # participant saw changes.
+        stimulus=config["humans"]["stimulus"],
+        reveal_radius=config["humans"]["reveal_radius"],
+        hiding=config["experiment"]["hiding"],
+        hiding_blur=config["experiment"]["hiding_blur"],
         image_size=config["dataset"]["image_size"],
     threads: 4
     log:

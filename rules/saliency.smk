@@ -14,8 +14,8 @@ rule saliency:
     params:
         shard_size=config["saliency"]["shard_size"],
         target=config["saliency"]["target"],
+        # Only this method's settings: changing another method's leaves these maps alone.
         method_params=lambda wc: config["saliency"].get(wc.method, {}),
-        model=lambda wc: config["models"][wc.model],
     threads: 4
     resources:
         mem_mb=4000,

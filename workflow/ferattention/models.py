@@ -340,8 +340,10 @@ def save_checkpoint(model: nn.Module, path, *, arch: str, classes: list[str], se
 
     payload = {"arch": arch, "classes": list(classes), "seed": seed, "image_size": image_size,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Saved through a file object: given a path, torch names the archive's records after the
+    # (random) temporary file, and equal weights would give different bytes.
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_checkpoint(path, device: torch.device | str | None = None) -> tuple[nn.Module, dict]:

@@ -6,11 +6,11 @@ with rule_job(snakemake) as log:
     from ferattention import datasets, io
     from ferattention.humans import fixation_maps, human_maps, read_validated
 
-    cfg, size = snakemake.params.humans, snakemake.params.image_size
+    p, size = snakemake.params, snakemake.params.image_size
     trials, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
-    geometries = datasets.stimulus_geometries(snakemake.input.geometry, cfg["stimulus"])
-    maps = human_maps(trials, clicks, size, cfg["reveal_radius"], cfg["blur_sigma"],
-                      order_weighting=cfg["order_weighting"], geometries=geometries)
+    geometries = datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus)
+    maps = human_maps(trials, clicks, size, p.reveal_radius, p.blur_sigma,
+                      order_weighting=p.order_weighting, geometries=geometries)
     log.info("%d human maps", len(maps))
     io.save_maps(fixation_maps(trials, clicks, size, geometries=geometries),
                  snakemake.output.fixations)

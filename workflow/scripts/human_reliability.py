@@ -10,16 +10,16 @@ with rule_job(snakemake) as log:
                                      split_half_reliability)
     from ferattention.similarity import METRICS
 
-    cfg, size = snakemake.params.humans, snakemake.params.image_size
+    p, size = snakemake.params, snakemake.params.image_size
     trials, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
-    geometries = datasets.stimulus_geometries(snakemake.input.geometry, cfg["stimulus"])
+    geometries = datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus)
     table = split_half_reliability(
         trials, clicks,
-        map_fn=partial(human_maps, image_size=size, reveal_radius=cfg["reveal_radius"],
-                       blur_sigma=cfg["blur_sigma"], order_weighting=cfg["order_weighting"],
+        map_fn=partial(human_maps, image_size=size, reveal_radius=p.reveal_radius,
+                       blur_sigma=p.blur_sigma, order_weighting=p.order_weighting,
                        geometries=geometries),
-        metrics={m: METRICS[m].fn for m in snakemake.params.metrics},
-        repeats=cfg["reliability"]["repeats"], seed=cfg["reliability"]["seed"],
+        metrics={m: METRICS[m].fn for m in p.metrics},
+        repeats=p.reliability["repeats"], seed=p.reliability["seed"],
         fixation_fn=partial(fixation_maps, image_size=size, geometries=geometries),
     )
     log.info("mean ceiling / floor per metric:\n%s",

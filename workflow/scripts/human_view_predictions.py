@@ -6,7 +6,7 @@ with rule_job(snakemake) as log:
     from ferattention import datasets, io, models, training
     from ferattention.humans import human_view_predictions, read_validated
 
-    humans, experiment = snakemake.params.humans, snakemake.params.experiment
+    p = snakemake.params
     model, meta = models.load_checkpoint(snakemake.input.model, training.device_for())
     frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
     human, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
@@ -16,10 +16,9 @@ with rule_job(snakemake) as log:
                          f"split of {snakemake.input.manifest}: {missing[:10]}")
     table = human_view_predictions(
         model, meta["classes"], dict(zip(frame["image_id"], images)), human, clicks,
-        snakemake.params.image_size, humans["reveal_radius"], hiding=experiment["hiding"],
-        hiding_blur=experiment["hiding_blur"],
-        geometries=datasets.stimulus_geometries(snakemake.input.geometry, humans["stimulus"]))
+        p.image_size, p.reveal_radius, hiding=p.hiding, hiding_blur=p.hiding_blur,
+        geometries=datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus))
     log.info("%d human trials, hiding %s: %.1f%% correct on the uncovered views (humans %.1f%%)",
-             len(table), experiment["hiding"], 100 * table["correct"].mean(),
+             len(table), p.hiding, 100 * table["correct"].mean(),
              100 * human["correct"].astype(bool).mean())
     io.write_csv(table, snakemake.output.predictions)
