@@ -71,6 +71,8 @@ def rule_job(smk: Any) -> Iterator[logging.Logger]:
         start = time.perf_counter()
         try:
             limit_threads(smk.threads)
+            # Float sums on the CPU depend on the thread count: it is part of what made the numbers.
+            logger.info("%d thread(s)", smk.threads)
             yield logger
             logger.info("done in %.1f s", time.perf_counter() - start)
         except Exception as exc:
