@@ -4,13 +4,13 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 from snakemake.utils import validate
 
 # The package is importable here too when it is not pip-installed (a conda env, a SLURM job).
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import check_schema  # noqa: E402
+from ferattention.io import read_table  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
@@ -85,7 +85,7 @@ def human_csv_inputs():
 def test_image_ids():
     """Test image ids in shard order (known once the dataset is prepared: a checkpoint)."""
     manifest = checkpoints.prepare_dataset.get().output.manifest
-    frame = pd.read_csv(manifest, usecols=["image_id", "split"], dtype=str)
+    frame = read_table(manifest, usecols=["image_id", "split"])
     return sorted(frame.loc[frame["split"] == "test", "image_id"])
 
 

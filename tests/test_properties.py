@@ -30,8 +30,10 @@ from ferattention.similarity import METRICS
 S = 16                     # model input size
 DEFAULT_STIMULUS = 64.0    # stimulus size of trials that do not give theirs
 RUN_EXPRESSIONS = ["neutral", "happy", "sad", "anger"]
-IMAGES = pd.DataFrame({"image_id": ["img1", "faces/img2", "007", "1e3", "x y"],
-                       "label": ["happy", "sad", "anger", "neutral", "happy"]})
+IMAGES = pd.DataFrame({"image_id": ["img1", "faces/img2", "007", "1e3", "x y", "NA", "None",
+                                    "nan"],
+                       "label": ["happy", "sad", "anger", "neutral", "happy", "sad", "anger",
+                                 "neutral"]})
 LABELS = dict(zip(IMAGES["image_id"], IMAGES["label"]))
 
 
@@ -42,12 +44,12 @@ def examples(n: int) -> settings:
 
 # --------------------------------------------------------------------------- valid click logs
 
-#: Cells pandas reads as missing by default. The stages after ingestion read the validated tables
-#: with pandas' default NA parsing, so such ids are not yet supported there (reported).
-PANDAS_NA = {"NA", "N/A", "n/a", "nan", "NaN", "-nan", "-NaN", "null", "NULL", "None", "<NA>"}
-# Ids as people write them, including ones that pandas would read as numbers.
+#: Cells pandas reads as missing by default: ids all the same (participant initials "NA").
+PANDAS_NA = ["NA", "N/A", "n/a", "nan", "NaN", "-nan", "-NaN", "null", "NULL", "None", "<NA>",
+             "#N/A", "1.#QNAN"]
+# Ids as people write them, including ones that pandas would read as numbers or as missing.
 ids = st.one_of(st.text(string.ascii_letters + string.digits + "_-.", min_size=1, max_size=5),
-                st.sampled_from(["007", "1e3", "p 1", "0.50"])).filter(lambda s: s not in PANDAS_NA)
+                st.sampled_from(["007", "1e3", "p 1", "0.50"]), st.sampled_from(PANDAS_NA))
 coordinate = st.floats(0, 1, allow_nan=False)  # fraction of the stimulus size
 
 
@@ -128,7 +130,11 @@ def test_valid_logs_give_one_map_per_image_that_sums_to_one(logs, radius, blur, 
         io.write_csv(trials, folder / "valid_trials.csv")
         io.write_csv(clicks, folder / "valid_clicks.csv")
         trials, clicks = read_validated(folder / "valid_trials.csv", folder / "valid_clicks.csv")
-    assert trials["participant_id"].tolist() == [r["participant_id"] for r in trials_rows]
+    # Ids read back as written, "NA" and "None" included (no click lost in grouping).
+    for column in ("participant_id", "trial_id", "image_id"):
+        assert trials[column].tolist() == [r[column] for r in trials_rows]
+    assert sorted(zip(clicks["participant_id"], clicks["trial_id"], clicks["click_index"])) == \
+        sorted((r["participant_id"], r["trial_id"], int(r["click_index"])) for r in click_rows)
     maps = human_maps(trials, clicks, S, radius, blur, order_weighting=weighting)
     assert sorted(maps) == sorted({r["image_id"] for r in trials_rows})
     for m in maps.values():

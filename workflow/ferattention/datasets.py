@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from .io import atomic_dir, read_table
 from .labels import EXPRESSIONS, REGIONS
 
 _log = logging.getLogger(__name__)
@@ -686,8 +687,6 @@ def write_prepared(data: Dataset, out_dir: str | Path, images_dir: str | Path) -
     interrupted job leaves no partial folder. ``path`` in the manifest is relative to ``out_dir``
     (the manifest's folder).
     """
-    from .io import atomic_dir
-
     paths = []
     with atomic_dir(images_dir) as tmp:
         for image_id, array in zip(data.frame["image_id"], data.images):
@@ -729,8 +728,7 @@ def stimulus_geometries(geometry: str | Path | pd.DataFrame, stimulus: str = "or
         return None
     if stimulus != "original":
         raise ValueError(f"humans.stimulus must be 'prepared' or 'original', got {stimulus!r}")
-    frame = geometry if isinstance(geometry, pd.DataFrame) else pd.read_csv(
-        geometry, dtype={"image_id": str}, keep_default_na=False)
+    frame = geometry if isinstance(geometry, pd.DataFrame) else read_table(geometry)
     missing = set(GEOMETRY_COLUMNS) - set(frame.columns)
     if missing:
         raise DatasetError(f"{geometry if not isinstance(geometry, pd.DataFrame) else 'geometry'}: "

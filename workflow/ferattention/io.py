@@ -2,7 +2,8 @@
 
 Every writer goes through :func:`atomic_path`: the data is written to a temporary name in the
 target's folder and renamed into place, so an interrupted job never leaves a half-written output
-that a later run would mistake for a finished one.
+that a later run would mistake for a finished one. Tables the workflow wrote are read back with
+:func:`read_table`, which keeps ids such as ``"NA"`` as text.
 """
 
 from __future__ import annotations
@@ -76,6 +77,38 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> No
     kwargs.setdefault("index", False)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, **kwargs)
+
+
+#: The text columns of the workflow's own tables (DESIGN.md section 5 and the intermediate tables
+#: beside them): ids, labels and names. :func:`read_table` reads them as strings, never as NaN.
+ID_COLUMNS: tuple[str, ...] = (
+    "image_id", "participant_id", "trial_id", "identity", "label", "split", "path",
+    "option_a", "option_b", "response", "answer", "prediction", "true", "expression",
+    "expression_a", "expression_b", "region", "agent", "model", "method", "metric", "curve",
+    "file", "reason", "test", "comparison",
+)
+
+
+def read_table(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV that the workflow wrote (:func:`write_csv`), keeping every id as text.
+
+    By default pandas reads ``"NA"``, ``"nan"``, ``"null"``, ``"None"``, ``"N/A"`` ... as missing,
+    even in a column read with ``dtype=str``: a participant with the initials ``NA`` would
+    silently lose their clicks in grouping, or break the maps. So only an empty cell is missing
+    (``to_csv`` writes NaN as an empty cell, so numeric columns round-trip), the columns of
+    :data:`ID_COLUMNS` present in the file are strings, and an empty id is ``""``, never NaN.
+    Other columns parse as usual. ``kwargs`` go to :func:`pandas.read_csv` (``usecols``,
+    ``index_col`` ...); a ``dtype`` mapping is added to (and overrides) the id columns' one.
+    """
+    dtype: dict[str, Any] = {c: str for c in ID_COLUMNS}
+    dtype.update(kwargs.pop("dtype", None) or {})
+    frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], **kwargs)
+    text = [c for c in ID_COLUMNS if dtype[c] is str]
+    for column in frame.columns.intersection(text):
+        frame[column] = frame[column].fillna("")
+    if frame.index.name in text:  # index_col="true" (a confusion matrix)
+        frame.index = frame.index.fillna("")
+    return frame
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

@@ -16,7 +16,7 @@ with rule_job(snakemake) as log:
     long = [human[keys].assign(agent="human", correct=human["correct"].astype(bool))]
     model_correct = {}
     for name, path in zip(snakemake.params.models, snakemake.input.predictions):
-        logits = pd.read_csv(path, dtype={"image_id": str}).set_index("image_id").filter(like="logit_")
+        logits = io.read_table(path).set_index("image_id").filter(like="logit_")
         logits.columns = logits.columns.str.removeprefix("logit_")
         answers = trials.answer_2afc(logits, human)
         model_correct[name] = human[keys].assign(agent=f"model:{name}",
@@ -24,7 +24,7 @@ with rule_job(snakemake) as log:
         long.append(model_correct[name])
     # The same trials answered on the stimulus as uncovered at the participant's answer.
     for name, path in zip(snakemake.params.models, snakemake.input.human_view):
-        seen = pd.read_csv(path, dtype={"participant_id": str, "trial_id": str})
+        seen = io.read_table(path)
         seen = human[["participant_id", "trial_id"]].merge(
             seen[["participant_id", "trial_id", "correct"]], how="left", validate="one_to_one")
         if seen["correct"].isna().any():

@@ -7,7 +7,6 @@ with rule_job(snakemake) as log:
 
     from ferattention import io
 
-    table = pd.concat([pd.read_csv(p, dtype={"image_id": str}) for p in snakemake.input],
-                      ignore_index=True)
+    table = pd.concat([io.read_table(p) for p in snakemake.input], ignore_index=True)
     log.info("%d rows from %d tables", len(table), len(snakemake.input))
     io.write_csv(table, snakemake.output.table)

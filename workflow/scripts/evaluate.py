@@ -14,7 +14,7 @@ with rule_job(snakemake) as log:
     index = pd.Index(frame["image_id"], name="image_id")
     logits = pd.DataFrame(training.predict_logits(model, images), columns=classes, index=index)
     labels = pd.Series(frame["label"].to_numpy(), index=index)
-    trial_list = pd.read_csv(snakemake.input.trials, dtype=str)
+    trial_list = io.read_table(snakemake.input.trials)
     result = evaluation.evaluate(logits, labels, trial_list)
 
     metrics = {"model": snakemake.wildcards.model, "arch": meta["arch"], **result.metrics}

@@ -3,8 +3,6 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake):
-    import pandas as pd
+    from ferattention import figures, io
 
-    from ferattention import figures
-
-    figures.plot_accuracy(pd.read_csv(snakemake.input.accuracy), snakemake.output.png)
+    figures.plot_accuracy(io.read_table(snakemake.input.accuracy), snakemake.output.png)

@@ -3,13 +3,10 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake):
-    import pandas as pd
-
-    from ferattention import figures, stats
+    from ferattention import figures, io, stats
 
     cfg = snakemake.params.statistics
-    trials = pd.read_csv(snakemake.input.accuracy_trials,
-                         dtype={"participant_id": str, "trial_id": str, "image_id": str})
+    trials = io.read_table(snakemake.input.accuracy_trials)
     trials["pair"] = [stats.pair_label(a, b) for a, b in zip(trials["option_a"], trials["option_b"])]
     by_pair = stats.accuracy_by_group(trials, "pair", n_boot=cfg["n_boot"], seed=cfg["seed"])
     figures.plot_accuracy_by_pair(by_pair, snakemake.output.png)

@@ -3,9 +3,7 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake):
-    import pandas as pd
+    from ferattention import figures, io
 
-    from ferattention import figures
-
-    confusion = pd.read_csv(snakemake.input.confusion, index_col="true")
+    confusion = io.read_table(snakemake.input.confusion, index_col="true")
     figures.plot_confusion(confusion.to_numpy(), list(confusion.columns), snakemake.output.png)

@@ -5,8 +5,8 @@ from ferattention.runtime import rule_job
 with rule_job(snakemake):
     import pandas as pd
 
-    from ferattention import figures
+    from ferattention import figures, io
 
-    curves = pd.concat([pd.read_csv(p) for p in snakemake.input.curves], ignore_index=True)
-    figures.plot_faithfulness(curves, pd.read_csv(snakemake.input.auc, dtype={"image_id": str}),
+    curves = pd.concat([io.read_table(p) for p in snakemake.input.curves], ignore_index=True)
+    figures.plot_faithfulness(curves, io.read_table(snakemake.input.auc),
                               snakemake.output.png)

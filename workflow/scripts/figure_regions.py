@@ -3,9 +3,6 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake):
-    import pandas as pd
+    from ferattention import figures, io
 
-    from ferattention import figures
-
-    figures.plot_regions(pd.read_csv(snakemake.input.regions, dtype={"image_id": str}),
-                         snakemake.output.png)
+    figures.plot_regions(io.read_table(snakemake.input.regions), snakemake.output.png)

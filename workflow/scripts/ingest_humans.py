@@ -21,7 +21,7 @@ with rule_job(snakemake) as log:
                     f"{snakemake.input.trials}: row {int(np.argmax(blank)) + 1}, column {col!r}: "
                     "missing; with humans.stimulus: original every trial must give the size the "
                     "original image was shown at (stimulus_width, stimulus_height)")
-    manifest = pd.read_csv(snakemake.input.manifest, dtype=str)
+    manifest = io.read_table(snakemake.input.manifest)
     trials, clicks, qc = load_human_data(
         snakemake.input.trials, snakemake.input.clicks, manifest,
         on_invalid=snakemake.params.on_invalid, default_stimulus_size=(size, size),

@@ -3,11 +3,9 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import pandas as pd
-
     from ferattention import io, trials
 
-    manifest = pd.read_csv(snakemake.input.manifest, dtype=str)
+    manifest = io.read_table(snakemake.input.manifest)
     test = manifest[manifest["split"] == "test"]
     cfg = snakemake.params.trials
     table = trials.make_trials(test, snakemake.params.expressions, cfg["foils"], cfg["seed"])

@@ -3,16 +3,14 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import pandas as pd
-
     from ferattention import io
     from ferattention.humans import simulate_observers
 
     cfg = snakemake.params.simulated
     trials, clicks = simulate_observers(
-        pd.read_csv(snakemake.input.trials, dtype=str),
+        io.read_table(snakemake.input.trials),
         masks=io.load_maps(snakemake.input.regions),
-        diagnostic=pd.read_csv(snakemake.input.diagnostic),
+        diagnostic=io.read_table(snakemake.input.diagnostic),
         image_size=snakemake.params.image_size,
         n_participants=cfg["participants"],
         seed=cfg["seed"],
@@ -22,7 +20,7 @@ with rule_job(snakemake) as log:
     )
     log.info("%d simulated participants: %d trials, %d clicks, %.1f%% correct",
              cfg["participants"], len(trials), len(clicks),
-             100 * (trials["response"] == pd.read_csv(snakemake.input.trials, dtype=str)
+             100 * (trials["response"] == io.read_table(snakemake.input.trials)
                     .set_index("trial_id").loc[trials["trial_id"].astype(str), "label"].to_numpy()).mean())
     io.write_csv(clicks, snakemake.output.clicks)
     io.write_csv(trials, snakemake.output.trials)

@@ -4,13 +4,10 @@ breakdowns per expression and per expression pair."""
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import pandas as pd
-
     from ferattention import io, stats
 
     cfg = snakemake.params.statistics
-    per_trial = pd.read_csv(snakemake.input.accuracy_trials,
-                            dtype={"participant_id": str, "trial_id": str, "image_id": str})
+    per_trial = io.read_table(snakemake.input.accuracy_trials)
     keys = ["participant_id", "trial_id", "image_id", "label", "option_a", "option_b"]
     wide = per_trial.pivot_table(index=keys, columns="agent", values="correct",
                                  aggfunc="first").reset_index()
@@ -24,9 +21,9 @@ with rule_job(snakemake) as log:
     pairs = [stats.pair_label(a, b) for a, b in zip(wide["option_a"], wide["option_b"])]
     by_pair = stats.compare_accuracy_by(human, model_correct, image_ids, pairs, "pair")
 
-    similarity = pd.read_csv(snakemake.input.similarity, dtype={"image_id": str})
-    reliability = pd.read_csv(snakemake.input.reliability, dtype={"image_id": str})
-    manifest = pd.read_csv(snakemake.input.manifest, usecols=["image_id", "label"], dtype=str)
+    similarity = io.read_table(snakemake.input.similarity)
+    reliability = io.read_table(snakemake.input.reliability)
+    manifest = io.read_table(snakemake.input.manifest, usecols=["image_id", "label"])
     method_tests = stats.compare_methods(similarity, reliability)
     methods_by_expression = stats.compare_methods_by(
         similarity, dict(zip(manifest["image_id"], manifest["label"])), "expression")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io import read_table
 from ..labels import EXPRESSIONS
 
 TRIAL_COLUMNS: tuple[str, ...] = (
@@ -379,16 +380,14 @@ def _qc_frame(tables: list[_Table]) -> pd.DataFrame:
     return pd.DataFrame([r for t in tables for r in t.qc()], columns=QC_COLUMNS)
 
 
-#: Id columns kept as strings when the validated tables are read back ("007" stays "007").
-_ID_DTYPES = {"participant_id": str, "trial_id": str, "image_id": str}
-
-
 def read_validated(trials_path: str | os.PathLike, clicks_path: str | os.PathLike | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Read back ``results/humans/trials.csv`` (and ``clicks.csv``) as written after validation.
 
-    Ids are read as strings. Returns ``(trials, clicks)``; ``clicks`` is None without a path.
+    Ids are read as strings (``"007"`` stays ``"007"``, ``"NA"`` stays ``"NA"``: see
+    :func:`ferattention.io.read_table`). Returns ``(trials, clicks)``; ``clicks`` is None without
+    a path.
     """
-    trials = pd.read_csv(trials_path, dtype=_ID_DTYPES)
-    clicks = None if clicks_path is None else pd.read_csv(clicks_path, dtype=_ID_DTYPES)
+    trials = read_table(trials_path)
+    clicks = None if clicks_path is None else read_table(clicks_path)
     return trials, clicks
