@@ -38,6 +38,21 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_next_write_removes_what_a_killed_write_left_and_nothing_else(tmp_path):
+    # What SIGKILL leaves: a temporary file of x.csv and a temporary folder of out.
+    (tmp_path / ".x.csv.k2_9abcd.csv").write_text("half")
+    (tmp_path / ".out.a1b2c3d4").mkdir()
+    (tmp_path / ".out.a1b2c3d4" / "part").write_text("half")
+    keep = [".x.csv.bak", ".x.csv.k2_9abcd.csv.old", "x.csv.k2_9abcd.csv", ".x.csv.k2_9abcd.npz",
+            ".out.a1b2c3d4e5"]
+    for name in keep:
+        (tmp_path / name).write_text("not ours")
+    io.write_csv(pd.DataFrame({"a": [1]}), tmp_path / "x.csv")
+    with io.atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "done").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*keep, "x.csv", "out"])
+
+
 NA_LIKE = ["NA", "nan", "None", "null", "N/A", "NaN", "<NA>", "-nan", "#N/A", "n/a"]
 
 

@@ -9,8 +9,10 @@ that a later run would mistake for a finished one. Tables the workflow wrote are
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -26,13 +28,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix, so that libraries that infer the format from
-    the file name (matplotlib, numpy) keep working.
+    the file name (matplotlib, numpy) keep working. Temporaries that a killed earlier write of
+    ``path`` left behind are removed first.
     """
     path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix, dir=path.parent
-    )
+    _remove_stale_temporaries(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; outputs should get the usual permissions (0666 less the umask).
@@ -43,6 +46,22 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _remove_stale_temporaries(path: Path, suffix: str = "") -> None:
+    """Remove the temporaries of earlier writes of ``path`` that a killed job left behind.
+
+    A process killed outright (SIGKILL, power loss) cannot clean up. Only names of the exact form
+    ``tempfile`` gave them (``.{name}.`` + 8 random characters + ``suffix``) are removed; a target
+    is written by one job at a time, so none of them can still be in use.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if pattern.fullmatch(stale.name):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -56,10 +75,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` if the block succeeds.
 
     The folder-level twin of :func:`atomic_path`: an interrupted job leaves no partial folder
-    (only a hidden temporary one, removed on the way out).
+    (only a hidden temporary one, removed on the way out, or by the next write if the job was
+    killed outright).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; outputs are not
