@@ -258,6 +258,10 @@ def test_a_killed_run_resumes_to_the_uninterrupted_outputs(clean_runs, tmp_path_
     proc = start(workdir, hash_seed=5)
     finish(proc, workdir)
     assert_same_outputs(clean_runs[0], workdir)
+    # Nor is any temporary of the killed writes left (the rerun's writes removed them).
+    # (Snakemake marks a finished directory() output with a hidden .snakemake_timestamp.)
+    hidden = [p for p in (workdir / "results").rglob(".*") if p.name != ".snakemake_timestamp"]
+    assert hidden == []
     nothing = snakemake(workdir, "-n")
     assert "Nothing to be done" in nothing.stdout + nothing.stderr
 
