@@ -9,11 +9,9 @@ test_humans.py and test_models.py; these check the same errors end to end.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,10 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from test_workflow import snakemake  # the same command line, in the run's folder
 
 pytestmark = pytest.mark.workflow
 
-REPO = Path(__file__).resolve().parents[1]
 EXPRESSIONS = ["happy", "sad"]
 IMAGES_PER_LABEL = 20
 
@@ -50,13 +48,6 @@ OUTPUTS = {
 #: Jobs that are cheap and may run before a check that needs the prepared dataset.
 CHEAP = {"prepare_dataset", "make_trials", "ingest_humans", "figure_dataset_examples",
          "human_maps", "human_reliability"}
-
-
-def snakemake(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *targets]
-    return subprocess.run(cmd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def started_jobs(output: str) -> set[str]:
