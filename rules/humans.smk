@@ -2,6 +2,13 @@
 # validation, then become per-image maps and a reliability (noise ceiling) table.
 
 
+# What makes a human map from the clicks (ferattention.humans.human_maps keyword arguments): the
+# maps and their split-half reliability are built with the same settings.
+HUMAN_MAP_SETTINGS = {
+    key: config["humans"][key] for key in ("reveal_radius", "blur_sigma", "order_weighting")
+}
+
+
 rule simulate_observers:
     input:
         manifest="results/data/manifest.csv",
@@ -62,9 +69,7 @@ rule human_maps:
     params:
         # Only the keys the maps use: other human settings (reliability, ...) do not redo them.
         stimulus=config["humans"]["stimulus"],
-        reveal_radius=config["humans"]["reveal_radius"],
-        blur_sigma=config["humans"]["blur_sigma"],
-        order_weighting=config["humans"]["order_weighting"],
+        maps=HUMAN_MAP_SETTINGS,
         image_size=config["dataset"]["image_size"],
     log:
         "logs/human_maps.log",
@@ -83,9 +88,7 @@ rule human_reliability:
         reliability="results/humans/reliability.csv",
     params:
         stimulus=config["humans"]["stimulus"],
-        reveal_radius=config["humans"]["reveal_radius"],
-        blur_sigma=config["humans"]["blur_sigma"],
-        order_weighting=config["humans"]["order_weighting"],
+        maps=HUMAN_MAP_SETTINGS,
         reliability=config["humans"]["reliability"],
         image_size=config["dataset"]["image_size"],
         metrics=config["similarity"]["metrics"],

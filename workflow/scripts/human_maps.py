@@ -9,8 +9,7 @@ with rule_job(snakemake) as log:
     p, size = snakemake.params, snakemake.params.image_size
     trials, clicks = read_validated(snakemake.input.trials, snakemake.input.clicks)
     geometries = datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus)
-    maps = human_maps(trials, clicks, size, p.reveal_radius, p.blur_sigma,
-                      order_weighting=p.order_weighting, geometries=geometries)
+    maps = human_maps(trials, clicks, size, geometries=geometries, **p.maps)
     log.info("%d human maps", len(maps))
     io.save_maps(fixation_maps(trials, clicks, size, geometries=geometries),
                  snakemake.output.fixations)

@@ -15,9 +15,7 @@ with rule_job(snakemake) as log:
     geometries = datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus)
     table = split_half_reliability(
         trials, clicks,
-        map_fn=partial(human_maps, image_size=size, reveal_radius=p.reveal_radius,
-                       blur_sigma=p.blur_sigma, order_weighting=p.order_weighting,
-                       geometries=geometries),
+        map_fn=partial(human_maps, image_size=size, geometries=geometries, **p.maps),
         metrics={m: METRICS[m].fn for m in p.metrics},
         repeats=p.reliability["repeats"], seed=p.reliability["seed"],
         fixation_fn=partial(fixation_maps, image_size=size, geometries=geometries),
