@@ -7,8 +7,9 @@ with rule_job(snakemake) as log:
     from ferattention.humans import simulate_observers
 
     cfg = snakemake.params.simulated
+    trial_list = io.read_table(snakemake.input.trials)
     trials, clicks = simulate_observers(
-        io.read_table(snakemake.input.trials),
+        trial_list,
         masks=io.load_maps(snakemake.input.regions),
         diagnostic=io.read_table(snakemake.input.diagnostic),
         image_size=snakemake.params.image_size,
@@ -20,7 +21,7 @@ with rule_job(snakemake) as log:
     )
     log.info("%d simulated participants: %d trials, %d clicks, %.1f%% correct",
              cfg["participants"], len(trials), len(clicks),
-             100 * (trials["response"] == io.read_table(snakemake.input.trials)
-                    .set_index("trial_id").loc[trials["trial_id"].astype(str), "label"].to_numpy()).mean())
+             100 * (trials["response"] == trial_list.set_index("trial_id")
+                    .loc[trials["trial_id"].astype(str), "label"].to_numpy()).mean())
     io.write_csv(clicks, snakemake.output.clicks)
     io.write_csv(trials, snakemake.output.trials)

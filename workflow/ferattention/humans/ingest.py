@@ -252,11 +252,12 @@ def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
     """
     table = _read_csv(trials_path, TRIAL_COLUMNS, OPTIONAL_TRIAL_COLUMNS)
     ids = table.frame["image_id"]
-    table.flag((ids != "") & ~ids.isin(list(known)), "image_id", "unknown_image",
+    is_known = ids.isin(list(known))
+    table.flag((ids != "") & ~is_known, "image_id", "unknown_image",
                "image_id not in the dataset (after keeping dataset.expressions)")
     if on_invalid == "error" and table.issues:
         _raise_issues([table])
-    return set(ids[ids.isin(list(known))])
+    return set(ids[is_known])
 
 
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
