@@ -69,7 +69,8 @@ def test_tables_keep_the_contract(run):
         "tables/accuracy.csv": ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
         "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
         "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
-                                          "ceiling", "normalized"],
+                                          "floor", "lower", "upper", "normalized",
+                                          "normalized_low", "normalized_high"],
         "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
                              "effect_size", "n"],
     }
@@ -78,7 +79,8 @@ def test_tables_keep_the_contract(run):
     humans = read(run, "humans/trials.csv")
     assert {"label", "correct", "n_clicks", "revealed_fraction"} <= set(humans.columns)
     reliability = read(run, "humans/reliability.csv")
-    assert {"image_id", "metric", "ceiling", "floor"} <= set(reliability.columns)
+    assert list(reliability.columns) == ["image_id", "metric", "split_half", "lower", "upper",
+                                         "floor", "n_participants"]
     for name in ("accuracy", "similarity", "examples", "confusion_tiny"):
         for suffix in (".png", ".pdf"):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000

@@ -210,19 +210,19 @@ def plot_similarity(
     """Per metric a panel: per-image similarity of every method to the human maps.
 
     Methods are on x, per-image values as jittered points in the method's colour, the summary's
-    mean and CI as a black marker with error bar, the human ceiling (split-half) and floor
-    (cross-image) as lines with their 95% band of the mean over images. With several models the
+    mean and CI as a black marker with error bar, the upper bound of the noise ceiling and the
+    floor (:mod:`ferattention.humans.reliability`) as lines with their 95% band of the mean over
+    images. With several models the
     panels form a grid (rows: models, columns: metrics); with one model they wrap in rows of four.
 
     ``similarity``: ``image_id,model,method,metric,value``; ``summary``: ``model,method,metric,
-    mean,ci_low,ci_high,ceiling,normalized``; ``reliability``: ``image_id,metric,ceiling,floor,
-    n_participants``. ``higher_is_better`` maps metric -> direction (default ``{'kl': False}``,
+    mean,ci_low,ci_high,...``; ``reliability``: ``image_id,metric,upper,floor,n_participants``. ``higher_is_better`` maps metric -> direction (default ``{'kl': False}``,
     others higher); the y label says which way is better. Returns the ``(png, pdf)`` paths.
     """
     require_columns(similarity, ["image_id", "model", "method", "metric", "value"], "similarity table")
-    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
-                              "normalized"], "similarity summary")
-    require_columns(reliability, ["image_id", "metric", "ceiling", "floor", "n_participants"],
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high"],
+                    "similarity summary")
+    require_columns(reliability, ["image_id", "metric", "upper", "floor", "n_participants"],
                     "reliability table")
     if similarity.empty:
         raise ValueError("similarity table: no rows to plot")
@@ -252,7 +252,7 @@ def plot_similarity(
             ax.scatter(pos[method] + jitter, vals, s=point_size, color=colors[method], alpha=0.45,
                        linewidths=0, zorder=2)
         rel = reliability[reliability["metric"] == metric]
-        for column, color, style in (("ceiling", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
+        for column, color, style in (("upper", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
             vals = rel[column].to_numpy(dtype=float)
             if np.isfinite(vals).any():
                 mean, lo, hi = _ci_band(vals)
@@ -279,9 +279,9 @@ def plot_similarity(
         Line2D([], [], marker="D", color="black", linestyle="none", markersize=5,
                label="mean over images (95% CI)"),
         Line2D([], [], color=METHOD_COLORS["human"], linewidth=1.4,
-               label="human ceiling (split-half), band: 95% CI"),
+               label="noise ceiling (upper bound), band: 95% CI"),
         Line2D([], [], color="0.35", linestyle=":", linewidth=1.4,
-               label="floor (cross-image), band: 95% CI"),
+               label="floor (another image's human map), band: 95% CI"),
         Line2D([], [], marker="o", color="0.5", alpha=0.6, linestyle="none", markersize=4,
                label="one image"),
     ]

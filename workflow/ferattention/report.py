@@ -13,7 +13,7 @@ Conventions read from the tables:
   the two parties ``human`` and ``model:<name>`` (or ``<name>``) joined by ``vs`` (either order,
   e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
 * The most human-like method per model and metric is the one with the best ``mean`` in the metric's
-  direction (section 8); the normalised score (1 = human ceiling) is reported beside it. Baselines
+  direction (section 8); the normalised score (1 = the upper bound of the noise ceiling) is reported beside it. Baselines
   (``center``, ``random_model``) are reported but never named the winner.
 """
 
@@ -59,8 +59,9 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "accuracy": "2AFC accuracy of humans and each model on the same trials, with 95% confidence "
                 "intervals; dashed line: chance (0.5).",
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
-                  "image, black diamond: mean with 95% CI; orange line: human split-half ceiling; "
-                  "dotted line: cross-image floor.",
+                  "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
+                  "ceiling (what the true attention map would score given the human noise); "
+                  "dotted line: floor (another image's human map).",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
     "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
@@ -81,11 +82,15 @@ FIGURE_CAPTIONS: dict[str, str] = {
 
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).
 NORMALISED_NOTE = (
-    "Normalised score = (mean − floor) / (ceiling − floor): 0 is the cross-image floor (agreement "
-    "with another image's human map), 1 the human split-half ceiling; below 0 is worse than the "
-    "floor, above 1 better than the ceiling. Scores marked † are unreliable: there the ceiling and "
-    "floor differ by less than the width of the mean's 95% CI, so the division amplifies noise "
-    "(scores such as −7 come from such a small denominator, not from a large effect)."
+    "Normalised score = (mean − floor) / (upper − floor), with its 95% CI over images. 0 is the "
+    "floor (the score of another image's human map); 1 is the upper bound of the noise ceiling: "
+    "the expected score of a map equal to the true attention, given the noise of a human map "
+    "made from this many participants (split-half reliability with the Spearman-Brown correction, "
+    "then the correction for attenuation: upper = √(2r/(1+r)) for the split-half correlation r). "
+    "The lower bound, 2r/(1+r), is what another group of as many participants would score. Only "
+    "correlation metrics (spearman, cc) have these bounds; the other metrics are reported raw. "
+    "Scores marked † are unreliable: there upper and floor differ by less than the width of the "
+    "mean's 95% CI, so the division amplifies noise."
 )
 
 _VS = re.compile(r"\s+vs\.?\s+", flags=re.IGNORECASE)
@@ -180,21 +185,13 @@ def config_summary(config: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def normalization_span(summary: pd.DataFrame) -> pd.Series:
-    """``ceiling − floor`` per summary row, recovered from ``mean``, ``ceiling`` and ``normalized``.
-
-    The summary stores no floor; with ``normalized = (mean − floor) / (ceiling − floor)`` the span
-    is ``(mean − ceiling) / (normalized − 1)``. NaN where it cannot be recovered (no normalised
-    score, or a mean exactly at the ceiling).
-    """
-    norm = pd.to_numeric(summary["normalized"], errors="coerce")
-    gap = pd.to_numeric(summary["mean"], errors="coerce") - pd.to_numeric(summary["ceiling"],
-                                                                          errors="coerce")
-    denom = (norm - 1).where(norm != 1)
-    return gap / denom
+    """``upper − floor`` per summary row: the denominator of the normalised score."""
+    return (pd.to_numeric(summary["upper"], errors="coerce")
+            - pd.to_numeric(summary["floor"], errors="coerce"))
 
 
 def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
-    """True where ``|ceiling − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
+    """True where ``|upper − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
     width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
                                                                                errors="coerce")
     span = normalization_span(summary).abs()
@@ -202,7 +199,10 @@ def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
 
 
 def _normalised_text(row: Mapping[str, Any], unreliable: bool) -> str:
-    return format_number(row["normalized"]) + (" †" if unreliable else "")
+    text = format_number(row["normalized"])
+    if not _missing(row.get("normalized_low")) and not _missing(row["normalized"]):
+        text += f" ({format_number(row['normalized_low'])} to {format_number(row['normalized_high'])})"
+    return text + (" †" if unreliable else "")
 
 
 def _parties(comparison: str) -> frozenset[str]:
@@ -286,8 +286,8 @@ def similarity_answers(
     ``metric``, ``higher_is_better``, ``winner``, ``loser`` (None without attention methods),
     ``winner_mean``, ``winner_normalized``, ``beats_baselines`` (bool or None) and ``sentence``.
     """
-    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
-                              "normalized"], "similarity summary")
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "floor",
+                              "upper", "normalized"], "similarity summary")
     out: list[dict[str, Any]] = []
     for model in dict.fromkeys(summary["model"]):
         for metric in order_metrics(summary.loc[summary["model"] == model, "metric"].tolist()):
@@ -321,8 +321,8 @@ def similarity_answers(
                 f"{metric} ({direction}), model {model}: most human-like is {win}, "
                 f"mean {format_number(w['mean'])} (95% CI {format_number(w['ci_low'])} to "
                 f"{format_number(w['ci_high'])}), normalised score "
-                f"{_normalised_text(w, bool(w['_unreliable']))} (1 = human ceiling"
-                + ("; unreliable: ceiling and floor differ by less than the CI width)"
+                f"{_normalised_text(w, bool(w['_unreliable']))} (1 = noise ceiling"
+                + ("; unreliable: upper bound and floor differ by less than the CI width)"
                    if w["_unreliable"] else ")")
             )
             if len(ranked) > 1:
@@ -396,8 +396,8 @@ def format_tables(
         "method": lambda r: str(r["method"]),
         "mean": lambda r: format_number(r["mean"]),
         "95% CI": lambda r: f"{format_number(r['ci_low'])} to {format_number(r['ci_high'])}",
-        "ceiling": lambda r: format_number(r["ceiling"]),
-        "ceiling − floor": lambda r: format_number(r["_span"]),
+        "floor": lambda r: format_number(r["floor"]),
+        "upper": lambda r: format_number(r["upper"]),
         "normalised": lambda r: _normalised_text(r, bool(r["_unreliable"])),
     }, text=["model", "metric", "method"])
     st = _table(stats, {
