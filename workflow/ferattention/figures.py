@@ -551,3 +551,59 @@ def plot_faithfulness(curves: pd.DataFrame, auc: pd.DataFrame,
             ax.legend(fontsize="x-small", frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+@_styled
+def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
+                  metrics: Sequence[str] = ("spearman", "cc")) -> tuple[Path, Path]:
+    """The recovery study: per model and metric, a sources x methods grid of normalised scores.
+
+    ``recovery``: ``results/recovery/recovery.csv`` (``source, model, method, metric, mean,
+    normalized, rank, planted``). Cells show the normalised score (mean where a metric has no
+    bounds); a black frame marks each source's winner (rank 1), ``*`` the planted map. Only
+    ``metrics`` present in the table are drawn (the first metric of the table if none is).
+    Returns the ``(png, pdf)`` paths.
+    """
+    require_columns(recovery, ["source", "model", "method", "metric", "mean", "normalized",
+                               "rank", "planted"], "recovery table")
+    if recovery.empty:
+        raise ValueError("recovery table: no rows to plot")
+    present = [m for m in metrics if m in set(recovery["metric"])] or [recovery["metric"].iloc[0]]
+    models = list(dict.fromkeys(recovery["model"]))
+    sources = list(dict.fromkeys(recovery["source"]))
+    methods = order_methods(recovery["method"].tolist())
+    cells = [(model, metric) for model in models for metric in present]
+    fig, axes = plt.subplots(1, len(cells), squeeze=False,
+                             figsize=(max(4.0, 0.75 * len(methods) + 2.2) * len(cells),
+                                      0.55 * len(sources) + 2.4))
+    for ax, (model, metric) in zip(axes.flat, cells):
+        sub = recovery[(recovery["model"] == model) & (recovery["metric"] == metric)]
+        value = "normalized" if sub["normalized"].notna().any() else "mean"
+        grid = sub.pivot(index="source", columns="method", values=value).reindex(
+            index=sources, columns=methods)
+        planted = sub.pivot(index="source", columns="method", values="planted").reindex(
+            index=sources, columns=methods).fillna(False).astype(bool)
+        labels = grid.map(lambda v: "" if pd.isna(v) else f"{v:.2f}") + planted.map(
+            lambda p: "*" if p else "")
+        sns.heatmap(grid.astype(float), ax=ax, cmap="viridis", annot=labels, fmt="",
+                    vmin=0 if value == "normalized" else None,
+                    vmax=1 if value == "normalized" else None,
+                    cbar_kws={"label": "normalised score" if value == "normalized" else "mean"},
+                    annot_kws={"fontsize": "small"}, linewidths=0.5, linecolor="white")
+        ranks = sub.pivot(index="source", columns="method", values="rank").reindex(
+            index=sources, columns=methods)
+        for i, source in enumerate(sources):
+            for j, method in enumerate(methods):
+                if ranks.at[source, method] == 1:
+                    ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black",
+                                               linewidth=2.2))
+        ax.set_title(f"{model}: {metric}")
+        ax.set_xlabel("compared map")
+        ax.set_ylabel("attention the observers were given")
+        ax.tick_params(axis="x", rotation=35)
+        for label in ax.get_xticklabels():
+            label.set_ha("right")
+    fig.suptitle("Recovery of planted attention (frame: winner; *: planted map)",
+                 fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return save_figure(fig, path)
