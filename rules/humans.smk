@@ -38,6 +38,32 @@ rule simulate_observers:
         "../workflow/scripts/simulate_observers.py"
 
 
+rule expected_attention:
+    # How close each map is to the attention the simulated observers were given: the winner the
+    # default's construction predicts, which the report sets beside the winner found.
+    input:
+        trials="results/data/trials.csv",
+        regions="results/data/regions.npz",
+        diagnostic="results/data/diagnostic_regions.csv",
+        attention=lambda wc: attention_inputs(ATTENTION, ATTENTION_MODEL),
+        shards=lambda wc: expand("results/saliency/{model}/{method}/shard-{shard}.npz",
+                                 model=MODELS, method=METHODS, shard=range(n_shards())),
+    output:
+        table="results/humans/simulated/expected.csv",
+    params:
+        source=ATTENTION,
+        models=MODELS,
+        methods=METHODS,
+        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/expected_attention.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/expected_attention.py"
+
+
 rule ingest_humans:
     # Validated first among the jobs that become ready with the prepared dataset, so that bad
     # click logs fail before training starts wherever the cores do not fit both.

@@ -22,6 +22,8 @@ rule report:
         faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         figures=FIGURES,
+        # simulated observers: how close each map is to the attention they were given
+        expected=["results/humans/simulated/expected.csv"] if SIMULATED_HUMANS else [],
     output:
         html="results/report.html",
     params:

@@ -364,3 +364,23 @@ def test_report_breakdowns_extra_tables_and_provenance(figure_dir, tmp_path):
     text = report.render_report(context, tmp_path / "r.html").read_text()
     assert "Regions" in text and "Normalised score = (mean − floor)" in text
     assert "2026-01-02 03:04 UTC" in text
+
+
+def test_planted_attention_sentences_compare_the_winner_with_the_expected_map():
+    answers = report.similarity_answers(_summary(SPEARMAN_KL))   # spearman winner: EP
+    expected = pd.DataFrame({"model": "cnn", "metric": "spearman",
+                             "method": ["cam", "gradcam", "extremal_perturbation", "center"],
+                             "mean": [0.5, 0.6, 0.9, 0.7]})
+    text = " ".join(report.planted_attention_sentences("gradcam", expected, answers))
+    assert "maps of method gradcam" in text
+    assert "closest to the planted attention is extremal_perturbation" in text
+    assert "the one expected." in text and "Run `snakemake --cores 8 recovery`" in text
+    other = expected.assign(mean=[0.5, 0.95, 0.9, 0.7])
+    text = " ".join(report.planted_attention_sentences("regions", other, answers,
+                                                       recovery_figure="figures/recovery.png"))
+    assert "diagnostic regions" in text and "NOT the one expected" in text
+    assert "figures/recovery.png" in text
+    baseline = expected.assign(mean=[0.5, 0.6, 0.4, 0.99])
+    text = " ".join(report.planted_attention_sentences("center", baseline, answers))
+    assert "is center" in text and "a baseline; among the attention methods it is gradcam" in text
+    assert "not the one expected" in text

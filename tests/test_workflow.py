@@ -180,3 +180,31 @@ def test_provenance_records_the_run(run):
     assert record["config"]["models"]["tiny"]["epochs"] == 12  # the run's config, defaults filled
     assert record["seeds"]["models.tiny.seed"] == 0
     assert record["packages"]["snakemake"] and record["device"]
+
+
+def test_recovery_study_finds_the_planted_maps(run):
+    """`snakemake recovery` on the small run: every planted map ranks first on spearman and cc."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["recovery"] = {"sources": ["regions", "center", "cam", "eye_region"],
+                          "external": {"eye_region": {
+                              "path": "results/data/external/eye_region.npz"}}}
+    (run / "recovery.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run, "--configfile", str(run / "recovery.yaml"), "recovery")
+    assert result.returncode == 0, result.stderr[-5000:]
+    recovery = read(run, "recovery/recovery.csv")
+    assert list(recovery.columns) == ["source", "model", "method", "metric", "mean", "normalized",
+                                      "normalized_low", "normalized_high", "rank", "planted"]
+    assert set(recovery["source"]) == {"regions", "center", "cam", "eye_region"}
+    methods = {"cam", "gradcam", "extremal_perturbation", "center", "random_model", "eye_region"}
+    assert set(recovery["method"]) == methods
+    planted = recovery[recovery["planted"] & recovery["metric"].isin(["spearman", "cc"])]
+    assert set(planted["source"]) == {"center", "cam", "eye_region"}
+    assert (planted["rank"] == 1).all(), planted
+    # The planted map scores near the noise ceiling; no map beyond it by more than its CI.
+    assert (planted["normalized"] >= 0.7).all(), planted
+    assert (recovery["normalized_low"].dropna() <= 1).all()
+    # The regions source plants no method: nothing is marked, every method is ranked.
+    regions = recovery[recovery["source"] == "regions"]
+    assert not regions["planted"].any() and regions["rank"].notna().all()
+    for suffix in (".png", ".pdf"):
+        assert (run / "results/figures" / f"recovery{suffix}").stat().st_size > 1000

@@ -74,6 +74,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "regions": "Share of each map's mass in each facial region (mean over test images, 95% CI); "
                "area: the share a uniform map gets (the region's size). Maps with negative values "
                "(CAM) are shifted by their minimum first.",
+    "recovery": "Recovery study: simulated observers aim at each planted attention source (rows); "
+                "each compared map's normalised score (columns); frame: the winner, *: the "
+                "planted map. A pipeline that can tell attention methods apart puts the frame on "
+                "the star in every row with one.",
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
@@ -344,6 +348,69 @@ def similarity_answers(
     return out
 
 
+#: How the report names each planted attention source (``humans.simulated.attention``).
+SOURCE_DESCRIPTIONS: dict[str, str] = {
+    "regions": "the faces' diagnostic regions (where the two options of a trial differ; "
+               "results/data/diagnostic_regions.csv)",
+    "center": "a Gaussian at the image centre",
+    "uniform": "anywhere on the image, uniformly",
+}
+
+
+def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
+                                answers: Sequence[Mapping[str, Any]], metric: str = "spearman",
+                                recovery_figure: str | None = None) -> list[str]:
+    """What the answer to question 2 means when the observers are simulated.
+
+    ``source``: ``humans.simulated.attention``; ``expected``: ``results/humans/simulated/
+    expected.csv`` (``model, method, metric, mean``: each map against the density the observers
+    aimed at); ``answers``: :func:`similarity_answers`. Per model: the map closest to the planted
+    attention on ``metric`` (the winner expected by construction) and whether the winner found
+    is that map. ``recovery_figure``: a path to cite when the recovery study has been run.
+    """
+    what = SOURCE_DESCRIPTIONS.get(source, f"the maps of method {source}")
+    sentences = [f"The simulated observers were given an attention source: they aimed their "
+                 f"clicks at {what} (humans.simulated.attention: {source}). The answer below is "
+                 f"therefore set by that construction, and is checked against it."]
+    if expected is not None and not expected.empty:
+        require_columns(expected, ["model", "method", "metric", "mean"], "expected attention table")
+        for a in answers:
+            if a["metric"] != metric:
+                continue
+            sub = expected[(expected["model"] == a["model"]) & (expected["metric"] == metric)]
+            if sub.empty:
+                continue
+            higher = is_higher_better(metric)
+            best = sub.sort_values("mean", ascending=not higher, kind="stable").iloc[0]
+            attention = sub[~sub["method"].isin(BASELINES)]
+            best_method = (attention.sort_values("mean", ascending=not higher, kind="stable")
+                           .iloc[0]["method"] if not attention.empty else None)
+            text = (f"Model {a['model']}, {metric}: the map closest to the planted attention is "
+                    f"{best['method']} ({metric} {format_number(best['mean'])} against the "
+                    f"density itself)")
+            if best["method"] in BASELINES:
+                text += (f", a baseline; among the attention methods it is {best_method}. The "
+                         f"most human-like method found is {a['winner']}: "
+                         + ("as expected" if a["winner"] == best_method else "not the one expected")
+                         + (", and it beats every baseline" if a.get("beats_baselines")
+                            else ", and it does not beat every baseline, as expected when the "
+                                 "observers follow a baseline") + ".")
+            else:
+                text += (f". The most human-like method found is {a['winner']}: "
+                         + ("the one expected." if a["winner"] == best["method"]
+                            else "NOT the one expected; read the recovery study before trusting "
+                                 "the answer."))
+            sentences.append(text)
+    if recovery_figure:
+        sentences.append(f"Recovery study (snakemake recovery): observers given other attention "
+                         f"sources, and whether the comparison finds each planted map, are in "
+                         f"{recovery_figure} and results/recovery/recovery.csv.")
+    else:
+        sentences.append("Run `snakemake --cores 8 recovery` to check that the comparison finds "
+                         "the planted map for other attention sources (results/recovery/).")
+    return sentences
+
+
 def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
     """Per model: how many metrics each method wins ('extremal_perturbation on 6 of 7 ...')."""
     sentences = []
@@ -486,6 +553,8 @@ def build_report_context(
     alpha: float = 0.05,
     extra_tables: Mapping[str, tuple[str, pd.DataFrame]] | None = None,
     generated: dt.datetime | None = None,
+    expected_attention: pd.DataFrame | None = None,
+    recovery_figure: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
@@ -495,7 +564,10 @@ def build_report_context(
     suffix (the PNG is embedded). ``simulated_humans`` switches the simulated-data notice on; it
     must be true when the config's ``humans.source`` is ``simulated``. ``extra_tables`` maps a
     key to ``(title, frame)`` for further tables shown as they are (numbers rounded), after the
-    three main ones. ``generated`` (default: now, UTC) goes into the provenance line.
+    three main ones. ``generated`` (default: now, UTC) goes into the provenance line. With
+    simulated humans, ``expected_attention`` (``results/humans/simulated/expected.csv``) and
+    ``recovery_figure`` (when the recovery study has been run) explain what the answer to
+    question 2 means (:func:`planted_attention_sentences`).
 
     Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
     ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
@@ -518,6 +590,15 @@ def build_report_context(
         titles[key] = title
     generated = generated or dt.datetime.now(dt.timezone.utc)
     sim_answers = similarity_answers(summary, higher_is_better)
+    planted = []
+    if simulated_humans:
+        source = config["humans"].get("simulated", {}).get("attention", "regions")
+        planted = planted_attention_sentences(
+            source, expected_attention, sim_answers,
+            recovery_figure=None if recovery_figure is None else str(recovery_figure))
+    figure_items = list(figure_paths.items())
+    if recovery_figure is not None:
+        figure_items.append(("recovery", recovery_figure))
     return {
         "title": TITLE,
         "version": __version__,
@@ -530,6 +611,7 @@ def build_report_context(
         "similarity_answers": sim_answers,
         "answer_accuracy": [a["sentence"] for a in acc_answers],
         "answer_similarity_overall": _overall_sentences(sim_answers),
+        "answer_similarity_planted": planted,
         "answer_similarity": [a["sentence"] for a in sim_answers],
         "tables": tables,
         "table_titles": titles,
@@ -537,7 +619,7 @@ def build_report_context(
         "provenance": provenance(generated),
         "figures": [
             {"name": name, "caption": _caption(name), "path": str(_figure_files(path)[0])}
-            for name, path in figure_paths.items()
+            for name, path in figure_items
         ],
     }
 
@@ -617,6 +699,9 @@ def render_html(context: Mapping[str, Any]) -> str:
     parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in acc) + "</ul>")
     parts.append(f"<h3>{_e(context['question_similarity'])}</h3>")
     overall = context["answer_similarity_overall"]
+    if context.get("answer_similarity_planted"):
+        parts.append('<p class="note">' + " ".join(_e(t) for t in context["answer_similarity_planted"])
+                     + "</p>")
     parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in overall)
                  + "".join(f"<li>{_e(s)}</li>" for s in context["answer_similarity"]) + "</ul>")
     if not overall and not context["answer_similarity"]:

@@ -15,7 +15,7 @@ from .maps import (
     trial_maps,
 )
 from .reliability import SPEARMAN_BROWN_METRICS, noise_ceiling, spearman_brown
-from .simulate import DEFAULT_PARAMS, simulate_observers
+from .simulate import DEFAULT_PARAMS, expected_attention, simulate_observers
 from .views import hidden_image, human_view_predictions, uncovered_views
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "SPEARMAN_BROWN_METRICS",
     "aggregate_map",
     "HumanDataError",
+    "expected_attention",
     "fixation_maps",
     "hidden_image",
     "human_maps",

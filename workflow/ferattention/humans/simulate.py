@@ -171,6 +171,29 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     return out_trials, out_clicks
 
 
+def expected_attention(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
+                       diagnostic: pd.DataFrame, image_size: int,
+                       attention: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The density simulated clicks aim at, per image: ``image_id -> float64 (S, S)``, sum 1.
+
+    With a planted ``attention`` map, that map (rectified, normalised); with the default
+    (``regions``), the evidence density averaged over the image's option pairs in ``trials``
+    (each participant draws one of them at random). What a method would have to match to
+    be the most human-like by construction; arguments as :func:`simulate_observers` takes them.
+    """
+    weights = _diagnostic_weights(diagnostic)
+    out = {}
+    for image_id, group in trials.astype({"image_id": str}).groupby("image_id"):
+        if attention is not None:
+            m = np.clip(np.asarray(attention[image_id], dtype=float), 0, None)
+        else:
+            scenes = _SceneCache(masks, weights, image_size, 1.0, 0.25)
+            m = np.mean([scenes.get(image_id, a, b)[0]
+                         for a, b in zip(group["option_a"], group["option_b"])], axis=0)
+        out[image_id] = m / m.sum() if m.sum() > 0 else np.full(m.shape, 1.0 / m.size)
+    return out
+
+
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     p = dict(DEFAULT_PARAMS)
     unknown = set(params or {}) - set(DEFAULT_PARAMS)
