@@ -78,6 +78,9 @@ def _check_config():
                        ("recovery.model", rec["model"])):
         if model is not None and model not in MODELS:
             raise ValueError(f"config: {key}: {model!r} is not a model of models ({', '.join(MODELS)})")
+    if config["similarity"]["primary"] not in config["similarity"]["metrics"]:
+        raise ValueError(f"config: similarity.primary: {config['similarity']['primary']!r} is not "
+                         f"in similarity.metrics ({', '.join(config['similarity']['metrics'])})")
     split = ds["split"]
     if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
         raise ValueError("config: dataset.split train + val + test must sum to 1")

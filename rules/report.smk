@@ -18,6 +18,7 @@ rule report:
         accuracy="results/tables/accuracy.csv",
         summary="results/tables/similarity_summary.csv",
         stats="results/tables/stats.csv",
+        verdict="results/tables/verdict.csv",
         regions="results/tables/regions.csv",
         faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),

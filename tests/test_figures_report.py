@@ -384,3 +384,22 @@ def test_planted_attention_sentences_compare_the_winner_with_the_expected_map():
     text = " ".join(report.planted_attention_sentences("center", baseline, answers))
     assert "is center" in text and "a baseline; among the attention methods it is gradcam" in text
     assert "not the one expected" in text
+
+
+def test_verdict_sentences_claim_a_winner_only_when_tested():
+    summary = _summary(SPEARMAN_KL)
+    verdicts = pd.DataFrame([
+        ("cnn", "spearman", "most_human_like", "extremal_perturbation", "gradcam", 0.6, 20,
+         "extremal_perturbation beats every baseline and gradcam (Holm-adjusted, alpha 0.05)"),
+        ("cnn2", "spearman", "not_better_than_baselines", "cam", "gradcam", 0.3, 20,
+         "cam does not beat center (Holm-adjusted, alpha 0.05)"),
+        ("cnn3", "spearman", "best_two_tied", "cam", "gradcam", 0.3, 20,
+         "cam and gradcam cannot be told apart (Holm-adjusted, alpha 0.05)"),
+    ], columns=["model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images",
+                "reason"])
+    first, second, third = report.verdict_sentences(verdicts, summary)
+    assert first.startswith("Model cnn, primary metric spearman: the most human-like attention "
+                            "method is extremal_perturbation (mean 0.600")
+    assert "no attention method is more human-like than the baselines" in second
+    assert "does not beat center" in second and "most human-like attention method is" not in second
+    assert "the best two attention methods" in third and "cannot be told apart" in third

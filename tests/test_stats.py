@@ -322,3 +322,43 @@ def test_compare_methods_by_expression_scopes_and_groups():
     assert (fried.n == 10).all() and (fried.p_value < 0.01).all()
     with pytest.raises(ValueError, match="image_id 'img19' has no expression"):
         fs.compare_methods_by(sim, {k: v for k, v in groups.items() if k != "img19"})
+
+
+# ------------------------------------------------------------------ verdict on question 2
+
+
+def test_is_baseline_names_every_control():
+    assert all(fs.is_baseline(m) for m in ("center", "random_model", "random_model_cam",
+                                           "shuffled_gradcam", "shuffled_deepgaze"))
+    assert not any(fs.is_baseline(m) for m in ("cam", "gradcam", "extremal_perturbation",
+                                               "deepgaze", "centered_cam"))
+
+
+@pytest.mark.parametrize("shifts, verdict, best", [
+    # planted: EP clearly above every baseline and the runner-up
+    ({"cam": 0.0, "extremal_perturbation": 0.2, "center": -0.1, "shuffled_cam": -0.1,
+      "shuffled_extremal_perturbation": 0.05, "random_model_cam": -0.2}, "most_human_like",
+     "extremal_perturbation"),
+    # the best method is no better than the centre bias
+    ({"cam": 0.0, "gradcam": 0.1, "center": 0.1, "shuffled_gradcam": -0.1}, "not_better_than_baselines",
+     "gradcam"),
+    # both methods beat the baselines but not each other
+    ({"cam": 0.2, "gradcam": 0.2, "center": 0.0, "shuffled_cam": 0.0}, "best_two_tied", None),
+])
+def test_attention_verdicts_on_planted_differences(shifts, verdict, best):
+    sim = _similarity(shifts)
+    verdicts, tests = fs.attention_verdicts(sim, "spearman", higher_is_better=True)
+    (v,) = verdicts.to_dict("records")
+    assert v["verdict"] == verdict and v["n_images"] == 30
+    if best:
+        assert v["best"] == best
+    n_baselines = sum(fs.is_baseline(m) for m in shifts)
+    assert len(tests) == n_baselines + 1            # every baseline and the runner-up
+    assert np.allclose(tests["p_adjusted"], fs.holm(tests["p_value"]))
+    assert tests["comparison"].str.startswith(f"compact/spearman [verdict]: {v['best']} vs ").all()
+
+
+def test_attention_verdicts_follow_the_metric_direction():
+    sim = _similarity({"cam": 0.0, "gradcam": -0.3, "center": 0.2}, metric="kl")
+    (v,) = fs.attention_verdicts(sim, "kl", higher_is_better=False)[0].to_dict("records")
+    assert v["best"] == "gradcam" and v["verdict"] == "most_human_like"

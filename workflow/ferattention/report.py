@@ -411,6 +411,41 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
     return sentences
 
 
+def verdict_sentences(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """The tested answer to question 2, per model, on the primary metric (``verdict.csv``).
+
+    A method is called the most human-like only when it beats every baseline and the runner-up
+    in paired tests over images (:func:`ferattention.stats.attention_verdicts`); otherwise the
+    sentence says that no method beats the baselines, or that the best two cannot be told apart.
+    """
+    require_columns(verdicts, ["model", "metric", "verdict", "best", "runner_up", "reason"],
+                    "verdict table")
+    out = []
+    for _, v in verdicts.iterrows():
+        row = summary[(summary["model"] == v["model"]) & (summary["metric"] == v["metric"])
+                      & (summary["method"] == v["best"])]
+        numbers = ""
+        if not row.empty:
+            r = row.iloc[0]
+            numbers = (f" (mean {format_number(r['mean'])}, 95% CI {format_number(r['ci_low'])} to "
+                       f"{format_number(r['ci_high'])}"
+                       + ("" if _missing(r.get("normalized")) else
+                          f"; normalised {_normalised_text(r, False)}") + ")")
+        lead = f"Model {v['model']}, primary metric {v['metric']}: "
+        if v["verdict"] == "most_human_like":
+            text = f"the most human-like attention method is {v['best']}{numbers}; {v['reason']}."
+        elif v["verdict"] == "best_two_tied":
+            text = (f"the best two attention methods, {v['best']}{numbers} and {v['runner_up']}, "
+                    f"cannot be told apart; {v['reason']}.")
+        elif v["verdict"] == "not_better_than_baselines":
+            text = (f"no attention method is more human-like than the baselines: the best, "
+                    f"{v['best']}{numbers}, {v['reason'].split(' ', 1)[1]}.")
+        else:
+            text = "no attention method has similarity values."
+        out.append(lead + text)
+    return out
+
+
 def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
     """Per model: how many metrics each method wins ('extremal_perturbation on 6 of 7 ...')."""
     sentences = []
@@ -423,7 +458,8 @@ def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
             wins.setdefault(a["winner"], []).append(a["metric"])
         ordered = sorted(wins.items(), key=lambda kv: -len(kv[1]))
         parts = [f"{m} on {len(ms)} of {len(rows)} ({', '.join(ms)})" for m, ms in ordered]
-        sentences.append(f"Model {model}: the most human-like attention method is " + "; ".join(parts) + ".")
+        sentences.append(f"Model {model}, untested, by the highest mean per metric: "
+                         + "; ".join(parts) + ".")
     return sentences
 
 
@@ -555,6 +591,7 @@ def build_report_context(
     generated: dt.datetime | None = None,
     expected_attention: pd.DataFrame | None = None,
     recovery_figure: str | os.PathLike | None = None,
+    verdicts: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
@@ -567,7 +604,8 @@ def build_report_context(
     three main ones. ``generated`` (default: now, UTC) goes into the provenance line. With
     simulated humans, ``expected_attention`` (``results/humans/simulated/expected.csv``) and
     ``recovery_figure`` (when the recovery study has been run) explain what the answer to
-    question 2 means (:func:`planted_attention_sentences`).
+    question 2 means (:func:`planted_attention_sentences`). ``verdicts`` (``verdict.csv``) gives
+    the tested answer to question 2 on the primary metric (:func:`verdict_sentences`).
 
     Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
     ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
@@ -612,6 +650,8 @@ def build_report_context(
         "answer_accuracy": [a["sentence"] for a in acc_answers],
         "answer_similarity_overall": _overall_sentences(sim_answers),
         "answer_similarity_planted": planted,
+        "answer_similarity_verdict": ([] if verdicts is None
+                                      else verdict_sentences(verdicts, summary)),
         "answer_similarity": [a["sentence"] for a in sim_answers],
         "tables": tables,
         "table_titles": titles,
@@ -702,7 +742,10 @@ def render_html(context: Mapping[str, Any]) -> str:
     if context.get("answer_similarity_planted"):
         parts.append('<p class="note">' + " ".join(_e(t) for t in context["answer_similarity_planted"])
                      + "</p>")
-    parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in overall)
+    verdict = context.get("answer_similarity_verdict") or []
+    secondary = "" if verdict else ' class="overall"'   # untested wins lead only without a verdict
+    parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in verdict)
+                 + "".join(f"<li{secondary}>{_e(s)}</li>" for s in overall)
                  + "".join(f"<li>{_e(s)}</li>" for s in context["answer_similarity"]) + "</ul>")
     if not overall and not context["answer_similarity"]:
         parts.append("<p>No similarity results in the summary table.</p>")

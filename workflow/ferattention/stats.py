@@ -535,6 +535,84 @@ def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_
     return point, low, high
 
 
+#: Columns of :func:`attention_verdicts` (the claim about question 2, per model).
+VERDICT_COLUMNS: tuple[str, ...] = (
+    "model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images", "reason",
+)
+
+
+def is_baseline(method: str) -> bool:
+    """Whether ``method`` is a control rather than an attention method: the centre bias, a
+    method on an untrained network (``random_model``, ``random_model_<m>``) or a method's maps
+    shuffled between images of the same expression (``shuffled_<m>``)."""
+    return method in ("center", "random_model") or method.startswith(("random_model_", "shuffled_"))
+
+
+def attention_verdicts(similarity: pd.DataFrame, metric: str, higher_is_better: bool,
+                       alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which attention method is most human-like, per model, on the primary ``metric``, tested.
+
+    On the images where every method of the model has a value (complete cases), the attention
+    methods (not :func:`is_baseline`) are ranked by their mean; the best is compared with every
+    baseline and with the runner-up by two-sided Wilcoxon signed-rank tests over images (paired:
+    the same images), Holm-adjusted within the model (one family). Verdicts:
+
+    * ``most_human_like``: the best is better than every baseline and than the runner-up
+      (adjusted p < ``alpha``, in the metric's direction);
+    * ``not_better_than_baselines``: some baseline is not beaten;
+    * ``best_two_tied``: every baseline is beaten, but the runner-up is not;
+    * ``no_attention_method``: no attention method has values.
+
+    Returns ``(verdicts, tests)``: one row per model (:data:`VERDICT_COLUMNS`) and the tests as
+    stats rows (comparison ``<model>/<metric> [verdict]: <best> vs <other>``, effect size
+    rank-biserial, > 0 when the best has larger values).
+    """
+    _check_similarity(similarity)
+    verdicts, rows, families = [], [], []
+    for model, sub in similarity[similarity["metric"] == metric].groupby("model", sort=False):
+        wide = sub.pivot(index="image_id", columns="method", values="value").dropna()
+        methods = list(pd.unique(sub["method"]))
+        attention = [m for m in methods if not is_baseline(m) and m in wide]
+        baselines = [m for m in methods if is_baseline(m) and m in wide]
+        if not attention or wide.empty:
+            verdicts.append({"model": model, "metric": metric, "verdict": "no_attention_method",
+                             "best": None, "runner_up": None, "best_mean": np.nan,
+                             "n_images": len(wide), "reason": "no attention method has values"})
+            continue
+        means = wide[attention].mean()
+        ranked = sorted(attention, key=lambda m: -means[m] if higher_is_better else means[m])
+        best = ranked[0]
+        others = baselines + ranked[1:2]
+        tests = []
+        for other in others:
+            w, p, r = _wilcoxon(wide[best].to_numpy(), wide[other].to_numpy())
+            better = (wide[best].mean() > wide[other].mean()) == higher_is_better and \
+                wide[best].mean() != wide[other].mean()
+            tests.append((other, p, better))
+            rows.append(_row("wilcoxon_signed_rank", f"{model}/{metric} [verdict]: {best} vs {other}",
+                             w, p, r, len(wide)))
+            families.append(("verdict", model))
+        adjusted = holm([p for _, p, _ in tests]) if tests else np.array([])
+        beaten = {other: bool(better and p_adj < alpha)
+                  for (other, _, better), p_adj in zip(tests, adjusted)}
+        unbeaten = [b for b in baselines if not beaten[b]]
+        runner_up = ranked[1] if len(ranked) > 1 else None
+        if unbeaten:
+            verdict = "not_better_than_baselines"
+            reason = f"{best} does not beat {', '.join(unbeaten)} (Holm-adjusted, alpha {alpha:g})"
+        elif runner_up is not None and not beaten[runner_up]:
+            verdict = "best_two_tied"
+            reason = f"{best} and {runner_up} cannot be told apart (Holm-adjusted, alpha {alpha:g})"
+        else:
+            verdict = "most_human_like"
+            reason = (f"{best} beats every baseline" + (f" and {runner_up}" if runner_up else "")
+                      + f" (Holm-adjusted, alpha {alpha:g})")
+        verdicts.append({"model": model, "metric": metric, "verdict": verdict, "best": best,
+                         "runner_up": runner_up, "best_mean": float(means[best]),
+                         "n_images": len(wide), "reason": reason})
+    return pd.DataFrame(verdicts, columns=list(VERDICT_COLUMNS)), _frame(rows, families)
+
+
 def stats_table(*parts: pd.DataFrame) -> pd.DataFrame:
     """Concatenate stats frames (from :func:`compare_accuracy`, :func:`compare_methods`) into one."""
     for part in parts:
