@@ -25,6 +25,10 @@ rule report:
         figures=FIGURES,
         # simulated observers: how close each map is to the attention they were given
         expected=["results/humans/simulated/expected.csv"] if SIMULATED_HUMANS else [],
+        # The recovery study is not part of `all`: once it has been run (`snakemake recovery`),
+        # the next `snakemake` sees this new input and rewrites the report with its figure.
+        recovery=lambda wc: ["results/figures/recovery.png"]
+        if Path("results/figures/recovery.png").is_file() else [],
     output:
         html="results/report.html",
     params:

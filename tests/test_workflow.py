@@ -208,3 +208,40 @@ def test_recovery_study_finds_the_planted_maps(run):
     assert not regions["planted"].any() and regions["rank"].notna().all()
     for suffix in (".png", ".pdf"):
         assert (run / "results/figures" / f"recovery{suffix}").stat().st_size > 1000
+
+
+def test_external_maps_are_compared_like_every_method(run):
+    """Maps from outside: the human maps themselves as method `truth` (cc and spearman 1), and a
+    file with one bad map dropped (`on_invalid: drop`), through every table of the run."""
+    human = io.load_maps(run / "results/humans/maps.npz")
+    ids = sorted(human)
+    np.savez(run / "truth.npz", **{i: np.kron(human[i], np.ones((2, 2))) for i in ids})  # 96 px
+    broken = {i: np.ones((48, 48)) for i in ids}
+    broken[ids[0]] = np.full((48, 48), np.nan)
+    np.savez(run / "broken.npz", **broken)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["saliency"]["methods"] = ["cam", "gradcam", "extremal_perturbation", "center",
+                                     "random_model", "truth", "broken"]
+    config["saliency"]["external"] = {
+        "truth": {"path": str(run / "truth.npz")},
+        "broken": {"path": str(run / "broken.npz"), "on_invalid": "drop"}}
+    (run / "external.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run, "--configfile", str(run / "external.yaml"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    similarity = read(run, "tables/similarity.csv")
+    truth = similarity[similarity["method"] == "truth"].set_index("metric")["value"]
+    # Resized back to 48 px by PIL's bilinear filter: equal to the human map up to rounding.
+    assert truth.loc["cc"].min() > 0.999 and truth.loc["spearman"].min() > 0.99
+    broken_ids = set(similarity.loc[similarity["method"] == "broken", "image_id"])
+    assert broken_ids == set(ids[1:])
+    qc = read(run, "external/broken/qc.csv")
+    assert qc["image_id"].tolist() == [ids[0]] and "NaN" in qc["problem"].iloc[0]
+    summary = read(run, "tables/similarity_summary.csv").set_index(["method", "metric"])
+    assert summary.loc[("truth", "cc"), "mean"] > 0.999
+    regions = read(run, "tables/regions.csv")
+    assert {"truth", "broken"} <= set(regions["method"])
+    faith = read(run, "tables/faithfulness.csv")
+    assert not {"truth", "broken"} & set(faith["method"])     # no model behind them
+    verdict = read(run, "tables/verdict.csv").iloc[0]
+    assert verdict["best"] == "truth" and verdict["verdict"] == "most_human_like"
+    assert "truth" in (run / "results/report.html").read_text()

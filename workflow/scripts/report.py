@@ -32,8 +32,7 @@ with rule_job(snakemake):
         verdicts=io.read_table(snakemake.input.verdict),
         expected_attention=(io.read_table(snakemake.input.expected[0])
                             if snakemake.input.expected else None),
-        # The recovery study is not part of the default run; cited when it has been run.
-        recovery_figure=(Path("results/figures/recovery.png")
-                         if Path("results/figures/recovery.png").is_file() else None),
+        # The recovery study is not part of the default run; shown once it has been run.
+        recovery_figure=snakemake.input.recovery[0] if snakemake.input.recovery else None,
     )
     report.render_report(context, snakemake.output.html)
