@@ -1,4 +1,4 @@
-"""The whole DAG on a small config: contracts of DESIGN.md section 5 and values that must hold."""
+"""The whole DAG on a small config: contracts of docs/design.md §5 and values that must hold."""
 
 import json
 import os

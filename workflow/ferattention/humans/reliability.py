@@ -1,6 +1,6 @@
 """Split-half reliability of human maps: the noise ceiling and the cross-image floor.
 
-Following the ClickMe lab's practice (Linsley et al. 2019; Fel et al. 2022, DESIGN.md section 7):
+Following the ClickMe lab's practice (Linsley et al. 2019; Fel et al. 2022, docs/design.md §7.4):
 the participants of an image are split into two random halves and the two halves' maps are
 compared with each metric (ceiling: how well human data predicts other humans on the same
 image); a half of the image compared with a half of another, random image gives the floor (how
