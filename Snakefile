@@ -1,5 +1,5 @@
 # Human vs machine attention in facial expression recognition
-# (a reproduction and extension of Park & Wallraven, ACPR 2021). See README.md and DESIGN.md.
+# (a reproduction and extension of Park & Wallraven, ACPR 2021). See README.md and docs/design.md.
 from snakemake.utils import min_version
 
 min_version("9.0")

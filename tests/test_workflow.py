@@ -1,7 +1,8 @@
-"""The whole DAG on a small config: contracts of DESIGN.md section 5 and values that must hold."""
+"""The whole DAG on a small config: contracts of docs/design.md §5 and values that must hold."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+import zipfile
 
 from ferattention import io
 
@@ -17,6 +19,9 @@ pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: Seconds a Snakemake subprocess may take before the test fails (the small run takes 1-2 minutes
+#: on 2 cores; a hung run must fail the test, not stall the suite).
+TIMEOUT_S = 1200
 
 SMALL_CONFIG = {
     "dataset": {
@@ -39,7 +44,8 @@ SMALL_CONFIG = {
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +186,35 @@ def test_provenance_records_the_run(run):
     assert record["config"]["models"]["tiny"]["epochs"] == 12  # the run's config, defaults filled
     assert record["seeds"]["models.tiny.seed"] == 0
     assert record["packages"]["snakemake"] and record["device"]
+
+
+def _report_variable(html: str, name: str, script_id: str):
+    """A JSON value that Snakemake's report page defines as ``var <name> = ...`` in a script."""
+    match = re.search(rf'<script id="{script_id}">\s*var {name} = (.*?);?\s*</script>', html, re.S)
+    assert match, f"no {name} in the report page"
+    return json.loads(match.group(1))
+
+
+def test_snakemake_report_zip_holds_pages_and_declared_results(run):
+    """`snakemake --report report.zip` (README) after the run: Snakemake's own report page, with
+    the workflow description rendered from workflow/report/workflow.rst and every file the rules
+    declare with report(), captioned and stored byte for byte."""
+    rules = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
+    declared = {p.replace("{model}", "tiny") for p in re.findall(r'report\(\s*"([^"]+)"', rules)}
+    assert len(declared) >= 10  # the figures and tables of rules/*.smk
+    result = snakemake(run, "--report", str(run / "report.zip"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    with zipfile.ZipFile(run / "report.zip") as archive:
+        assert archive.testzip() is None
+        html = archive.read("report/report.html").decode()
+        description = _report_variable(html, "workflow_desc", "workflow-desc")
+        assert "Park &amp; Wallraven" in description
+        assert "dataset source synthetic" in description  # the rst's template, rendered
+        results = _report_variable(html, "results", "results")
+        assert set(results) == declared
+        for path, entry in results.items():
+            assert entry["caption"].startswith("<p>"), path
+            assert archive.read(f"report/{entry['data_uri']}") == (run / path).read_bytes(), path
 
 
 def test_recovery_study_finds_the_planted_maps(run):

@@ -3,7 +3,7 @@
 All figures share one style (:data:`STYLE`, applied per figure, never globally) and one colour per
 method and for ``human`` (:func:`palette`), so a method looks the same in every figure. Every figure
 is written as PNG and PDF by :func:`save_figure`, atomically. Inputs are the result tables of
-DESIGN.md section 5 with exactly those columns; a missing column is an error naming the table.
+docs/design.md §5.5 with exactly those columns; a missing column is an error naming the table.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ MODEL_COLOR = "#4c5d73"
 #: stable hash of the name so that a name keeps its colour across figures, runs and machines.
 EXTRA_COLORS: tuple[str, ...] = ("#de8f05", "#56b4e9", "#ece133", "#17becf", "#7f3c8d", "#3b3b98")
 
-#: Baseline methods (DESIGN.md section 5); drawn after the attention methods.
+#: Baseline methods (docs/design.md §6.5); drawn after the attention methods.
 BASELINES: tuple[str, ...] = ("center", "random_model")
 
 #: Display order of the methods the design names; unknown methods follow, then the baselines.
 METHOD_ORDER: tuple[str, ...] = ("cam", "gradcam", "extremal_perturbation")
 
-#: Display order of the similarity metrics of DESIGN.md section 8; unknown metrics follow.
+#: Display order of the similarity metrics of docs/design.md §8.1; unknown metrics follow.
 METRIC_ORDER: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
 
 #: Which way is better per metric (section 8); metrics not listed are higher-is-better.

@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page a researcher reads first.
 
-:func:`build_report_context` turns the result tables (DESIGN.md section 5) into plain data: the
+:func:`build_report_context` turns the result tables (docs/design.md §5.5) into plain data: the
 run's configuration in brief, the answers to the study's two questions as sentences with numbers,
 formatted tables and the figures to show. :func:`render_report` writes that context as one HTML file
 with inline CSS and the figures embedded as base64 PNG, so the page opens anywhere, offline, and
@@ -595,7 +595,7 @@ def build_report_context(
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
-    ``accuracy``, ``summary`` and ``stats`` are the tables of DESIGN.md section 5;
+    ``accuracy``, ``summary`` and ``stats`` are the tables of docs/design.md §5.5;
     ``figure_paths`` maps a figure name (``accuracy``, ``similarity``, ``examples``,
     ``dataset``, ``confusion_<model>``, ...) to its file, with or without ``.png``/``.pdf``
     suffix (the PNG is embedded). ``simulated_humans`` switches the simulated-data notice on; it

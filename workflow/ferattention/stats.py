@@ -1,4 +1,4 @@
-"""Statistics of accuracy and attention similarity (DESIGN.md section 9).
+"""Statistics of accuracy and attention similarity (docs/design.md §9).
 
 All tests come from scipy.stats and statsmodels; only effect sizes, which those libraries do not
 provide, are computed here. Test rows share the columns of ``results/tables/stats.csv``
@@ -42,7 +42,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-#: Columns of the stats table (DESIGN.md section 5), in order.
+#: Columns of the stats table (docs/design.md §5.5), in order.
 STATS_COLUMNS: tuple[str, ...] = (
     "test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n",
 )

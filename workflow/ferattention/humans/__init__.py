@@ -1,5 +1,5 @@
 """The human side: ingest and validate click data, build human attention maps, estimate their
-reliability, and simulate observers for the embedded default (DESIGN.md sections 4, 7 and 11)."""
+reliability, and simulate observers for the embedded default (docs/design.md §4.4, §7, §11.2)."""
 
 from .ingest import HumanDataError, load_human_data, read_validated, shown_image_ids
 from .maps import (

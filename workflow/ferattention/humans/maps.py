@@ -1,4 +1,4 @@
-"""Human attention maps from clicks (DESIGN.md section 7).
+"""Human attention maps from clicks (docs/design.md §7.2).
 
 Coordinate convention, for stimulus and model images alike: continuous pixel coordinates with
 the origin at the top-left *corner* of the image, x to the right, y down. Pixel (row i, column j)

@@ -5,7 +5,7 @@ Every method is compared with the human map of an image made from ALL of its par
 infinite number of participants would give) would not score 1 against it. The bounds below are
 measured at exactly that noise level, per image and metric (Spearman 1904, 1910; Brown 1910; the
 split-half ceiling with the Spearman-Brown step is the one of Brain-Score and of the ClickMe human
-maps, Linsley et al. 2019):
+maps, Linsley et al. 2019; docs/design.md §7.4):
 
 ``split_half``
     The participants of the image are split into two halves A and B (B gets the extra one when

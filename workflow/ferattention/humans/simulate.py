@@ -1,4 +1,4 @@
-"""Simulated observers for the embedded default (DESIGN.md section 11).
+"""Simulated observers for the embedded default (docs/design.md §11.2).
 
 A simulated participant does what the real task asks: the face is hidden, each click uncovers a
 disk, and the participant answers when it has seen enough. The model, per trial with options
@@ -27,7 +27,7 @@ disk, and the participant answers when it has seen enough. The model, per trial 
 
 Participant-level parameters are drawn once per participant from a normal ``(mean, sd)`` clipped
 to a plausible range; trial-level times are drawn per trial. The output is exactly the two CSV
-schemas of DESIGN.md section 4, so simulated data goes through the same ingestion as real data.
+schemas of docs/design.md §4.4, so simulated data goes through the same ingestion as real data.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     masks
         image_id -> uint8 (4, S, S) region masks in :data:`~ferattention.labels.REGIONS` order.
     diagnostic
-        ``expression_a, expression_b, region, weight`` (DESIGN.md section 4 contracts).
+        ``expression_a, expression_b, region, weight`` (``data/diagnostic_regions.csv``,
+        docs/design.md §5.1).
     image_size
         S, the model input size of ``masks``.
     n_participants, seed
