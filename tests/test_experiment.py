@@ -638,6 +638,7 @@ def test_a_whole_session_with_a_reload_loses_no_click(tmp_path, browser, receive
     with _Server(folder) as url:
         _start(driver, url + "index.html", "p-01")
         assert "1 practice trial" in driver.find_element(By.ID, "instructions-plan").text
+        assert driver.find_element(By.ID, "instructions-catch").is_displayed()
         driver.find_element(By.ID, "instructions-button").click()
 
         practice = _wait_trial(driver, 1, practice=True)["current"]
@@ -877,6 +878,7 @@ def test_touch_screens_are_told_to_tap(tmp_path, browser):
                                        else {"enabled": False})
                 _start(driver, url + "index.html", f"touch-{touch}")
                 texts[touch] = driver.find_element(By.ID, "screen-instructions").text
+                assert not driver.find_element(By.ID, "instructions-catch").is_displayed()
                 driver.find_element(By.ID, "instructions-button").click()
                 _wait_trial(driver, 1, practice=False)
                 kbd = driver.find_element(By.CSS_SELECTOR, "#choice-a kbd")

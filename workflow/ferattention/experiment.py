@@ -8,14 +8,17 @@ file server, or straight from disk (``file://``): the data files are plain scrip
 fetched from the network.
 
 A participant sees every test image once (or ``images_per_participant`` of them), in an order
-drawn from their participant id, in one of the image's trials drawn the same way, with the two
-options on randomly chosen sides. The page writes the two CSV files that
-:func:`ferattention.humans.load_human_data` reads: ``option_a``/``option_b`` are the left/right
-buttons as shown, ``x, y`` are pixels of the stimulus as shown (``stimulus_width`` x
-``stimulus_height``, origin top-left), ``t_ms`` is the time since trial onset and ``rt_ms`` the
-time of the answer. Each participant's files are downloaded (``<id>_trials.csv``,
-``<id>_clicks.csv``) and optionally POSTed; :func:`combine_sessions` joins the files of many
-participants into the two files of ``humans.trials`` and ``humans.clicks``.
+drawn from their participant id and balanced over expressions, in one of the image's trials,
+with the correct option on the left in half the trials; ``catch_trials`` attention checks are
+spread among them. The page keeps the session in the browser's local storage after every answer
+(a reload resumes it), saves it as one file, ``<id>_session.json``, with the tables ``trials``
+and ``clicks`` of :func:`ferattention.humans.load_human_data`'s format (``option_a``/``option_b``
+are the left/right buttons as shown, ``x, y`` pixels of the stimulus as shown, origin top-left,
+``t_ms`` the time since trial onset, ``rt_ms`` the time of the answer, ``n_clicks`` the clicks of
+the trial, ``flag`` ``too_fast``/``catch``), and optionally POSTs it after every trial
+(:mod:`ferattention.session_receiver` receives it). :func:`combine_sessions` checks the sessions
+of many participants (also the older ``<id>_trials.csv`` + ``<id>_clicks.csv`` downloads) and
+joins them into the two files of ``humans.trials`` and ``humans.clicks``.
 """
 
 from __future__ import annotations

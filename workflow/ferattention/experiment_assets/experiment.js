@@ -545,6 +545,8 @@
     $("download-session").onclick = () => download(session);
     $("post-retry").onclick = () => sendFinal(session);
     $("new-session").onclick = newParticipant;
+    $("storage-note").hidden = state.storage !== "failed";
+    $("storage-kept").hidden = state.storage === "failed";
     show("done");
   }
 
@@ -583,6 +585,7 @@
     for (const node of document.querySelectorAll("[data-input]")) {
       node.hidden = node.dataset.input !== (state.touch ? "touch" : "pointer");
     }
+    $("instructions-catch").hidden = !plan.main.some((trial) => trial.catch);
     const nMain = plan.main.length + " face" + (plan.main.length === 1 ? "" : "s");
     $("instructions-plan").textContent = plan.practice.length
       ? "You start with " + plan.practice.length + " practice trial"
@@ -615,6 +618,7 @@
     if (session && session.complete) {
       state.session = session;
       showDone(session);
+      if (CONFIG.post_url) await sendFinal(session);   // in case it never arrived
       return;
     }
     if (session) {
