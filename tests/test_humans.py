@@ -240,8 +240,13 @@ def test_click_counts_and_flags_are_checked(tmp_path, line, new, expected):
 def test_catch_trials_do_not_send_their_images_to_the_test_split(tmp_path):
     from ferattention.humans import shown_image_ids
 
-    path, _ = write(tmp_path, FLAGGED_TRIALS.replace("p2,catch-1,img1", "p2,catch-1,train/img7"))
+    trials = FLAGGED_TRIALS.replace("p2,catch-1,img1", "p2,catch-1,train/img7")
+    path, _ = write(tmp_path, trials)
     assert shown_image_ids(path, {"img1", "img2", "faces/img3"}) == {"img1", "img2", "faces/img3"}
+    # Other rows are still checked, with their own row and line.
+    path, _ = write(tmp_path, trials + "p3,t1,img9,happy,sad,happy,900,0,\n")
+    with pytest.raises(HumanDataError, match=r"row 6 \(line 7\), column 'image_id'.*'img9'"):
+        shown_image_ids(path, {"img1", "img2", "faces/img3"})
 
 
 def test_drop_mode_with_every_trial_invalid_is_an_error(tmp_path):

@@ -194,7 +194,8 @@ def export_experiment(manifest_path: str | os.PathLike, trials_path: str | os.Pa
     ``trials_path``: the model trial list. The folder is built beside ``out_dir`` and renamed
     into place at the end (an existing ``out_dir`` is replaced), so a failure leaves no partial
     experiment. Returns a summary: ``n_images`` (test images), ``per_participant`` (trials
-    each participant does, catch trials aside), ``n_practice``, ``n_catch``, ``stimulus_width``, ``stimulus_height``.
+    each participant does, catch trials aside), ``n_practice``, ``n_catch``,
+    ``stimulus_width``, ``stimulus_height``.
     """
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
@@ -235,7 +236,8 @@ def export_experiment(manifest_path: str | os.PathLike, trials_path: str | os.Pa
                   "Stimuli and their 2AFC trials (one trial per image is drawn per participant).")
     per_participant = min(len(main), settings.images_per_participant or len(main))
     return {"n_images": len(main), "per_participant": per_participant,
-            "n_practice": len(practice), "n_catch": len(catch), "stimulus_width": width, "stimulus_height": height}
+            "n_practice": len(practice), "n_catch": len(catch), "stimulus_width": width,
+            "stimulus_height": height}
 
 
 def _write_stimulus(source: Path, folder: Path, stem: str, settings: ExperimentSettings
@@ -267,7 +269,8 @@ def _write_js(path: Path, name: str, value: Any, comment: str) -> None:
 
 #: ``format`` of a session file (``<id>_session.json``).
 SESSION_FORMAT = "ferattention-session"
-SESSION_COLUMNS = {"trials": [*TRIAL_COLUMNS, *OPTIONAL_TRIAL_COLUMNS], "clicks": list(CLICK_COLUMNS)}
+SESSION_COLUMNS = {"trials": [*TRIAL_COLUMNS, *OPTIONAL_TRIAL_COLUMNS],
+                   "clicks": list(CLICK_COLUMNS)}
 #: A browser's name for a repeated download: ``name (1).csv``, ``name(2).json``.
 _RENAMED = re.compile(r"^(?P<stem>.+?) ?\((?P<n>\d+)\)(?P<ext>\.[^.]+)$")
 _LEGACY = re.compile(r"^(?P<stem>.+)_(?P<kind>trials|clicks)\.csv$")
@@ -405,7 +408,8 @@ def load_sessions(paths: Iterable[str | os.PathLike]) -> tuple[list[Session], li
     """Read every session among ``paths`` (files or folders); return them and notes.
 
     A repeated download (``name (1).json`` with the same bytes as ``name.json``) is read once,
-    with a note; identical sessions under other names are left to :func:`combine_sessions`. Session files (``*.json``) are read as they are; the older
+    with a note; identical sessions under other names are left to :func:`combine_sessions`.
+    Session files (``*.json``) are read as they are; the older
     form, ``<stem>_trials.csv`` with ``<stem>_clicks.csv``, is paired by ``stem``. Anything else
     is a :class:`SessionError` naming the file, as are a trials file without its clicks file and
     the reverse.

@@ -72,7 +72,8 @@ def save_session(body: bytes, folder: str | os.PathLike) -> Path:
     with _lock:
         target = None
         for number in range(1, 1000):
-            path = folder / (f"{pid}_session.json" if number == 1 else f"{pid}_session-{number}.json")
+            name = f"{pid}_session.json" if number == 1 else f"{pid}_session-{number}.json"
+            path = folder / name
             stored = _read(path) if path.exists() else None
             if stored is None and path.exists():
                 continue   # an unreadable file is never overwritten

@@ -277,23 +277,23 @@ def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
     """The dataset's images that the trials file shows (they must go to the test split).
 
     The file is read as :func:`load_human_data` reads it (stripped cells, blank lines skipped), so
-    the two agree on every id; catch trials (``flag`` holds ``catch``) are not counted. With ``on_invalid="error"`` an ``image_id`` that is not in ``known``
-    (or a row with the wrong number of fields) is a :class:`HumanDataError` naming the file, row,
+    the two agree on every id; catch trials (``flag`` holds ``catch``) are not counted. With
+    ``on_invalid="error"`` an ``image_id`` that is not in ``known`` (or a row with the wrong
+    number of fields) is a :class:`HumanDataError` naming the file, row,
     line, column and value, raised before anything is computed from the dataset; with ``"drop"``
     such rows are left to :func:`load_human_data`, which drops and counts them.
     """
     table = _read_csv(trials_path, TRIAL_COLUMNS, OPTIONAL_TRIAL_COLUMNS)
-    if "flag" in table.frame:   # catch trials show images outside the test split on purpose
-        not_catch = ~table.frame["flag"].map(lambda v: "catch" in v.split())
-        table.frame = table.frame[not_catch].reset_index(drop=True)
-        table.lines = table.lines[not_catch.to_numpy()]
     ids = table.frame["image_id"]
+    # Catch trials show images outside the test split on purpose.
+    shown = (~table.frame["flag"].map(lambda v: "catch" in v.split()) if "flag" in table.frame
+             else pd.Series(True, index=ids.index))
     is_known = ids.isin(list(known))
-    table.flag((ids != "") & ~is_known, "image_id", "unknown_image",
+    table.flag(shown & (ids != "") & ~is_known, "image_id", "unknown_image",
                "image_id not in the dataset (after keeping dataset.expressions)")
     if on_invalid == "error" and table.issues:
         _raise_issues([table])
-    return set(ids[is_known])
+    return set(ids[shown & is_known])
 
 
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
