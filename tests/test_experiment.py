@@ -439,6 +439,30 @@ def test_receiver_stores_each_session_atomically_and_never_goes_back(receiver):
     assert (result.n_trials, result.n_clicks) == (2, 2)
 
 
+def test_receive_command_serves_until_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ferattention.experiment", "receive", "--dir",
+         str(tmp_path / "in"), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert port, line
+        assert _post(f"http://127.0.0.1:{port.group(1)}/",
+                     json.dumps(session("cli")).encode()) == 204
+        assert json.loads((tmp_path / "in/cli_session.json").read_text()) == session("cli")
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+        process.stderr.close()
+
+
 def test_receiver_answers_the_cors_preflight(receiver):
     import urllib.request
 
