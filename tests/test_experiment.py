@@ -751,6 +751,10 @@ def test_a_whole_session_with_a_reload_loses_no_click(tmp_path, browser, receive
         _wait(lambda: _phase(driver) == "done", "the end page again")
         driver.find_element(By.ID, "download-session").click()
         _wait(lambda: (downloads / "p-01_session (1).json").is_file(), "the download again")
+        # A link that names someone else starts their session, not p-01's end page.
+        driver.get(url + "index.html?participant_id=p-02")
+        _wait(lambda: _phase(driver) == "welcome", "the welcome screen for p-02")
+        assert driver.find_element(By.ID, "participant-id").get_attribute("value") == "p-02"
 
     saved = json.loads(download.read_text())
     assert saved == state["session"] and saved["complete"] and saved["n_planned"] == 5

@@ -552,10 +552,15 @@
 
   // ---------------------------------------------------------------- the session
 
+  /** The participant id given by the link (?participant_id=..., ?PROLIFIC_PID=...), if any. */
+  function linkedId() {
+    const query = new URLSearchParams(window.location.search);
+    return URL_ID_PARAMETERS.map((name) => query.get(name)).find((v) => v) || null;
+  }
+
   async function askParticipantId() {
     const input = $("participant-id");
-    const query = new URLSearchParams(window.location.search);
-    const given = URL_ID_PARAMETERS.map((name) => query.get(name)).find((v) => v);
+    const given = linkedId();
     if (given) input.value = given;
     show("welcome");
     input.focus();
@@ -604,8 +609,10 @@
     state.touch = isTouchDevice();
     document.body.classList.toggle("touch", state.touch);
 
-    // A session in progress (or finished) in this browser is taken up again.
+    // A session in progress (or finished) in this browser is taken up again, unless the link
+    // names someone else.
     let participantId = storedCurrentId();
+    if (linkedId() && linkedId() !== participantId) participantId = null;
     let session = participantId && storedSession(participantId);
     if (!session) {
       participantId = await askParticipantId();
