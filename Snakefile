@@ -21,6 +21,7 @@ include: "rules/statistics.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/experiment.smk"  # the browser experiment; not in `rule all`
+include: "rules/recovery.smk"  # the recovery study with planted attention; not in `rule all`
 
 
 rule all:

@@ -69,7 +69,8 @@ def test_tables_keep_the_contract(run):
         "tables/accuracy.csv": ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
         "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
         "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
-                                          "ceiling", "normalized"],
+                                          "floor", "lower", "upper", "normalized",
+                                          "normalized_low", "normalized_high"],
         "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
                              "effect_size", "n"],
     }
@@ -78,7 +79,8 @@ def test_tables_keep_the_contract(run):
     humans = read(run, "humans/trials.csv")
     assert {"label", "correct", "n_clicks", "revealed_fraction"} <= set(humans.columns)
     reliability = read(run, "humans/reliability.csv")
-    assert {"image_id", "metric", "ceiling", "floor"} <= set(reliability.columns)
+    assert list(reliability.columns) == ["image_id", "metric", "split_half", "lower", "upper",
+                                         "floor", "n_participants"]
     for name in ("accuracy", "similarity", "examples", "confusion_tiny"):
         for suffix in (".png", ".pdf"):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
@@ -178,3 +180,31 @@ def test_provenance_records_the_run(run):
     assert record["config"]["models"]["tiny"]["epochs"] == 12  # the run's config, defaults filled
     assert record["seeds"]["models.tiny.seed"] == 0
     assert record["packages"]["snakemake"] and record["device"]
+
+
+def test_recovery_study_finds_the_planted_maps(run):
+    """`snakemake recovery` on the small run: every planted map ranks first on spearman and cc."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["recovery"] = {"sources": ["regions", "center", "cam", "eye_region"],
+                          "external": {"eye_region": {
+                              "path": "results/data/external/eye_region.npz"}}}
+    (run / "recovery.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run, "--configfile", str(run / "recovery.yaml"), "recovery")
+    assert result.returncode == 0, result.stderr[-5000:]
+    recovery = read(run, "recovery/recovery.csv")
+    assert list(recovery.columns) == ["source", "model", "method", "metric", "mean", "normalized",
+                                      "normalized_low", "normalized_high", "rank", "planted"]
+    assert set(recovery["source"]) == {"regions", "center", "cam", "eye_region"}
+    methods = {"cam", "gradcam", "extremal_perturbation", "center", "random_model", "eye_region"}
+    assert set(recovery["method"]) == methods
+    planted = recovery[recovery["planted"] & recovery["metric"].isin(["spearman", "cc"])]
+    assert set(planted["source"]) == {"center", "cam", "eye_region"}
+    assert (planted["rank"] == 1).all(), planted
+    # The planted map scores near the noise ceiling; no map beyond it by more than its CI.
+    assert (planted["normalized"] >= 0.7).all(), planted
+    assert (recovery["normalized_low"].dropna() <= 1).all()
+    # The regions source plants no method: nothing is marked, every method is ranked.
+    regions = recovery[recovery["source"] == "regions"]
+    assert not regions["planted"].any() and regions["rank"].notna().all()
+    for suffix in (".png", ".pdf"):
+        assert (run / "results/figures" / f"recovery{suffix}").stat().st_size > 1000
