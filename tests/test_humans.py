@@ -196,6 +196,62 @@ def test_drop_mode_drops_bad_rows_and_counts_them_by_reason(tmp_path):
                       ("clicks.csv", "trial_dropped"): 2}
 
 
+#: The browser experiment's trials: n_clicks and flag columns (too_fast kept, catch set aside).
+FLAGGED_TRIALS = """participant_id,trial_id,image_id,option_a,option_b,response,rt_ms,n_clicks,flag
+p1,t1,img1,happy,sad,happy,2500,2,
+p1,t2,img2,happy,sad,happy,40,1,too_fast
+p1,catch-1,faces/img3,fear,surprise,fear,900,0,catch
+p2,t1,faces/img3,fear,surprise,fear,1800,1,
+p2,catch-1,img1,anger,happy,anger,250,0,catch too_fast
+"""
+
+
+def test_flagged_trials_are_kept_or_set_aside_and_counted(tmp_path):
+    trials, clicks, qc = load(tmp_path, FLAGGED_TRIALS)
+    # too_fast stays in the analysis with its flag; catch trials (attention checks) do not.
+    assert trials[["participant_id", "trial_id", "flag"]].values.tolist() == [
+        ["p1", "t1", ""], ["p1", "t2", "too_fast"], ["p2", "t1", ""]]
+    assert trials["n_clicks"].tolist() == [2, 1, 1] and len(clicks) == 4
+    # p2's catch trial was answered wrongly (anger for a happy face) and too fast.
+    assert qc.to_dict("records") == [
+        {"file": "trials.csv", "reason": "too_fast", "n_rows": 2},
+        {"file": "trials.csv", "reason": "catch_passed", "n_rows": 1},
+        {"file": "trials.csv", "reason": "catch_failed", "n_rows": 1}]
+    # The older form (no n_clicks, no flag) reads as before, with an empty flag.
+    old, _, qc_old = load(tmp_path)
+    assert old["flag"].tolist() == [""] * 4 and qc_old.empty
+
+
+@pytest.mark.parametrize("line, new, expected", [
+    (2, "p1,t1,img1,happy,sad,happy,2500,3,",
+     ["row 1 (line 2), column 'n_clicks'", "the trial has 2 click row(s) in clicks.csv", "'3'"]),
+    (5, "p2,t1,faces/img3,fear,surprise,fear,1800,0,",
+     ["row 4 (line 5), column 'n_clicks'", "has 1 click row(s)"]),
+    (2, "p1,t1,img1,happy,sad,happy,2500,1.5,", ["column 'n_clicks'", "integer >= 0"]),
+    (3, "p1,t2,img2,happy,sad,happy,40,1,slow", ["column 'flag'", "too_fast catch", "'slow'"]),
+])
+def test_click_counts_and_flags_are_checked(tmp_path, line, new, expected):
+    with pytest.raises(HumanDataError) as err:
+        load(tmp_path, replace_line(FLAGGED_TRIALS, line, new))
+    for text in expected:
+        assert text in str(err.value), (text, str(err.value))
+    # Dropped and counted in drop mode.
+    _, _, qc = load(tmp_path, replace_line(FLAGGED_TRIALS, line, new), on_invalid="drop")
+    assert qc["n_rows"].iloc[0] == 1
+
+
+def test_catch_trials_do_not_send_their_images_to_the_test_split(tmp_path):
+    from ferattention.humans import shown_image_ids
+
+    trials = FLAGGED_TRIALS.replace("p2,catch-1,img1", "p2,catch-1,train/img7")
+    path, _ = write(tmp_path, trials)
+    assert shown_image_ids(path, {"img1", "img2", "faces/img3"}) == {"img1", "img2", "faces/img3"}
+    # Other rows are still checked, with their own row and line.
+    path, _ = write(tmp_path, trials + "p3,t1,img9,happy,sad,happy,900,0,\n")
+    with pytest.raises(HumanDataError, match=r"row 6 \(line 7\), column 'image_id'.*'img9'"):
+        shown_image_ids(path, {"img1", "img2", "faces/img3"})
+
+
 def test_drop_mode_with_every_trial_invalid_is_an_error(tmp_path):
     trials = ("participant_id,trial_id,image_id,option_a,option_b,response,rt_ms\n"
               "p,t,img9,happy,sad,sad,1\n")

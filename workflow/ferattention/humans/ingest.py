@@ -1,7 +1,7 @@
 """Read and validate the two human-data CSV files (docs/design.md §4.4).
 
 ``trials``: ``participant_id,trial_id,image_id,option_a,option_b,response,rt_ms``
-            (optional ``stimulus_width,stimulus_height``)
+            (optional ``stimulus_width,stimulus_height,n_clicks,flag``)
 ``clicks``: ``participant_id,trial_id,click_index,x,y,t_ms``
 
 Every problem is reported with the file, the data row (1-based, header excluded), the line of the
@@ -10,6 +10,12 @@ problems of both files are collected and raised together in one :class:`HumanDat
 user fixes them in one pass and no partial result is written); with ``on_invalid="drop"`` the
 offending rows are dropped and counted by reason. Problems with the file as a whole (missing,
 empty, not CSV, wrong columns) are always errors.
+
+The browser experiment writes two more trial columns: ``n_clicks`` (the clicks the page recorded;
+it must equal the trial's rows in the clicks file) and ``flag``: empty or space-separated words
+of :data:`FLAGS`. ``too_fast`` trials (answered faster than ``experiment.min_rt_ms``) are kept
+and counted in the qc table; ``catch`` trials (attention checks on an uncovered face, never a
+test image) are set aside from the analysis and counted as ``catch_passed``/``catch_failed``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ from ..labels import EXPRESSIONS
 TRIAL_COLUMNS: tuple[str, ...] = (
     "participant_id", "trial_id", "image_id", "option_a", "option_b", "response", "rt_ms",
 )
-OPTIONAL_TRIAL_COLUMNS: tuple[str, ...] = ("stimulus_width", "stimulus_height")
+STIMULUS_SIZE_COLUMNS: tuple[str, str] = ("stimulus_width", "stimulus_height")
+OPTIONAL_TRIAL_COLUMNS: tuple[str, ...] = (*STIMULUS_SIZE_COLUMNS, "n_clicks", "flag")
+#: Words of the ``flag`` column.
+FLAGS: tuple[str, ...] = ("too_fast", "catch")
 CLICK_COLUMNS: tuple[str, ...] = ("participant_id", "trial_id", "click_index", "x", "y", "t_ms")
 KEY: list[str] = ["participant_id", "trial_id"]
 QC_COLUMNS: list[str] = ["file", "reason", "n_rows"]
@@ -118,12 +127,14 @@ def load_human_data(
     trials
         The valid trials in file order: the input columns (ids as strings, ``rt_ms`` float) plus
         ``stimulus_width``, ``stimulus_height`` (float, stimulus pixels), ``label`` (true label of
-        the image), ``correct`` (bool, ``response == label``) and ``n_clicks`` (int).
+        the image), ``correct`` (bool, ``response == label``), ``n_clicks`` (int) and ``flag``
+        (str, ``""`` or ``"too_fast"``). Catch trials are not among them.
     clicks
         The valid clicks sorted by ``participant_id, trial_id, click_index``: ids as strings,
         ``click_index`` int, ``x, y`` (stimulus pixels, origin top-left), ``t_ms`` float.
     qc
-        Rows dropped per file and reason: columns ``file, reason, n_rows`` (empty when none).
+        Rows dropped per file and reason, then trials flagged (``too_fast``: kept) or set aside
+        (``catch_passed``, ``catch_failed``): columns ``file, reason, n_rows`` (empty when none).
     """
     if on_invalid not in ("error", "drop"):
         raise ValueError(f"on_invalid must be 'error' or 'drop', got {on_invalid!r}")
@@ -137,6 +148,7 @@ def load_human_data(
     clicks = _read_csv(clicks_path, CLICK_COLUMNS, ())
     sizes = _check_trials(trials, labels, allowed, (default_w, default_h))
     _check_clicks(clicks, trials, sizes)
+    _check_click_counts(trials, clicks)
 
     if on_invalid == "error" and (trials.issues or clicks.issues):
         _raise_issues([trials, clicks])
@@ -146,6 +158,21 @@ def load_human_data(
         raise HumanDataError(
             f"{trials.path}: no valid trial left after dropping invalid rows "
             f"({_qc_frame([trials]).to_dict('records')})")
+    # Flagged trials are counted, not dropped: too_fast ones stay in the analysis, catch trials
+    # (attention checks) are set aside.
+    flags = (trials.frame["flag"] if "flag" in trials.frame
+             else pd.Series("", index=trials.frame.index)).map(lambda v: " ".join(v.split()))
+    words = flags.map(str.split)
+    is_catch = words.map(lambda w: "catch" in w).to_numpy() & trial_ok
+    label_of = trials.frame["image_id"].map(labels)
+    passed = (trials.frame["response"] == label_of).to_numpy()
+    flagged = [("too_fast", words.map(lambda w: "too_fast" in w).to_numpy() & trial_ok),
+               ("catch_passed", is_catch & passed), ("catch_failed", is_catch & ~passed)]
+    flag_qc = [{"file": trials.path.name, "reason": reason, "n_rows": int(mask.sum())}
+               for reason, mask in flagged if mask.any()]
+    trial_ok &= ~is_catch
+    if not trial_ok.any():
+        raise HumanDataError(f"{trials.path}: no trial left besides the catch trials")
     valid_keys = set(_keys(trials.frame[trial_ok]))
     click_keys = _keys(clicks.frame)
     orphan = np.array([k not in valid_keys for k in click_keys]) & ~clicks.bad_rows()
@@ -161,6 +188,7 @@ def load_human_data(
         ["participant_id", "trial_id", "click_index"], kind="stable").reset_index(drop=True)
 
     out_trials = trials.frame[trial_ok][list(TRIAL_COLUMNS)].copy()
+    flag_out = flags[trial_ok]
     out_trials["rt_ms"] = pd.to_numeric(out_trials["rt_ms"]).astype(float)
     out_trials["stimulus_width"] = sizes[0][trial_ok]
     out_trials["stimulus_height"] = sizes[1][trial_ok]
@@ -169,8 +197,12 @@ def load_human_data(
     counts = out_clicks.groupby(KEY).size()
     out_trials["n_clicks"] = np.array(
         [counts.get(k, 0) for k in _keys(out_trials)], dtype=np.int64)
+    out_trials["flag"] = flag_out
     out_trials = out_trials.reset_index(drop=True)
-    return out_trials, out_clicks, _qc_frame([trials, clicks])
+    qc = _qc_frame([trials, clicks])
+    if flag_qc:
+        qc = pd.concat([qc, pd.DataFrame(flag_qc, columns=QC_COLUMNS)], ignore_index=True)
+    return out_trials, out_clicks, qc
 
 
 def _image_labels(images: pd.DataFrame) -> dict[str, str]:
@@ -245,19 +277,23 @@ def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
     """The dataset's images that the trials file shows (they must go to the test split).
 
     The file is read as :func:`load_human_data` reads it (stripped cells, blank lines skipped), so
-    the two agree on every id. With ``on_invalid="error"`` an ``image_id`` that is not in ``known``
-    (or a row with the wrong number of fields) is a :class:`HumanDataError` naming the file, row,
+    the two agree on every id; catch trials (``flag`` holds ``catch``) are not counted. With
+    ``on_invalid="error"`` an ``image_id`` that is not in ``known`` (or a row with the wrong
+    number of fields) is a :class:`HumanDataError` naming the file, row,
     line, column and value, raised before anything is computed from the dataset; with ``"drop"``
     such rows are left to :func:`load_human_data`, which drops and counts them.
     """
     table = _read_csv(trials_path, TRIAL_COLUMNS, OPTIONAL_TRIAL_COLUMNS)
     ids = table.frame["image_id"]
+    # Catch trials show images outside the test split on purpose.
+    shown = (~table.frame["flag"].map(lambda v: "catch" in v.split()) if "flag" in table.frame
+             else pd.Series(True, index=ids.index))
     is_known = ids.isin(list(known))
-    table.flag((ids != "") & ~is_known, "image_id", "unknown_image",
+    table.flag(shown & (ids != "") & ~is_known, "image_id", "unknown_image",
                "image_id not in the dataset (after keeping dataset.expressions)")
     if on_invalid == "error" and table.issues:
         _raise_issues([table])
-    return set(ids[is_known])
+    return set(ids[shown & is_known])
 
 
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -283,7 +319,7 @@ def _check_trials(table: _Table, labels: dict[str, str], allowed: tuple[str, ...
     table.flag(rt < 0, "rt_ms", "negative_time", "negative response time")
 
     sizes = []
-    for col, fallback in zip(OPTIONAL_TRIAL_COLUMNS, default):
+    for col, fallback in zip(STIMULUS_SIZE_COLUMNS, default):
         if col not in f:
             sizes.append(np.full(len(f), fallback))
             continue
@@ -292,6 +328,15 @@ def _check_trials(table: _Table, labels: dict[str, str], allowed: tuple[str, ...
         table.flag(given & ~(size > 0), col, "invalid_stimulus_size",
                    "stimulus size must be a positive number of pixels")
         sizes.append(np.where(given, np.where(size > 0, size, np.nan), fallback))
+
+    if "n_clicks" in f:
+        n = _number(f, "n_clicks")
+        table.flag((f["n_clicks"] != "") & ~((n >= 0) & (np.round(n) == n)), "n_clicks",
+                   "not_integer", "n_clicks must be an integer >= 0")
+    if "flag" in f:
+        unknown = f["flag"].map(lambda v: not set(v.split()) <= set(FLAGS))
+        table.flag(unknown, "flag", "unknown_flag",
+                   f"flag must be empty or words of {' '.join(FLAGS)}")
 
     for col in ("option_a", "option_b"):
         table.flag((f[col] != "") & ~f[col].isin(allowed), col, "unknown_option",
@@ -363,6 +408,19 @@ def _check_clicks(table: _Table, trials: _Table,
     table.flag(dup, "click_index", "duplicate_click_index",
                lambda i: f"click_index repeated within trial "
                          f"({f['participant_id'].iat[i]!r}, {f['trial_id'].iat[i]!r})")
+
+
+def _check_click_counts(trials: _Table, clicks: _Table) -> None:
+    """Flag trials whose ``n_clicks`` differs from their rows in the clicks file."""
+    if "n_clicks" not in trials.frame:
+        return
+    given = _number(trials.frame, "n_clicks")
+    found = pd.Series(_keys(clicks.frame), dtype=object).value_counts()
+    have = np.array([found.get(k, 0) for k in _keys(trials.frame)], dtype=float)
+    bad = (trials.frame["n_clicks"] != "").to_numpy() & ~np.isnan(given) & (given != have)
+    trials.flag(bad, "n_clicks", "click_count_mismatch",
+                lambda i: f"the trial has {int(have[i])} click row(s) in {clicks.path.name} "
+                          f"(clicks missing or from another session?)")
 
 
 def _raise_issues(tables: list[_Table]) -> None:
