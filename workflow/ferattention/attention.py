@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-#: Planted attention sources that are not methods of the run (``humans.simulated.attention``).
-MODEL_FREE_SOURCES: tuple[str, ...] = ("regions", "center", "uniform")
+from .catalogue import MODEL_FREE_SOURCES  # noqa: E402  (planted sources that are no method)
+
 #: File suffixes read from a folder of external maps, in the order they are looked for.
 EXTERNAL_SUFFIXES: tuple[str, ...] = (".npy", ".png")
 QC_COLUMNS = ["image_id", "problem"]

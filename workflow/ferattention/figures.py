@@ -26,6 +26,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from . import catalogue  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 #: Fixed colours (seaborn's colour-blind-safe palette) of the agents and methods the design names.
@@ -45,17 +46,13 @@ MODEL_COLOR = "#4c5d73"
 #: stable hash of the name so that a name keeps its colour across figures, runs and machines.
 EXTRA_COLORS: tuple[str, ...] = ("#de8f05", "#56b4e9", "#ece133", "#17becf", "#7f3c8d", "#3b3b98")
 
-#: Baseline methods (docs/design.md §6.5); drawn after the attention methods.
-BASELINES: tuple[str, ...] = ("center", "random_model")
-
-#: Display order of the methods the design names; unknown methods follow, then the baselines.
-METHOD_ORDER: tuple[str, ...] = ("cam", "gradcam", "extremal_perturbation")
-
-#: Display order of the similarity metrics of docs/design.md §8.1; unknown metrics follow.
-METRIC_ORDER: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
-
-#: Which way is better per metric (section 8); metrics not listed are higher-is-better.
-HIGHER_IS_BETTER: dict[str, bool] = {"kl": False}
+#: Names, display order, baseline status and metric direction: :mod:`ferattention.catalogue`.
+#: Baseline methods (docs/design.md §6.5) are drawn after the attention methods;
+#: ``HIGHER_IS_BETTER``: which way is better per metric (metrics not listed: higher).
+BASELINES: tuple[str, ...] = tuple(m for m in catalogue.METHODS if catalogue.is_baseline(m))
+METHOD_ORDER: tuple[str, ...] = tuple(m for m in catalogue.METHODS if not catalogue.is_baseline(m))
+METRIC_ORDER: tuple[str, ...] = tuple(catalogue.METRICS)
+HIGHER_IS_BETTER = catalogue.HIGHER_IS_BETTER
 
 #: The one style of every figure: seaborn's white grid at paper scale, slightly enlarged text.
 STYLE: dict[str, Any] = {
@@ -98,19 +95,12 @@ def palette(methods: Sequence[str]) -> dict[str, str]:
 
 def order_methods(methods: Sequence[str]) -> list[str]:
     """Distinct ``methods`` in display order: named methods, other methods (sorted), baselines."""
-    present = list(dict.fromkeys(methods))
-    named = [m for m in METHOD_ORDER if m in present]
-    base = [m for m in BASELINES if m in present]
-    other = sorted(m for m in present if m not in named and m not in base)
-    return named + other + base
+    return catalogue.method_order(methods)
 
 
 def order_metrics(metrics: Sequence[str]) -> list[str]:
     """Distinct ``metrics`` in display order: those of section 8 first, then others (sorted)."""
-    present = list(dict.fromkeys(metrics))
-    return [m for m in METRIC_ORDER if m in present] + sorted(
-        m for m in present if m not in METRIC_ORDER
-    )
+    return catalogue.metric_order(metrics)
 
 
 def is_higher_better(metric: str, higher_is_better: Mapping[str, bool] | None = None) -> bool:
@@ -539,7 +529,7 @@ def plot_faithfulness(curves: pd.DataFrame, auc: pd.DataFrame,
                 value = mean_auc.get((model, method, kind), np.nan)
                 ax.plot(line["fraction"], line["probability"], color=color_of(method),
                         linewidth=2.0 if method == "human" else 1.4,
-                        linestyle=":" if method in BASELINES else "-",
+                        linestyle=":" if catalogue.is_baseline(method) else "-",
                         label=f"{method} (AUC {value:.3f})")
             better = "lower" if kind == "deletion" else "higher"
             ax.set_title(f"{model}: {kind} ({better} AUC = more faithful)")

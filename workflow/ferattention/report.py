@@ -33,8 +33,8 @@ import pandas as pd
 
 from . import __version__
 from .figures import figure_paths as _figure_files
+from .catalogue import is_baseline
 from .figures import (
-    BASELINES,
     is_higher_better,
     order_methods,
     order_metrics,
@@ -304,8 +304,8 @@ def similarity_answers(
             higher = is_higher_better(metric, higher_is_better)
             direction = "higher is better" if higher else "lower is better"
             methods = order_methods(sub.index.tolist())
-            attention = [m for m in methods if m not in BASELINES]
-            baselines = [m for m in methods if m in BASELINES]
+            attention = [m for m in methods if not is_baseline(m)]
+            baselines = [m for m in methods if is_baseline(m)]
             base_text = ", ".join(f"{b} {format_number(sub.at[b, 'mean'])}" for b in baselines)
             entry: dict[str, Any] = {"model": model, "metric": metric, "higher_is_better": higher,
                                      "winner": None, "loser": None, "winner_mean": None,
@@ -382,13 +382,13 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
                 continue
             higher = is_higher_better(metric)
             best = sub.sort_values("mean", ascending=not higher, kind="stable").iloc[0]
-            attention = sub[~sub["method"].isin(BASELINES)]
+            attention = sub[~sub["method"].map(is_baseline)]
             best_method = (attention.sort_values("mean", ascending=not higher, kind="stable")
                            .iloc[0]["method"] if not attention.empty else None)
             text = (f"Model {a['model']}, {metric}: the map closest to the planted attention is "
                     f"{best['method']} ({metric} {format_number(best['mean'])} against the "
                     f"density itself)")
-            if best["method"] in BASELINES:
+            if is_baseline(best["method"]):
                 text += (f", a baseline; among the attention methods it is {best_method}. The "
                          f"most human-like method found is {a['winner']}: "
                          + ("as expected" if a["winner"] == best_method else "not the one expected")

@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import catalogue
+
 #: MATLAB's ``eps`` (2^-52), the regulariser of MIT's KLdiv.
 KL_EPS: float = float(np.finfo(np.float64).eps)
 
@@ -291,29 +293,29 @@ class Metric:
     description: str
 
 
-#: Every available metric by name.
+def _metric(name: str, fn: MetricFn, description: str) -> Metric:
+    """The metric ``name`` of :data:`ferattention.catalogue.METRICS` (its direction and needs)."""
+    spec = catalogue.METRICS[name]
+    return Metric(name, fn, spec.higher_is_better, spec.needs_fixations, description)
+
+
+#: Every available metric by name (registered against :data:`ferattention.catalogue.METRICS`).
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("spearman", spearman, True, False,
-               "Spearman rank correlation of pixel values (Harmonization)"),
-        Metric("cc", cc, True, False, "Pearson correlation coefficient (MIT CC)"),
-        Metric("sim", sim, True, False,
-               "histogram intersection of the maps as distributions (MIT SIM)"),
-        Metric("kl", kl, False, False,
-               "KL(human || machine) of the maps as distributions, nats (MIT KLdiv)"),
-        Metric("nss", nss, True, True, "mean z-scored machine map at clicked pixels (MIT NSS)"),
-        Metric("auc_judd", auc_judd, True, True,
-               "ROC area of the machine map for clicked pixels (MIT AUC_Judd)"),
-        Metric("iou_top10", iou_top10, True, False,
-               "IoU of the top-10% pixels of both maps (Harmonization)"),
-        Metric("emd", emd, False, False,
-               "earth mover's distance on a coarse grid, pixels (MIT EMD)"),
+        _metric("spearman", spearman, "Spearman rank correlation of pixel values (Harmonization)"),
+        _metric("cc", cc, "Pearson correlation coefficient (MIT CC)"),
+        _metric("sim", sim, "histogram intersection of the maps as distributions (MIT SIM)"),
+        _metric("kl", kl, "KL(human || machine) of the maps as distributions, nats (MIT KLdiv)"),
+        _metric("nss", nss, "mean z-scored machine map at clicked pixels (MIT NSS)"),
+        _metric("auc_judd", auc_judd, "ROC area of the machine map for clicked pixels (MIT AUC_Judd)"),
+        _metric("iou_top10", iou_top10, "IoU of the top-10% pixels of both maps (Harmonization)"),
+        _metric("emd", emd, "earth mover's distance on a coarse grid, pixels (MIT EMD)"),
     )
 }
 
 #: Metrics computed unless a run asks otherwise (``emd`` is slow and optional).
-DEFAULT_METRICS: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
+DEFAULT_METRICS: tuple[str, ...] = catalogue.DEFAULT_METRICS
 
 
 def similarity_table(

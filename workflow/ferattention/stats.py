@@ -42,6 +42,8 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
+from . import catalogue
+
 #: Columns of the stats table (docs/design.md §5.5), in order.
 STATS_COLUMNS: tuple[str, ...] = (
     "test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n",
@@ -545,7 +547,7 @@ def is_baseline(method: str) -> bool:
     """Whether ``method`` is a control rather than an attention method: the centre bias, a
     method on an untrained network (``random_model``, ``random_model_<m>``) or a method's maps
     shuffled between images of the same expression (``shuffled_<m>``)."""
-    return method in ("center", "random_model") or method.startswith(("random_model_", "shuffled_"))
+    return catalogue.is_baseline(method)
 
 
 def attention_verdicts(similarity: pd.DataFrame, metric: str, higher_is_better: bool,

@@ -9,6 +9,7 @@ gradients), so that one method never changes what the next one sees.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -16,14 +17,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import catalogue
+
 #: Method name -> class; filled by :func:`register` when the method modules are imported.
 METHODS: dict[str, type[SaliencyMethod]] = {}
 
 
 def register(name: str):
-    """Class decorator: add a :class:`SaliencyMethod` subclass to :data:`METHODS` under ``name``."""
+    """Class decorator: add a :class:`SaliencyMethod` subclass to :data:`METHODS` under ``name``,
+    a name of :data:`ferattention.catalogue.METHODS` (which holds its settings and defaults)."""
 
     def decorate(cls: type[SaliencyMethod]) -> type[SaliencyMethod]:
+        if name not in catalogue.METHODS:
+            raise ValueError(f"saliency method {name!r} is not in ferattention.catalogue.METHODS; "
+                             "add it there (settings, order, baseline status) first")
         if name in METHODS:
             raise ValueError(f"saliency method {name!r} registered twice")
         cls.name = name
@@ -91,7 +98,8 @@ def preserved_state(model: nn.Module) -> Iterator[None]:
 class SaliencyMethod:
     """Base class: one attention map per image, at the input size.
 
-    Subclasses set :attr:`defaults` (every accepted parameter with its default value) and implement
+    Subclasses set :attr:`defaults` (every accepted parameter with its default value, from
+    :func:`ferattention.catalogue.method_defaults`) and implement
     :meth:`compute`. Parameters come from the workflow config (``saliency.<method>: {...}``);
     unknown keys are an error, so that a typo in the config does not silently fall back to a default.
     """
@@ -109,7 +117,7 @@ class SaliencyMethod:
                 f"unknown parameter(s) {unknown} for saliency method {self.name!r}; "
                 f"accepted: {sorted(self.defaults)}"
             )
-        self.params: dict[str, Any] = {**self.defaults, **params}
+        self.params: dict[str, Any] = {**copy.deepcopy(self.defaults), **params}
 
     def __call__(
         self, model: nn.Module | None, images: torch.Tensor, targets: torch.Tensor

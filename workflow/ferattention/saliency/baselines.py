@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..attention import center_gaussian
+from ..catalogue import method_defaults
 from .base import METHODS, SaliencyMethod, make_method, register
 
 
@@ -14,10 +15,10 @@ from .base import METHODS, SaliencyMethod, make_method, register
 class Center(SaliencyMethod):
     """The centre-bias baseline: the same centred Gaussian for every image (model unused).
 
-    Param ``sigma``: standard deviation as a fraction of the image side (default 0.25).
+    Param ``sigma``: standard deviation as a fraction of the image side.
     """
 
-    defaults = {"sigma": 0.25}
+    defaults = method_defaults("center")
 
     def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
         h, w = images.shape[2:]
@@ -30,11 +31,11 @@ class RandomModel(SaliencyMethod):
     """A method's map from an untrained copy of the network.
 
     The caller passes the untrained network as ``model``; this entry only delegates to the method
-    named in param ``method`` (default ``gradcam``) with params ``method_params``, so that the
+    named in param ``method`` with params ``method_params``, so that the
     baseline is stored under its own name.
     """
 
-    defaults = {"method": "gradcam", "method_params": {}}
+    defaults = method_defaults("random_model")
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

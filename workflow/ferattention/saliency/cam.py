@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalogue import method_defaults
 from ..models import has_gap_linear_head
 from .base import SaliencyMethod, register
 
@@ -44,7 +45,7 @@ def class_activation_maps(model: nn.Module, images: torch.Tensor, targets: torch
 class CAM(SaliencyMethod):
     """CAM of the target class, bilinearly upsampled (``align_corners=False``) to the input size."""
 
-    defaults = {}
+    defaults = method_defaults("cam")
 
     def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         maps = class_activation_maps(model, images, targets)

@@ -62,6 +62,7 @@ from torchray.attribution.extremal_perturbation import (
 )
 from torchray.utils import imsmooth
 
+from ..catalogue import method_defaults
 from .base import SaliencyMethod, register
 
 #: Reward name -> TorchRay reward function (for the per-image reference).
@@ -256,9 +257,9 @@ class ExtremalPerturbation(SaliencyMethod):
     """Extremal Perturbation, preserve variant; map = sum of the masks over ``areas``.
 
     Params (TorchRay's names and meaning):
-        areas: target mask areas as fractions of the image (default 0.05, 0.1, 0.2 as in the
-            EP paper's figures).
-        max_iter: optimisation steps (TorchRay default 800).
+        areas: target mask areas as fractions of the image (the EP paper's figures use
+            0.05, 0.1, 0.2). Defaults of all params: :mod:`ferattention.catalogue`.
+        max_iter: optimisation steps (TorchRay's default: 800).
         step, sigma: mask parameter spacing and smoothness in pixels; ``None`` scales TorchRay's
             224 px defaults (7, 21) to the image size (see :func:`scaled_step_sigma`).
         reward: ``contrastive`` (target minus best other logit, as in TorchRay's example and the
@@ -270,18 +271,7 @@ class ExtremalPerturbation(SaliencyMethod):
             function per image: the reference, N times slower).
     """
 
-    defaults = {
-        "areas": [0.05, 0.1, 0.2],
-        "max_iter": 800,
-        "step": None,
-        "sigma": None,
-        "reward": "contrastive",
-        "perturbation": BLUR_PERTURBATION,
-        "num_levels": 8,
-        "jitter": True,
-        "smooth": 0.0,
-        "implementation": "batched",
-    }
+    defaults = method_defaults("extremal_perturbation")  # ferattention.catalogue
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)

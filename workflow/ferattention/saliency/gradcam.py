@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..catalogue import method_defaults
 from .base import SaliencyMethod, register, resolve_layer
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class _LibraryCAM(SaliencyMethod):
     """
 
     cam_class: ClassVar[str]  # class name in pytorch_grad_cam
-    defaults = {"layer": None}
+    defaults = method_defaults("gradcam")
 
     def make_cam(self, model: nn.Module) -> BaseCAM:
         cam_class = getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class)
@@ -61,6 +62,7 @@ class GradCAMMethod(_LibraryCAM):
     """GradCAM: channel weights = spatial mean of the gradient of the target logit."""
 
     cam_class = "GradCAM"
+    defaults = method_defaults("gradcam")
 
 
 @register("gradcam_pp")
@@ -68,6 +70,7 @@ class GradCAMPlusPlusMethod(_LibraryCAM):
     """GradCAM++ (Chattopadhay et al., WACV 2018)."""
 
     cam_class = "GradCAMPlusPlus"
+    defaults = method_defaults("gradcam_pp")
 
 
 @register("scorecam")
@@ -78,7 +81,7 @@ class ScoreCAMMethod(_LibraryCAM):
     """
 
     cam_class = "ScoreCAM"
-    defaults = {"layer": None, "batch_size": 128}
+    defaults = method_defaults("scorecam")
 
     def make_cam(self, model: nn.Module) -> BaseCAM:
         cam = super().make_cam(model)

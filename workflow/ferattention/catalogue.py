@@ -1,0 +1,268 @@
+"""The one catalogue of names and settings: attention methods, similarity metrics, architectures.
+
+Torch-free (Snakefile, config checks, figures and report import it without loading torch). For
+each name it holds what the rest of the workflow needs to know without running anything:
+
+- methods (docs/design.md §6): settings with types, constraints and defaults, display order,
+  baseline or not, what the model must have (CAM: a global-average-pooling + linear head);
+- metrics (docs/design.md §8.1): display order, direction (higher or lower is better), whether
+  they are computed by default, whether they need click positions;
+- architectures: display order and head (``gap_linear``: CAM is defined; ``mlp``: it is not).
+
+The implementations register against it and tests check that they agree:
+:data:`ferattention.saliency.METHODS` (the same names, each class's ``defaults`` are
+:func:`method_defaults`), :data:`ferattention.similarity.METRICS` (names and direction),
+:data:`ferattention.models.ARCHITECTURES` (names and heads). The config schema's
+``saliency.<method>`` blocks are the method settings here (:func:`method_schema`; a test compares
+them), and every other default (training, shards, ...) is read from the schema by
+:func:`schema_defaults`: no default is written twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The config schema: the one source of every config default that is not a method setting.
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a method: JSON-schema ``type`` (a name or a list), ``default`` and any
+    further JSON-schema constraints (``minimum``, ``enum``, ``items``, ...) in ``schema``."""
+
+    name: str
+    type: str | tuple[str, ...]
+    default: Any
+    description: str = ""
+    schema: Mapping[str, Any] = field(default_factory=dict)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The setting as a JSON-schema property (type, constraints, default, description)."""
+        out: dict[str, Any] = {} if "enum" in self.schema else {
+            "type": list(self.type) if isinstance(self.type, tuple) else self.type}
+        out.update(copy.deepcopy(dict(self.schema)))
+        out["default"] = copy.deepcopy(self.default)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """An attention method: its settings, display position, baseline status and needs.
+
+    ``needs``: what the model must provide: ``"model"`` (any trained classifier),
+    ``"gap_linear_head"`` (CAM: features -> global average pooling -> one linear layer) or
+    nothing (model-free, e.g. ``center``).
+    """
+
+    name: str
+    order: int
+    baseline: bool
+    settings: tuple[Setting, ...] = ()
+    needs: frozenset[str] = frozenset({"model"})
+    description: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        """Every setting's default, a fresh copy."""
+        return {s.name: copy.deepcopy(s.default) for s in self.settings}
+
+
+_LAYER = Setting("layer", ("string", "null"), None,
+                 "dotted module path of the target layer; null = the model's last convolutional block")
+
+#: Every attention method the workflow computes, in display order.
+METHODS: dict[str, MethodSpec] = {m.name: m for m in (
+    MethodSpec("cam", 0, False, needs=frozenset({"model", "gap_linear_head"}),
+               description="class activation mapping (Zhou et al. 2016)"),
+    MethodSpec("gradcam", 1, False, (_LAYER,), description="GradCAM (Selvaraju et al. 2017)"),
+    MethodSpec("gradcam_pp", 2, False, (_LAYER,), description="GradCAM++ (Chattopadhay et al. 2018)"),
+    MethodSpec("scorecam", 3, False, (
+        _LAYER,
+        Setting("batch_size", "integer", 128, "masked images per forward pass", {"minimum": 1}),
+    ), description="Score-CAM (Wang et al. 2020)"),
+    MethodSpec("extremal_perturbation", 4, False, (
+        Setting("areas", "array", [0.1], "target mask areas as fractions of the image; map = sum of the masks",
+                {"minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}),
+        Setting("max_iter", "integer", 150, "optimisation steps (TorchRay's own default: 800)",
+                {"minimum": 1}),
+        Setting("step", ("integer", "null"), None,
+                "mask parameter spacing, pixels; null = TorchRay's 7 px at 224 px scaled to the image",
+                {"minimum": 1}),
+        Setting("sigma", ("number", "null"), None,
+                "mask smoothness, pixels; null = TorchRay's 21 px at 224 px scaled to the image",
+                {"exclusiveMinimum": 0}),
+        Setting("reward", "string", "contrastive", "target minus best other logit, or the target logit",
+                {"enum": ["contrastive", "simple"]}),
+        Setting("perturbation", "string", "blur", "what the masked-out part becomes",
+                {"enum": ["blur", "fade"]}),
+        Setting("num_levels", "integer", 8, "levels of the perturbation pyramid", {"minimum": 1}),
+        Setting("jitter", "boolean", True, "flip the mask every other step"),
+        Setting("smooth", "number", 0.0, "Gaussian smoothing of the final masks, fraction of the size",
+                {"minimum": 0}),
+        Setting("implementation", "string", "batched",
+                "batched (one optimisation per batch) or torchray (TorchRay's function per image)",
+                {"enum": ["batched", "torchray"]}),
+    ), description="Extremal Perturbation, preserve variant (Fong et al. 2019)"),
+    MethodSpec("center", 10, True, (
+        Setting("sigma", "number", 0.25, "standard deviation, fraction of the image side",
+                {"exclusiveMinimum": 0}),
+    ), needs=frozenset(), description="a centred Gaussian, the same for every image"),
+    MethodSpec("random_model", 11, True, (
+        Setting("method", "string", "gradcam", "the method run on the untrained network", {"minLength": 1}),
+        Setting("method_params", "object", {}, "that method's settings"),
+    ), description="a method's maps on the untrained network (same seed)"),
+)}
+
+#: Planted attention sources that are not methods of the run (``humans.simulated.attention``,
+#: ``recovery.sources``): the faces' diagnostic regions, the image centre, uniform.
+MODEL_FREE_SOURCES: tuple[str, ...] = ("regions", "center", "uniform")
+
+#: Name prefixes of the baseline families ``random_model_<m>`` and ``shuffled_<m>`` (a method's
+#: maps on the untrained network, or shuffled between images of the same expression).
+BASELINE_PREFIXES: tuple[str, ...] = ("random_model_", "shuffled_")
+
+
+def family(name: str) -> tuple[str | None, str]:
+    """``(prefix, method)`` of a baseline-family name (``"shuffled_gradcam"`` ->
+    ``("shuffled_", "gradcam")``); ``(None, name)`` for any other name."""
+    for prefix in BASELINE_PREFIXES:
+        if name.startswith(prefix) and name[len(prefix):]:
+            return prefix, name[len(prefix):]
+    return None, name
+
+
+def is_baseline(name: str) -> bool:
+    """Whether ``name`` is a control rather than an attention method (``center``,
+    ``random_model`` and the families ``random_model_<m>``, ``shuffled_<m>``)."""
+    spec = METHODS.get(name)
+    return spec.baseline if spec is not None else family(name)[0] is not None
+
+
+def is_known_method(name: str) -> bool:
+    """A catalogued method or a baseline family of a catalogued, non-baseline method."""
+    prefix, base = family(name)
+    return name in METHODS or (prefix is not None and base in METHODS and not METHODS[base].baseline)
+
+
+def method_needs(name: str) -> frozenset[str]:
+    """What the model must provide for ``name`` (a family member needs what its method needs;
+    ``shuffled_<m>`` reuses ``<m>``'s maps)."""
+    _, base = family(name)
+    spec = METHODS.get(name) or METHODS.get(base)
+    return spec.needs if spec is not None else frozenset()
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """The default settings of method ``name`` (a fresh copy)."""
+    return METHODS[name].defaults()
+
+
+def method_schema(name: str) -> dict[str, Any]:
+    """The JSON-schema block of ``saliency.<name>``: closed (``additionalProperties: false``)."""
+    spec = METHODS[name]
+    return {"type": "object", "default": {}, "additionalProperties": False,
+            "properties": {s.name: s.json_schema() for s in spec.settings}}
+
+
+def method_order(names: Iterable[str]) -> list[str]:
+    """``names`` in display order: attention methods in catalogue order, other attention methods
+    (external maps, ...) by name, then the baselines (catalogued first, then families by name)."""
+    present = list(dict.fromkeys(names))
+
+    def key(name: str) -> tuple[int, int, str]:
+        spec = METHODS.get(name)
+        return (int(is_baseline(name)), spec.order if spec is not None else 1000, name)
+
+    return sorted(present, key=key)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A similarity metric: display order, direction, computed by default, needs click positions."""
+
+    name: str
+    order: int
+    higher_is_better: bool
+    default: bool
+    needs_fixations: bool = False
+
+
+#: Every similarity metric, in display order.
+METRICS: dict[str, MetricSpec] = {m.name: m for m in (
+    MetricSpec("spearman", 0, True, True),
+    MetricSpec("cc", 1, True, True),
+    MetricSpec("sim", 2, True, True),
+    MetricSpec("kl", 3, False, True),
+    MetricSpec("nss", 4, True, True, needs_fixations=True),
+    MetricSpec("auc_judd", 5, True, True, needs_fixations=True),
+    MetricSpec("iou_top10", 6, True, True),
+    MetricSpec("emd", 7, False, False),
+)}
+
+#: Metrics computed unless a run asks otherwise (``emd`` is slow and optional).
+DEFAULT_METRICS: tuple[str, ...] = tuple(m for m in METRICS if METRICS[m].default)
+#: Metric -> whether larger values mean more similar maps.
+HIGHER_IS_BETTER: dict[str, bool] = {m: s.higher_is_better for m, s in METRICS.items()}
+
+
+def metric_order(names: Iterable[str]) -> list[str]:
+    """``names`` in display order: catalogued metrics first, any others by name."""
+    present = list(dict.fromkeys(names))
+    return sorted(present, key=lambda m: (METRICS[m].order if m in METRICS else 1000, m))
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture: display order and head (``gap_linear`` or ``mlp``)."""
+
+    name: str
+    order: int
+    head: str
+
+
+#: Every architecture ``models.<name>.arch`` may name.
+ARCHITECTURES: dict[str, ArchSpec] = {a.name: a for a in (
+    ArchSpec("compact_cnn", 0, "gap_linear"),
+    ArchSpec("resnet18", 1, "gap_linear"),
+    ArchSpec("resnet50", 2, "gap_linear"),
+    ArchSpec("efficientnet_b0", 3, "gap_linear"),
+    ArchSpec("vgg16_bn", 4, "mlp"),
+)}
+
+
+def supports(arch: str, method: str) -> bool:
+    """Whether ``method``'s maps are defined for architecture ``arch`` (CAM needs a GAP head)."""
+    return "gap_linear_head" not in method_needs(method) or ARCHITECTURES[arch].head == "gap_linear"
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def schema_defaults(*path: str) -> dict[str, Any]:
+    """The defaults of the schema object at ``path`` (e.g. ``"training"``; ``"models", "*"`` for a
+    ``models.<name>`` entry), a fresh dict of every property that has one."""
+    node = _schema()
+    for key in path:
+        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+    return {k: copy.deepcopy(v["default"]) for k, v in node.get("properties", {}).items()
+            if "default" in v}
+
+
+__all__ = [
+    "ARCHITECTURES", "BASELINE_PREFIXES", "DEFAULT_METRICS", "HIGHER_IS_BETTER", "METHODS",
+    "METRICS", "MODEL_FREE_SOURCES", "ArchSpec", "MethodSpec", "MetricSpec", "SCHEMA_PATH", "Setting", "family",
+    "is_baseline", "is_known_method", "method_defaults", "method_needs", "method_order",
+    "method_schema", "metric_order", "schema_defaults", "supports",
+]
