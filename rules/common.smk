@@ -1,6 +1,5 @@
 # Validation, shared paths and input functions. Rules stay thin: the science lives in the
 # `ferattention` package under workflow/, which every rule script imports.
-import difflib
 import os
 import re
 import sys
@@ -11,13 +10,14 @@ from snakemake.utils import validate
 # The package is importable here too when it is not pip-installed (a conda env, a SLURM job).
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
-from ferattention.config import check_schema  # noqa: E402
+from ferattention.config import MODEL_FREE_SOURCES, check_config, check_schema  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
-check_schema(config, CONFIG_SCHEMA, [str(f) for f in workflow.configfiles]
-             + (["--config"] if workflow.config_settings.config else []))
+CONFIG_SOURCES = [str(f) for f in workflow.configfiles] + (
+    ["--config"] if workflow.config_settings.config else [])
+check_schema(config, CONFIG_SCHEMA, CONFIG_SOURCES)
 validate(config, str(CONFIG_SCHEMA))  # fills the defaults
 
 # Rule scripts import the package from the repository, whether or not it is pip-installed
@@ -34,8 +34,6 @@ SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
 EXTERNAL = {**config["recovery"]["external"], **config["saliency"]["external"]}
 EXTERNAL_METHODS = [m for m in METHODS if m in config["saliency"]["external"]]
 MODEL_METHODS = [m for m in METHODS if m not in EXTERNAL_METHODS]
-# Attention sources that need no method (ferattention.attention.MODEL_FREE_SOURCES).
-MODEL_FREE_SOURCES = ("regions", "center", "uniform")
 
 
 def _name_regex(names):
@@ -43,61 +41,9 @@ def _name_regex(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
-def _check_config():
-    """Cross-field checks the JSON schema cannot express, with messages naming the key."""
-    ds, hu = config["dataset"], config["humans"]
-    if ds["source"] != "synthetic" and not ds["path"]:
-        raise ValueError(f"config: dataset.path is required for dataset.source: {ds['source']}")
-    if ds["source"] == "affectnet" and not ds["image_root"]:
-        raise ValueError("config: dataset.image_root is required for dataset.source: affectnet")
-    if hu["source"] == "csv" and not (hu["trials"] and hu["clicks"]):
-        raise ValueError("config: humans.trials and humans.clicks are required for humans.source: csv")
-    sal, rec = config["saliency"], config["recovery"]
-    for block, names in (("saliency.external", sal["external"]), ("recovery.external", rec["external"])):
-        for name in names:
-            if not re.fullmatch(r"[a-z0-9_]+", name):
-                raise ValueError(f"config: {block}.{name}: a method name may hold only a-z, 0-9 and _")
-            if name in MODEL_FREE_SOURCES:
-                raise ValueError(f"config: {block}.{name}: the name is an attention source; rename it")
-    both = set(sal["external"]) & set(rec["external"])
-    if both:
-        raise ValueError(f"config: {sorted(both)[0]!r} is in both saliency.external and "
-                         "recovery.external; keep one")
-    first_model = MODELS[0]
-    sim = hu["simulated"]
-    for key, source, model in (("humans.simulated.attention", sim["attention"], sim["attention_model"]),
-                               *(("recovery.sources", s, rec["model"]) for s in rec["sources"])):
-        allowed = list(dict.fromkeys([*MODEL_FREE_SOURCES, *METHODS]
-                                     + (list(rec["external"]) if key.startswith("recovery") else [])))
-        if source not in allowed:
-            close = difflib.get_close_matches(source, allowed, n=1)
-            raise ValueError(f"config: {key}: unknown attention source {source!r}"
-                             + (f" (did you mean {close[0]!r}?)" if close else "")
-                             + f"; allowed: {', '.join(allowed)}")
-    for key, model in (("humans.simulated.attention_model", sim["attention_model"]),
-                       ("recovery.model", rec["model"])):
-        if model is not None and model not in MODELS:
-            raise ValueError(f"config: {key}: {model!r} is not a model of models ({', '.join(MODELS)})")
-    if config["similarity"]["primary"] not in config["similarity"]["metrics"]:
-        raise ValueError(f"config: similarity.primary: {config['similarity']['primary']!r} is not "
-                         f"in similarity.metrics ({', '.join(config['similarity']['metrics'])})")
-    split = ds["split"]
-    if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
-        raise ValueError("config: dataset.split train + val + test must sum to 1")
-    cam_methods = {"cam"} & {*METHODS, config["saliency"]["random_model"].get("method", "gradcam")}
-    for name, spec in config["models"].items():
-        if cam_methods and spec["arch"] in MLP_HEAD_ARCHS:
-            raise ValueError(
-                f"config: models.{name}: {spec['arch']} has an MLP head, and CAM is defined only "
-                "for global-average-pooling + linear heads; remove cam from saliency.methods "
-                "(and saliency.random_model.method) or choose another architecture"
-            )
-
-
-# Architectures without a GAP + linear head (no CAM); tests check it against ferattention.models.
-MLP_HEAD_ARCHS = {"vgg16_bn"}
-
-_check_config()
+# Every cross-field rule, name and method setting, with messages naming the key and the closest
+# allowed value: a wrong config stops here, before any job (ferattention.config.config_problems).
+check_config(config, CONFIG_SOURCES)
 
 
 wildcard_constraints:

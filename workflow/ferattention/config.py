@@ -3,36 +3,53 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from . import catalogue
+from .catalogue import MODEL_FREE_SOURCES
+
+
+def _close(value: Any, allowed: Sequence[str]) -> str:
+    """``"did you mean 'x'? "`` for the allowed value closest to ``value`` ('' if none is close)."""
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _problems(instance: Any, schema: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every violation of ``schema`` by ``instance``, keys as dotted paths below ``prefix``."""
+    problems = []
+    for err in jsonschema.Draft202012Validator(schema).iter_errors(instance):
+        key = ".".join([prefix] * bool(prefix) + list(map(str, err.absolute_path)))
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = sorted(err.schema.get("properties", {}))
+            for extra in sorted(set(err.instance) - set(allowed)):
+                problems.append(f"{key + '.' if key else ''}{extra}: unknown key ({_close(extra, allowed)}"
+                                f"allowed: {', '.join(allowed) or 'none'})")
+        elif err.validator == "enum" and isinstance(err.instance, str):
+            allowed = [str(v) for v in err.validator_value]
+            problems.append(f"{key or '(top level)'}: unknown value {err.instance!r} "
+                            f"({_close(err.instance, allowed)}allowed: {', '.join(allowed)})")
+        else:
+            problems.append(f"{key or '(top level)'}: {err.message}")
+    return problems
+
 
 def schema_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[str]:
     """Every violation of the JSON schema by ``config``, sorted, one line each.
 
     Each line names the key by its dotted path and says what is wrong with its value; a misspelt
-    key gets the closest allowed name and the list of allowed ones. (Snakemake's ``validate``
-    reports only the first violation, followed by a dump of the schema.)
+    key or value gets the closest allowed one and the list of allowed ones. (Snakemake's
+    ``validate`` reports only the first violation, followed by a dump of the schema.)
     """
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
-    problems = []
-    for err in jsonschema.Draft202012Validator(schema).iter_errors(config):
-        key = ".".join(map(str, err.absolute_path))
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = sorted(err.schema.get("properties", {}))
-            for extra in sorted(set(err.instance) - set(allowed)):
-                close = difflib.get_close_matches(str(extra), allowed, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                problems.append(f"{key + '.' if key else ''}{extra}: unknown key ({hint}"
-                                f"allowed: {', '.join(allowed)})")
-        else:
-            problems.append(f"{key or '(top level)'}: {err.message}")
-    return sorted(problems)
+    return sorted(_problems(config, schema))
 
 
 def check_schema(config: Mapping[str, Any], schema_path: str | Path, sources: list[str]) -> None:
@@ -44,4 +61,117 @@ def check_schema(config: Mapping[str, Any], schema_path: str | Path, sources: li
             f"{Path(schema_path).name}:\n  " + "\n  ".join(problems))
 
 
-__all__ = ["check_schema", "schema_problems"]
+#: How close to 1 the split fractions must sum.
+SPLIT_TOLERANCE = 1e-6
+
+
+def _unknown(key: str, what: str, value: Any, allowed: Sequence[str]) -> str:
+    return f"{key}: unknown {what} {value!r} ({_close(value, allowed)}allowed: {', '.join(allowed)})"
+
+
+def allowed_methods(config: Mapping[str, Any]) -> list[str]:
+    """Every name ``saliency.methods`` may hold: the catalogue's methods, ``saliency.external``
+    names, and the baseline families (``random_model_<m>``, ``shuffled_<m>``) of those."""
+    attention = [m for m in catalogue.METHODS if not catalogue.is_baseline(m)]
+    external = list(config["saliency"]["external"])
+    baselines = [m for m in catalogue.METHODS if catalogue.is_baseline(m)]
+    families = [p + m for p in catalogue.BASELINE_PREFIXES for m in [*attention, *external]]
+    return [*attention, *external, *baselines, *families]
+
+
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every problem the JSON schema cannot see, one line each naming the key and, for a wrong
+    name, the closest allowed one. ``config`` is valid against the schema, defaults filled in.
+
+    Checked: method names (``saliency.methods``, ``saliency.random_model.method`` and its
+    ``method_params``), architectures whose head does not support a requested method (CAM needs
+    a global-average-pooling + linear head), the split fractions, the attention sources and
+    models of ``humans.simulated`` and ``recovery``, external map names, ``similarity.primary``,
+    and the paths each ``dataset.source`` and ``humans.source`` needs.
+    """
+    problems: list[str] = []
+    ds, hu, sal, rec = config["dataset"], config["humans"], config["saliency"], config["recovery"]
+    if ds["source"] != "synthetic" and not ds["path"]:
+        problems.append(f"dataset.path: required for dataset.source: {ds['source']}")
+    if ds["source"] == "affectnet" and not ds["image_root"]:
+        problems.append("dataset.image_root: required for dataset.source: affectnet")
+    if hu["source"] == "csv":
+        problems += [f"humans.{k}: required for humans.source: csv" for k in ("trials", "clicks") if not hu[k]]
+
+    split = ds["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if abs(total - 1) > SPLIT_TOLERANCE:
+        rest = 1 - split["train"] - split["val"]
+        hint = f" (did you mean test: {round(rest, 6)}?)" if 0 < rest <= 1 else ""
+        problems.append(f"dataset.split: train + val + test = {total:g}, must be 1{hint}")
+    if split["train"] <= 0:
+        problems.append("dataset.split.train: must be > 0 (the models need training images)")
+
+    for block, names in (("saliency.external", sal["external"]), ("recovery.external", rec["external"])):
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                problems.append(f"{block}.{name}: a method name may hold only a-z, 0-9 and _")
+            elif name in MODEL_FREE_SOURCES:
+                problems.append(f"{block}.{name}: the name is an attention source; rename it")
+            elif catalogue.is_known_method(name):
+                problems.append(f"{block}.{name}: the name is a method of the workflow; rename it")
+    for name in sorted(set(sal["external"]) & set(rec["external"])):
+        problems.append(f"recovery.external.{name}: also in saliency.external; keep one")
+
+    allowed = allowed_methods(config)
+    methods = list(sal["methods"])
+    for i, name in enumerate(methods):
+        if name not in allowed:
+            problems.append(_unknown(f"saliency.methods.{i}", "method", name, allowed))
+    inner_allowed = [m for m in catalogue.METHODS if m != "random_model"]
+    inner = sal["random_model"]["method"]
+    if inner not in inner_allowed:
+        problems.append(_unknown("saliency.random_model.method", "method", inner, inner_allowed))
+    else:
+        problems += _problems(sal["random_model"]["method_params"], catalogue.method_schema(inner),
+                              "saliency.random_model.method_params")
+
+    requested = [m for m in methods if m not in sal["external"]]
+    if "random_model" in methods:
+        requested.append(inner)
+    gap = [a for a, spec in catalogue.ARCHITECTURES.items() if spec.head == "gap_linear"]
+    for name, spec in config["models"].items():
+        unsupported = [m for m in dict.fromkeys(requested)
+                       if catalogue.is_known_method(m) and not catalogue.supports(spec["arch"], m)]
+        if unsupported:
+            head = catalogue.ARCHITECTURES[spec["arch"]].head
+            problems.append(
+                f"models.{name}.arch: {spec['arch']} has an {head.upper()} head, and "
+                f"{', '.join(unsupported)} needs a global-average-pooling + linear head "
+                f"({_close(spec['arch'], gap)}allowed: {', '.join(gap)}); or remove "
+                f"{', '.join(unsupported)} from saliency.methods (and saliency.random_model.method)")
+
+    models = list(config["models"])
+    sim = hu["simulated"]
+    for key, source in (("humans.simulated.attention", sim["attention"]),
+                        *((f"recovery.sources.{i}", s) for i, s in enumerate(rec["sources"]))):
+        sources = list(dict.fromkeys([*MODEL_FREE_SOURCES, *methods]
+                                     + (list(rec["external"]) if key.startswith("recovery") else [])))
+        if source not in sources:
+            problems.append(_unknown(key, "attention source", source, sources))
+    for key, model in (("humans.simulated.attention_model", sim["attention_model"]),
+                       ("recovery.model", rec["model"])):
+        if model is not None and model not in models:
+            problems.append(_unknown(key, "model", model, models))
+
+    metrics = config["similarity"]["metrics"]
+    if config["similarity"]["primary"] not in metrics:
+        problems.append(_unknown("similarity.primary", "metric (not in similarity.metrics)",
+                                 config["similarity"]["primary"], metrics))
+    return problems
+
+
+def check_config(config: Mapping[str, Any], sources: list[str]) -> None:
+    """Raise one ``ValueError`` listing every problem of :func:`config_problems`."""
+    problems = config_problems(config)
+    if problems:
+        raise ValueError(f"config ({', '.join(sources)}): {len(problems)} problem(s):\n  "
+                         + "\n  ".join(problems))
+
+
+__all__ = ["allowed_methods", "check_config", "check_schema", "config_problems", "schema_problems"]
