@@ -19,23 +19,33 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .catalogue import schema_defaults
+
+
+#: The defaults of :class:`TrainConfig`: the config schema's (``training:`` and a
+#: ``models.<name>`` entry's ``epochs`` and ``seed``), their one source.
+_DEFAULTS: dict[str, Any] = {**schema_defaults("training"), **schema_defaults("models", "*")}
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`train_model` (config ``training:``, overridable per model)."""
+    """Hyper-parameters of :func:`train_model` (config ``training:``, overridable per model).
 
-    epochs: int = 15
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    max_shift: int = 3          # pixels of random translation (augmentation)
-    flip: bool = True           # random horizontal flips (faces are roughly symmetric)
-    rotate: float = 0.0         # degrees: random rotation in [-rotate, rotate]
-    scale: float = 0.0          # random zoom factor in [1 - scale, 1 + scale]
-    brightness: float = 0.0     # random offset in [-brightness, brightness] (images in [0, 1])
-    contrast: float = 0.0       # random contrast factor in [1 - contrast, 1 + contrast]
-    patience: int = 5           # early stopping: epochs without validation improvement
-    seed: int = 0
+    Defaults and meaning: the config schema (workflow/schemas/config.schema.yaml).
+    """
+
+    epochs: int = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    weight_decay: float = _DEFAULTS["weight_decay"]
+    max_shift: int = _DEFAULTS["max_shift"]        # pixels of random translation (augmentation)
+    flip: bool = _DEFAULTS["flip"]                 # random horizontal flips
+    rotate: float = _DEFAULTS["rotate"]            # degrees: random rotation in [-rotate, rotate]
+    scale: float = _DEFAULTS["scale"]              # random zoom factor in [1 - scale, 1 + scale]
+    brightness: float = _DEFAULTS["brightness"]    # random offset in [-brightness, brightness]
+    contrast: float = _DEFAULTS["contrast"]        # random factor in [1 - contrast, 1 + contrast]
+    patience: int = _DEFAULTS["patience"]          # early stopping: epochs without improvement
+    seed: int = _DEFAULTS["seed"]
 
 
 #: Share of the epochs in which the one-cycle learning rate rises to ``lr`` (no early stopping).
