@@ -33,6 +33,22 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
+@functools.cache
+def _schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def schema_defaults(*path: str) -> dict[str, Any]:
+    """The defaults of the schema object at ``path`` (e.g. ``"training"``; ``"models", "*"`` for a
+    ``models.<name>`` entry), a fresh dict of every property that has one."""
+    node = _schema()
+    for key in path:
+        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+    return {k: copy.deepcopy(v["default"]) for k, v in node.get("properties", {}).items()
+            if "default" in v}
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting of a method: JSON-schema ``type`` (a name or a list), ``default`` and any
@@ -187,31 +203,32 @@ def method_order(names: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A similarity metric: display order, direction, computed by default, needs click positions."""
+    """A similarity metric: display order, direction, whether it needs click positions."""
 
     name: str
     order: int
     higher_is_better: bool
-    default: bool
     needs_fixations: bool = False
 
 
 #: Every similarity metric, in display order.
 METRICS: dict[str, MetricSpec] = {m.name: m for m in (
-    MetricSpec("spearman", 0, True, True),
-    MetricSpec("cc", 1, True, True),
-    MetricSpec("sim", 2, True, True),
-    MetricSpec("kl", 3, False, True),
-    MetricSpec("nss", 4, True, True, needs_fixations=True),
-    MetricSpec("auc_judd", 5, True, True, needs_fixations=True),
-    MetricSpec("iou_top10", 6, True, True),
-    MetricSpec("emd", 7, False, False),
+    MetricSpec("spearman", 0, True),
+    MetricSpec("cc", 1, True),
+    MetricSpec("sim", 2, True),
+    MetricSpec("kl", 3, False),
+    MetricSpec("nss", 4, True, needs_fixations=True),
+    MetricSpec("auc_judd", 5, True, needs_fixations=True),
+    MetricSpec("iou_top10", 6, True),
+    MetricSpec("emd", 7, False),
 )}
-
-#: Metrics computed unless a run asks otherwise (``emd`` is slow and optional).
-DEFAULT_METRICS: tuple[str, ...] = tuple(m for m in METRICS if METRICS[m].default)
 #: Metric -> whether larger values mean more similar maps.
 HIGHER_IS_BETTER: dict[str, bool] = {m: s.higher_is_better for m, s in METRICS.items()}
+
+
+#: Metrics computed unless a run asks otherwise (``emd`` is slow and optional): the schema's
+#: ``similarity.metrics`` default.
+DEFAULT_METRICS: tuple[str, ...] = tuple(schema_defaults("similarity")["metrics"])
 
 
 def metric_order(names: Iterable[str]) -> list[str]:
@@ -242,22 +259,6 @@ ARCHITECTURES: dict[str, ArchSpec] = {a.name: a for a in (
 def supports(arch: str, method: str) -> bool:
     """Whether ``method``'s maps are defined for architecture ``arch`` (CAM needs a GAP head)."""
     return "gap_linear_head" not in method_needs(method) or ARCHITECTURES[arch].head == "gap_linear"
-
-
-@functools.cache
-def _schema() -> dict[str, Any]:
-    with open(SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
-
-
-def schema_defaults(*path: str) -> dict[str, Any]:
-    """The defaults of the schema object at ``path`` (e.g. ``"training"``; ``"models", "*"`` for a
-    ``models.<name>`` entry), a fresh dict of every property that has one."""
-    node = _schema()
-    for key in path:
-        node = node["additionalProperties"] if key == "*" else node["properties"][key]
-    return {k: copy.deepcopy(v["default"]) for k, v in node.get("properties", {}).items()
-            if "default" in v}
 
 
 __all__ = [
