@@ -11,6 +11,7 @@ from snakemake.utils import validate
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import MODEL_FREE_SOURCES, check_config, check_schema  # noqa: E402
+from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -73,19 +74,21 @@ def human_csv_inputs():
 def test_image_ids():
     """Test image ids in shard order (known once the dataset is prepared: a checkpoint)."""
     manifest = checkpoints.prepare_dataset.get().output.manifest
-    frame = read_table(manifest, usecols=["image_id", "split"])
-    return sorted(frame.loc[frame["split"] == "test", "image_id"])
+    return shards.test_image_ids(read_table(manifest, usecols=["image_id", "split"]))
 
 
 def n_shards():
-    shard_size = config["saliency"]["shard_size"]
-    return max(1, -(-len(test_image_ids()) // shard_size))
+    return shards.n_shards(len(test_image_ids()), config["saliency"]["shard_size"])
 
 
 def method_maps(model, method):
     """Every shard of one model's maps of one method (model-free maps included)."""
-    return expand("results/saliency/{model}/{method}/shard-{shard}.npz", model=model,
-                  method=method, shard=range(n_shards()))
+    return shards.shard_paths([model], [method], n_shards())
+
+
+def all_shards(models, methods):
+    """Every shard of every model x method."""
+    return shards.shard_paths(models, methods, n_shards())
 
 
 def attention_inputs(source, model):
@@ -99,12 +102,7 @@ def attention_inputs(source, model):
 
 def saliency_shards(wildcards):
     """All shard files of one model and method."""
-    return expand(
-        "results/saliency/{model}/{method}/shard-{shard}.npz",
-        model=wildcards.model,
-        method=wildcards.method,
-        shard=range(n_shards()),
-    )
+    return method_maps(wildcards.model, wildcards.method)
 
 
 def final_outputs():

@@ -48,7 +48,7 @@ rule figure_examples:
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",
         # The first shard of every method of the first model holds the example images.
-        shards=expand("results/saliency/{model}/{method}/shard-0.npz", model=MODELS[0], method=METHODS),
+        shards=shards.shard_paths(MODELS[:1], METHODS, 1),
     output:
         png=report(
             "results/figures/examples.png",

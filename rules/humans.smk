@@ -27,7 +27,7 @@ rule simulate_observers:
         clicks="results/humans/simulated/clicks.csv",
     params:
         simulated=config["humans"]["simulated"],
-        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        center_sigma=config["saliency"]["center"]["sigma"],
         reveal_radius=config["humans"]["reveal_radius"],
         image_size=config["dataset"]["image_size"],
     log:
@@ -46,15 +46,14 @@ rule expected_attention:
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
         attention=lambda wc: attention_inputs(ATTENTION, ATTENTION_MODEL),
-        shards=lambda wc: expand("results/saliency/{model}/{method}/shard-{shard}.npz",
-                                 model=MODELS, method=METHODS, shard=range(n_shards())),
+        shards=lambda wc: all_shards(MODELS, METHODS),
     output:
         table="results/humans/simulated/expected.csv",
     params:
         source=ATTENTION,
         models=MODELS,
         methods=METHODS,
-        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        center_sigma=config["saliency"]["center"]["sigma"],
         image_size=config["dataset"]["image_size"],
     log:
         "logs/expected_attention.log",

@@ -14,8 +14,7 @@ rule recovery_source:
         trials="results/data/trials.csv",
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
-        shards=lambda wc: expand("results/saliency/{model}/{method}/shard-{shard}.npz",
-                                 model=MODELS, method=METHODS, shard=range(n_shards())),
+        shards=lambda wc: all_shards(MODELS, METHODS),
         external=expand("results/external/{name}/maps.npz", name=RECOVERY_EXTERNAL),
     output:
         table="results/recovery/{source}.csv",
@@ -28,7 +27,7 @@ rule recovery_source:
         maps=HUMAN_MAP_SETTINGS,
         reliability=config["humans"]["reliability"],
         metrics=config["similarity"]["metrics"],
-        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        center_sigma=config["saliency"]["center"]["sigma"],
         image_size=config["dataset"]["image_size"],
         statistics=config["statistics"],
     log:

@@ -13,7 +13,7 @@ rule saliency:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
     output:
-        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+        maps=shards.SHARD_PATH,
     params:
         shard_size=config["saliency"]["shard_size"],
         target=config["saliency"]["target"],
@@ -45,7 +45,7 @@ rule external_maps:
         maps="results/external/{name}/maps.npz",
         qc="results/external/{name}/qc.csv",
     params:
-        on_invalid=lambda wc: EXTERNAL[wc.name].get("on_invalid", "error"),
+        on_invalid=lambda wc: EXTERNAL[wc.name]["on_invalid"],
         image_size=config["dataset"]["image_size"],
     log:
         "logs/external_maps/{name}.log",
@@ -63,7 +63,7 @@ rule external_saliency:
         maps="results/external/{method}/maps.npz",
         manifest="results/data/manifest.csv",
     output:
-        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+        maps=shards.SHARD_PATH,
     params:
         shard_size=config["saliency"]["shard_size"],
     log:

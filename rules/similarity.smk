@@ -34,12 +34,7 @@ rule similarity_table:
 
 def all_saliency_shards(wildcards):
     """Every shard of every model and method."""
-    return expand(
-        "results/saliency/{model}/{method}/shard-{shard}.npz",
-        model=MODELS,
-        method=METHODS,
-        shard=range(n_shards()),
-    )
+    return all_shards(MODELS, METHODS)
 
 
 rule regions:
@@ -65,12 +60,7 @@ rule regions:
 
 def model_saliency_shards(wildcards):
     """Every shard of every method of one model, except maps from outside (no model behind them)."""
-    return expand(
-        "results/saliency/{model}/{method}/shard-{shard}.npz",
-        model=wildcards.model,
-        method=MODEL_METHODS,
-        shard=range(n_shards()),
-    )
+    return all_shards([wildcards.model], MODEL_METHODS)
 
 
 # Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of each map set, human maps included.

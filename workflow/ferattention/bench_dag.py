@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import shards
+
 REPO = Path(__file__).resolve().parents[2]
 LIMIT_SECONDS = 15.0
 
@@ -121,7 +123,7 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
             shard_size = config["saliency"]["shard_size"]
             expected = (len(config["models"]) * len(config["saliency"]["methods"])
-                        * -(-n_test // shard_size))
+                        * shards.n_shards(n_test, shard_size))
             results.append({
                 "images": n, "test_images": n_test, "shard_size": shard_size,
                 "jobs": counts.get("total", 0), "saliency_jobs": counts.get("saliency", 0),

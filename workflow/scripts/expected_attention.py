@@ -3,13 +3,12 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from pathlib import Path
-
     import pandas as pd
 
     from ferattention import io
     from ferattention.attention import attention_density
     from ferattention.humans import expected_attention
+    from ferattention.shards import group_shards
     from ferattention.similarity import METRICS, similarity_table
 
     p = snakemake.params
@@ -23,10 +22,10 @@ with rule_job(snakemake) as log:
                                 io.read_table(snakemake.input.diagnostic), p.image_size, planted)
     metrics = [m for m, spec in METRICS.items() if not spec.needs_fixations and m != "emd"]
     rows = []
+    by_set = group_shards(snakemake.input.shards)
     for model in p.models:
         for method in p.methods:
-            folder = Path("results/saliency") / model / method
-            maps = io.load_map_shards([f for f in snakemake.input.shards if Path(f).parent == folder])
+            maps = io.load_map_shards(by_set[(model, method)])
             table = similarity_table(maps, target, None, metrics)
             means = table.groupby("metric", sort=False)["value"].mean()
             rows += [(p.source, model, method, metric, means[metric]) for metric in metrics]

@@ -3,11 +3,9 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from pathlib import Path
-
     import torch
 
-    from ferattention import datasets, faithfulness, io, models, training
+    from ferattention import datasets, faithfulness, io, models, shards, training
     from ferattention.saliency import target_classes
 
     device = training.device_for()
@@ -19,11 +17,9 @@ with rule_job(snakemake) as log:
     x = torch.as_tensor(images).unsqueeze(1).to(device)
     targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
 
-    # Shards are results/saliency/{model}/{method}/shard-{k}.npz: group them by method.
-    by_method: dict[str, list[str]] = {}
-    for shard in snakemake.input.shards:
-        by_method.setdefault(Path(shard).parent.name, []).append(shard)
-    maps = {"human": human, **{m: io.load_map_shards(s) for m, s in by_method.items()}}
+    # The shards of this model, grouped by method.
+    maps = {"human": human, **{method: io.load_map_shards(files) for (_, method), files
+                               in shards.group_shards(snakemake.input.shards).items()}}
     cfg = snakemake.params.faithfulness
     log.info("%d images x %d map sets, %d steps, %s baseline (%s)", len(frame), len(maps),
              cfg["steps"], cfg["baseline"], device)

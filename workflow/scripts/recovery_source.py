@@ -3,20 +3,16 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from pathlib import Path
-
     from ferattention import io
     from ferattention.attention import attention_density
     from ferattention.recovery import recover_source
+    from ferattention.shards import group_shards
 
     p, source = snakemake.params, snakemake.wildcards.source
     # Every compared map set: each model's methods, then the recovery-only external maps.
-    method_maps = {}
-    for model in p.models:
-        for method in p.methods:
-            folder = Path("results/saliency") / model / method
-            method_maps[(model, method)] = io.load_map_shards(
-                [f for f in snakemake.input.shards if Path(f).parent == folder])
+    by_set = group_shards(snakemake.input.shards)
+    method_maps = {(model, method): io.load_map_shards(by_set[(model, method)])
+                   for model in p.models for method in p.methods}
     for name, path in zip(p.external, snakemake.input.external):
         maps = io.load_maps(path)
         for model in p.models:

@@ -3,24 +3,20 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from pathlib import Path
-
     import pandas as pd
 
     from ferattention import io
     from ferattention.labels import REGIONS
+    from ferattention.shards import group_shards
     from ferattention.similarity import region_table
 
     masks = io.load_maps(snakemake.input.regions)
     human = {("human", "human"): io.load_maps(snakemake.input.human_maps)}
     tables = [region_table(human, masks, REGIONS)]  # with the regions' areas
     if masks:
-        # Shards are results/saliency/{model}/{method}/shard-{k}.npz: one map set at a time.
-        groups: dict[tuple[str, str], list[str]] = {}
-        for shard in snakemake.input.shards:
-            groups.setdefault((Path(shard).parent.parent.name, Path(shard).parent.name), []).append(shard)
-        for (model, method), shards in groups.items():
-            source = {(f"model:{model}", method): io.load_map_shards(shards)}
+        # One map set (model x method) at a time.
+        for (model, method), files in group_shards(snakemake.input.shards).items():
+            source = {(f"model:{model}", method): io.load_map_shards(files)}
             tables.append(region_table(source, masks, REGIONS, include_area=False))
     else:
         log.info("no region masks (%s is empty): writing an empty table", snakemake.input.regions)

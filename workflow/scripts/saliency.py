@@ -5,7 +5,7 @@ from ferattention.runtime import rule_job
 with rule_job(snakemake) as log:
     import torch
 
-    from ferattention import datasets, io, models, training
+    from ferattention import datasets, io, models, shards, training
     from ferattention.saliency import compute_maps, target_classes
 
     method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
@@ -13,7 +13,7 @@ with rule_job(snakemake) as log:
     device = training.device_for()
     model, meta = models.load_checkpoint(snakemake.input.model, device)
     frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
-    frame, images = frame.iloc[shard * size:(shard + 1) * size], images[shard * size:(shard + 1) * size]
+    frame, images = shards.select(frame, shard, size), shards.select(images, shard, size)
     x = torch.as_tensor(images).unsqueeze(1).to(device)
 
     targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
