@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from .catalogue import MODEL_FREE_SOURCES  # noqa: E402  (planted sources that are no method)
+from .catalogue import MODEL_FREE_SOURCES, schema_defaults
+
+#: Defaults of a ``saliency.external`` entry: the config schema (their one source).
+_EXTERNAL = schema_defaults("saliency", "external", "*")
 
 #: File suffixes read from a folder of external maps, in the order they are looked for.
 EXTERNAL_SUFFIXES: tuple[str, ...] = (".npy", ".png")
@@ -84,7 +87,7 @@ class ExternalMapError(ValueError):
 
 
 def load_external_maps(name: str, path: str | os.PathLike, image_ids: Sequence[str],
-                       image_size: int, on_invalid: str = "error"
+                       image_size: int, on_invalid: str = _EXTERNAL["on_invalid"]
                        ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Read, check and resize the precomputed maps of method ``name`` for ``image_ids``.
 

@@ -27,8 +27,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from . import shards
+from .catalogue import schema_defaults
 from .io import atomic_dir, read_table
 from .labels import EXPRESSIONS, REGIONS
+
+#: Defaults of the ``dataset`` settings: the config schema (their one source).
+_DATASET = schema_defaults("dataset")
 
 _log = logging.getLogger(__name__)
 
@@ -151,7 +156,7 @@ CROPS = ("center", "full")
 
 
 def standardise_image(image: Image.Image, size: int,
-                      box: tuple[float, float, float, float] | None = None, crop: str = "center"
+                      box: tuple[float, float, float, float] | None = None, crop: str = _DATASET["crop"]
                       ) -> tuple[np.ndarray, dict[str, float]]:
     """Convert an image to a gray float32 ``(size, size)`` array in ``[0, 1]``.
 
@@ -190,7 +195,7 @@ def standardise_image(image: Image.Image, size: int,
 
 
 def read_image(path: Path, size: int, box: tuple[float, float, float, float] | None = None,
-               crop: str = "center") -> tuple[np.ndarray, dict[str, float]]:
+               crop: str = _DATASET["crop"]) -> tuple[np.ndarray, dict[str, float]]:
     """Read and standardise one image file.
 
     The EXIF orientation is applied first (as image viewers and browsers show the photo), so the
@@ -381,7 +386,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def load_imagefolder(root: Path, size: int, label_map: Mapping[str, str] | None = None,
-                     on_invalid: str = "error", crop: str = "center") -> Dataset:
+                     on_invalid: str = _DATASET["on_invalid"], crop: str = _DATASET["crop"]) -> Dataset:
     """Load ``<root>/<label>/<image file>`` (images may sit in subfolders of a label folder).
 
     ``image_id`` is the path below root without suffix. When every top-level folder is named
@@ -460,7 +465,7 @@ def _check_codes(values: pd.Series, codes: Sequence[int], path: Path, column: st
 
 
 def load_manifest(csv_path: Path, size: int, label_map: Mapping[str, str] | None = None,
-                  on_invalid: str = "error", crop: str = "center") -> Dataset:
+                  on_invalid: str = _DATASET["on_invalid"], crop: str = _DATASET["crop"]) -> Dataset:
     """Load a CSV ``image_id,path,label[,identity][,split]``; ``path`` relative to the CSV's folder.
 
     A blank ``identity`` is the image's own id; a blank ``split`` leaves the image to the
@@ -509,7 +514,7 @@ def load_manifest(csv_path: Path, size: int, label_map: Mapping[str, str] | None
     return coll.dataset("no image rows")
 
 
-def load_fer2013(csv_path: Path, size: int, on_invalid: str = "error") -> Dataset:
+def load_fer2013(csv_path: Path, size: int, on_invalid: str = _DATASET["on_invalid"]) -> Dataset:
     """Load the FER2013 CSV ``emotion,pixels,Usage`` (48x48 gray faces as space-separated pixels).
 
     ``Usage`` maps Training -> train, PublicTest -> val, PrivateTest -> test (blank: the
@@ -553,7 +558,7 @@ def load_fer2013(csv_path: Path, size: int, on_invalid: str = "error") -> Datase
     return coll.dataset("no image rows")
 
 
-def load_affectnet(csv_path: Path, image_root: Path, size: int, on_invalid: str = "error"
+def load_affectnet(csv_path: Path, image_root: Path, size: int, on_invalid: str = _DATASET["on_invalid"]
                    ) -> Dataset:
     """Load AffectNet's CSV: crop each face by its box; codes 8-10 are left out (not invalid).
 
@@ -707,7 +712,7 @@ def read_prepared(manifest_path: str | Path, split: str | None = None
     manifest_path = Path(manifest_path)
     frame = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
     if split is not None:
-        frame = frame[frame["split"] == split].sort_values("image_id").reset_index(drop=True)
+        frame = shards.split_rows(frame, split)
     images = [np.asarray(Image.open(manifest_path.parent / p).convert("L"), dtype=np.float32) / 255.0
               for p in frame["path"]]
     stacked = np.stack(images) if images else np.zeros((0, 0, 0), np.float32)

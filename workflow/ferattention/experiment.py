@@ -41,6 +41,7 @@ import pandas as pd
 from PIL import Image, ImageFilter
 
 from . import io, session_receiver
+from .catalogue import schema_defaults
 from .humans.ingest import CLICK_COLUMNS, OPTIONAL_TRIAL_COLUMNS, TRIAL_COLUMNS
 
 #: The static files of the experiment (package data).
@@ -49,6 +50,8 @@ ASSET_FILES: tuple[str, ...] = ("index.html", "experiment.js", "style.css")
 HIDINGS: tuple[str, ...] = ("blur", "mask")
 #: Fill of the hidden face with ``hiding: mask`` (mid-gray).
 MASK_COLOR = "#808080"
+#: Defaults of :class:`ExperimentSettings`: the config schema's ``experiment`` block (their one source).
+_EXPERIMENT = schema_defaults("experiment")
 
 
 @dataclass(frozen=True)
@@ -61,17 +64,17 @@ class ExperimentSettings:
     """
 
     reveal_radius: float
-    stimulus_size: int = 256
-    hiding: str = "blur"
-    hiding_blur: float = 20.0
-    practice_trials: int = 3
-    images_per_participant: int | None = None
-    response_keys: tuple[str, str] = ("f", "j")
-    iti_ms: int = 500
-    post_url: str | None = None
-    min_rt_ms: int = 300
-    catch_trials: int = 0
-    seed: int = 0
+    stimulus_size: int = _EXPERIMENT["stimulus_size"]
+    hiding: str = _EXPERIMENT["hiding"]
+    hiding_blur: float = float(_EXPERIMENT["hiding_blur"])
+    practice_trials: int = _EXPERIMENT["practice_trials"]
+    images_per_participant: int | None = _EXPERIMENT["images_per_participant"]
+    response_keys: tuple[str, str] = tuple(_EXPERIMENT["response_keys"])
+    iti_ms: int = _EXPERIMENT["iti_ms"]
+    post_url: str | None = _EXPERIMENT["post_url"]
+    min_rt_ms: int = _EXPERIMENT["min_rt_ms"]
+    catch_trials: int = _EXPERIMENT["catch_trials"]
+    seed: int = _EXPERIMENT["seed"]
 
     def __post_init__(self) -> None:
         problems = []

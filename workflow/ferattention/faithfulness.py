@@ -26,6 +26,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
+from .catalogue import schema_defaults
+
+#: Defaults of the ``faithfulness`` settings: the config schema (their one source).
+_FAITHFULNESS = schema_defaults("faithfulness")
+
 #: Steps of a curve by default (17 points including 0 and 1): cheap and smooth enough for an AUC.
 DEFAULT_STEPS: int = 16
 CURVES: tuple[str, ...] = ("deletion", "insertion")
@@ -33,7 +38,7 @@ CURVES: tuple[str, ...] = ("deletion", "insertion")
 FAITHFULNESS_COLUMNS: tuple[str, ...] = ("image_id", "model", "method", "curve", "auc")
 
 
-def baseline_images(images: torch.Tensor, baseline: str = "blur",
+def baseline_images(images: torch.Tensor, baseline: str = _FAITHFULNESS["baseline"],
                     blur_sigma: float | None = None) -> torch.Tensor:
     """The image every pixel is replaced with: blurred (``"blur"``) or its mean grey (``"mean"``)."""
     if baseline == "mean":
@@ -63,7 +68,7 @@ def deletion_insertion(
     maps: np.ndarray | torch.Tensor,
     targets: torch.Tensor,
     steps: int = DEFAULT_STEPS,
-    baseline: str = "blur",
+    baseline: str = _FAITHFULNESS["baseline"],
     blur_sigma: float | None = None,
     batch_size: int = 256,
 ) -> dict[str, np.ndarray]:

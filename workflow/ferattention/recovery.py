@@ -21,8 +21,12 @@ import numpy as np
 import pandas as pd
 
 from .humans import fixation_maps, human_maps, noise_ceiling, simulate_observers
+from .catalogue import schema_defaults
 from .similarity import METRICS, similarity_table
 from .stats import summarise_similarity
+
+#: Defaults of the bootstrap settings: the config schema's ``statistics`` block (their one source).
+_STATISTICS = schema_defaults("statistics")
 
 #: Columns of ``results/recovery/recovery.csv``.
 RECOVERY_COLUMNS: tuple[str, ...] = (
@@ -57,8 +61,8 @@ def recover_source(
     map_settings: Mapping[str, Any],
     metrics: Sequence[str],
     reliability: Mapping[str, Any],
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_boot: int = _STATISTICS["n_boot"],
+    seed: int = _STATISTICS["seed"],
 ) -> pd.DataFrame:
     """One source of the recovery study: simulate, build human maps, compare, rank.
 

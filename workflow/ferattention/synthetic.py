@@ -44,6 +44,10 @@ import numpy as np
 import pandas as pd
 
 from .labels import EXPRESSIONS, REGIONS, check_expressions
+from .catalogue import schema_defaults
+
+#: Defaults of the synthetic faces: the config schema (their one source).
+_SYNTHETIC = schema_defaults("dataset", "synthetic")
 
 #: Prototypical AU combinations of the canonical expressions (docs/design.md §11.1).
 EXPRESSION_AUS: dict[str, tuple[int, ...]] = {
@@ -533,7 +537,7 @@ def render_face(identity_params: FaceIdentity, expression: str, intensity: float
 
 
 def generate_faces(n_identities: int, expressions: list[str], images_per_expression: int,
-                   size: int, seed: int, intensity_range: tuple[float, float] = (0.4, 1.0),
+                   size: int, seed: int, intensity_range: tuple[float, float] = tuple(_SYNTHETIC["intensity_range"]),
                    n_jobs: int = 1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Generate a data set of synthetic faces: every identity in every expression.
 

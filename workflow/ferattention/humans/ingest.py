@@ -29,8 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalogue import schema_defaults
 from ..io import read_table
 from ..labels import EXPRESSIONS
+
+#: Defaults of the ``humans`` settings: the config schema (their one source).
+_HUMANS = schema_defaults("humans")
 
 TRIAL_COLUMNS: tuple[str, ...] = (
     "participant_id", "trial_id", "image_id", "option_a", "option_b", "response", "rt_ms",
@@ -99,7 +103,7 @@ def load_human_data(
     trials_path: str | os.PathLike,
     clicks_path: str | os.PathLike,
     images: pd.DataFrame,
-    on_invalid: str = "error",
+    on_invalid: str = _HUMANS["on_invalid"],
     *,
     default_stimulus_size: tuple[float, float],
     expressions: Sequence[str] | None = None,
@@ -273,7 +277,7 @@ def _read_csv(path: str | os.PathLike, required: Sequence[str],
 
 
 def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
-                    on_invalid: str = "error") -> set[str]:
+                    on_invalid: str = _HUMANS["on_invalid"]) -> set[str]:
     """The dataset's images that the trials file shows (they must go to the test split).
 
     The file is read as :func:`load_human_data` reads it (stripped cells, blank lines skipped), so

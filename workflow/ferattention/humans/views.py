@@ -22,7 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
+from ..catalogue import schema_defaults
 from .maps import Geometry, _clicks_by_trial, _trial_rows, stimulus_to_model_scale, trial_map
+
+#: Defaults of the experiment settings (hiding): the config schema (their one source).
+_EXPERIMENT = schema_defaults("experiment")
 
 #: How the hidden part is shown (the values of ``experiment.hiding``).
 HIDINGS: tuple[str, ...] = ("blur", "mask")
@@ -30,7 +34,7 @@ HIDINGS: tuple[str, ...] = ("blur", "mask")
 MASK_VALUE: float = 128 / 255
 
 
-def hidden_image(image: np.ndarray, hiding: str = "blur", sigma: float | tuple[float, float] = 0.0
+def hidden_image(image: np.ndarray, hiding: str = _EXPERIMENT["hiding"], sigma: float | tuple[float, float] = 0.0
                  ) -> np.ndarray:
     """The hidden stimulus of one image (S, S) in [0, 1], float32 (S, S).
 
@@ -46,8 +50,8 @@ def hidden_image(image: np.ndarray, hiding: str = "blur", sigma: float | tuple[f
 
 
 def uncovered_views(images: Mapping[str, np.ndarray], trials: pd.DataFrame, clicks: pd.DataFrame,
-                    image_size: int, reveal_radius: float, hiding: str = "blur",
-                    hiding_blur: float = 20.0,
+                    image_size: int, reveal_radius: float, hiding: str = _EXPERIMENT["hiding"],
+                    hiding_blur: float = float(_EXPERIMENT["hiding_blur"]),
                     geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
     """The stimulus of every trial as uncovered at the answer, float32 ``(n_trials, S, S)``.
 
@@ -90,7 +94,7 @@ def uncovered_views(images: Mapping[str, np.ndarray], trials: pd.DataFrame, clic
 
 def human_view_predictions(model: Any, classes: Sequence[str], images: Mapping[str, np.ndarray],
                            trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
-                           reveal_radius: float, hiding: str = "blur", hiding_blur: float = 20.0,
+                           reveal_radius: float, hiding: str = _EXPERIMENT["hiding"], hiding_blur: float = float(_EXPERIMENT["hiding_blur"]),
                            geometries: Mapping[str, Geometry] | None = None,
                            batch_size: int = 1024) -> pd.DataFrame:
     """A model's 2AFC answers to every human trial on the view uncovered at the answer.

@@ -1,0 +1,149 @@
+"""Every class of config mistake is caught when the workflow is parsed: the message names the key
+and the closest allowed value, and no job starts (``snakemake -n`` and a real run both stop)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from ferattention.config import config_problems, schema_problems
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def problems(edit) -> list[str]:
+    """Schema problems, else the cross-field problems, of the default config after ``edit``."""
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    found = schema_problems(config, SCHEMA)
+    if found:
+        return found
+    validate(config, str(SCHEMA))  # fills the defaults, as the Snakefile does
+    return config_problems(config)
+
+
+def set_key(path: str, value):
+    """An edit that sets the dotted ``path`` of the config to ``value``."""
+    def edit(config):
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return edit
+
+
+#: One case per class of mistake: (id, edit, fragments that one line of the error must hold).
+CASES = [
+    ("unknown_method", set_key("saliency.methods", ["cam", "gradcam", "extremal_perturbation", "gradcm"]),
+     ("saliency.methods.3", "unknown method 'gradcm'", "did you mean 'gradcam'?")),
+    ("unknown_method_setting", set_key("saliency.extremal_perturbation", {"max_itr": 10}),
+     ("saliency.extremal_perturbation.max_itr", "unknown key", "did you mean 'max_iter'?")),
+    ("mistyped_method_setting", set_key("saliency.extremal_perturbation", {"max_iter": "ten"}),
+     ("saliency.extremal_perturbation.max_iter", "'ten' is not of type 'integer'")),
+    ("unknown_setting_value", set_key("saliency.extremal_perturbation", {"reward": "contrastiv"}),
+     ("saliency.extremal_perturbation.reward", "unknown value 'contrastiv'", "did you mean 'contrastive'?")),
+    ("unknown_random_model_method", set_key("saliency.random_model", {"method": "gradcm"}),
+     ("saliency.random_model.method", "unknown method 'gradcm'", "did you mean 'gradcam'?")),
+    ("unknown_random_model_setting",
+     set_key("saliency.random_model", {"method": "scorecam", "method_params": {"batch_sise": 8}}),
+     ("saliency.random_model.method_params.batch_sise", "unknown key", "did you mean 'batch_size'?")),
+    ("unknown_metric", set_key("similarity.metrics", ["spearman", "ccc"]),
+     ("similarity.metrics.1", "unknown value 'ccc'", "did you mean 'cc'?")),
+    ("unknown_architecture", set_key("models", {"net": {"arch": "resnet81"}}),
+     ("models.net.arch", "unknown value 'resnet81'", "did you mean 'resnet18'?")),
+    ("head_without_cam", set_key("models", {"big": {"arch": "vgg16_bn"}}),
+     ("models.big.arch", "vgg16_bn has an MLP head", "cam needs a global-average-pooling",
+      "remove cam from saliency.methods")),
+    ("split_fractions", set_key("dataset.split", {"train": 0.7, "val": 0.2, "test": 0.15}),
+     ("dataset.split", "= 1.05, must be 1", "did you mean test: 0.1?")),
+    ("unknown_attention_source", set_key("humans.simulated.attention", "gradcm"),
+     ("humans.simulated.attention", "unknown attention source 'gradcm'", "did you mean 'gradcam'?")),
+    ("unknown_model", set_key("recovery.model", "compct"),
+     ("recovery.model", "unknown model 'compct'", "did you mean 'compact'?")),
+    ("primary_not_computed", set_key("similarity.primary", "emd"),
+     ("similarity.primary", "'emd'", "not in similarity.metrics")),
+    ("missing_path", set_key("dataset.source", "imagefolder"),
+     ("dataset.path", "required for dataset.source: imagefolder")),
+    ("external_named_like_a_method", set_key("saliency.external", {"gradcam": {"path": "x.npz"}}),
+     ("saliency.external.gradcam", "is a method of the workflow")),
+]
+
+
+def assert_one_line(text: str, fragments: tuple[str, ...]) -> None:
+    assert any(all(f in line for f in fragments) for line in text.splitlines()), (fragments, text)
+
+
+@pytest.mark.parametrize("edit, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_mistake_is_one_line_naming_the_key_and_the_closest_value(edit, expected):
+    found = problems(edit)
+    assert len(found) == 1, found
+    assert_one_line(found[0], expected)
+
+
+def test_the_default_config_and_the_names_it_defines_are_valid():
+    assert problems(lambda c: None) == []
+    # Names the config defines are methods too: external maps and the baseline families.
+    assert problems(lambda c: (set_key("saliency", {
+        "methods": ["cam", "deepgaze", "random_model_gradcam", "shuffled_gradcam", "shuffled_deepgaze"],
+        "external": {"deepgaze": {"path": "maps.npz"}}})(c),
+        set_key("recovery.sources", ["regions", "deepgaze"])(c))) == []
+    # A GAP-head architecture with CAM, and a VGG without it, are fine.
+    assert problems(set_key("models", {"r": {"arch": "resnet18"}})) == []
+    assert problems(lambda c: (set_key("models", {"v": {"arch": "vgg16_bn"}})(c),
+                               set_key("saliency.methods", ["gradcam", "center"])(c),
+                               set_key("recovery.sources", ["regions", "gradcam"])(c))) == []
+
+
+def test_cam_on_the_untrained_network_is_a_head_mistake_too():
+    found = problems(lambda c: (set_key("models", {"v": {"arch": "vgg16_bn"}})(c),
+                                set_key("saliency.methods", ["gradcam", "random_model"])(c),
+                                set_key("saliency.random_model", {"method": "cam"})(c),
+                                set_key("recovery.sources", ["regions"])(c)))
+    assert len(found) == 1 and found[0].startswith("models.v.arch: vgg16_bn has an MLP head"), found
+
+
+# --------------------------------------------------------------------------- through Snakemake
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("edit, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_snakemake_stops_at_parse_time_and_starts_no_job(tmp_path, edit, expected):
+    from test_bad_input import started_jobs
+    from test_workflow import snakemake
+
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert_one_line(output, (str(tmp_path / "config.yaml"), "problem(s)"))
+    assert_one_line(output, expected)
+    assert started_jobs(output) == set(), output[-3000:]
+    assert "Job stats:" not in output  # no DAG was built, let alone run
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.workflow
+def test_the_issue_example_stops_a_real_run_before_any_job(tmp_path):
+    """`saliency: {methods: [cam, gradcm], extremal_perturbation: {max_itr: 10}}` (issue 17):
+    the misspelt setting first (schema), then, once fixed, the misspelt method."""
+    from test_bad_input import started_jobs
+    from test_workflow import snakemake
+
+    config = copy.deepcopy(DEFAULT)
+    config["saliency"].update(methods=["cam", "gradcm"], extremal_perturbation={"max_itr": 10})
+    for expected in [("saliency.extremal_perturbation.max_itr", "did you mean 'max_iter'?"),
+                     ("saliency.methods.1", "unknown method 'gradcm'", "did you mean 'gradcam'?")]:
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        result = snakemake(tmp_path)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert_one_line(output, expected)
+        assert started_jobs(output) == set(), output[-3000:]
+        assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+        config["saliency"]["extremal_perturbation"] = {"max_iter": 10}
