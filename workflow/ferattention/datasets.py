@@ -34,6 +34,7 @@ from .labels import EXPRESSIONS, REGIONS
 
 #: Defaults of the ``dataset`` settings: the config schema (their one source).
 _DATASET = schema_defaults("dataset")
+_ON_INVALID, _CROP = _DATASET["on_invalid"], _DATASET["crop"]
 
 _log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ CROPS = ("center", "full")
 
 
 def standardise_image(image: Image.Image, size: int,
-                      box: tuple[float, float, float, float] | None = None, crop: str = _DATASET["crop"]
+                      box: tuple[float, float, float, float] | None = None, crop: str = _CROP
                       ) -> tuple[np.ndarray, dict[str, float]]:
     """Convert an image to a gray float32 ``(size, size)`` array in ``[0, 1]``.
 
@@ -195,7 +196,7 @@ def standardise_image(image: Image.Image, size: int,
 
 
 def read_image(path: Path, size: int, box: tuple[float, float, float, float] | None = None,
-               crop: str = _DATASET["crop"]) -> tuple[np.ndarray, dict[str, float]]:
+               crop: str = _CROP) -> tuple[np.ndarray, dict[str, float]]:
     """Read and standardise one image file.
 
     The EXIF orientation is applied first (as image viewers and browsers show the photo), so the
@@ -386,7 +387,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def load_imagefolder(root: Path, size: int, label_map: Mapping[str, str] | None = None,
-                     on_invalid: str = _DATASET["on_invalid"], crop: str = _DATASET["crop"]) -> Dataset:
+                     on_invalid: str = _ON_INVALID, crop: str = _CROP) -> Dataset:
     """Load ``<root>/<label>/<image file>`` (images may sit in subfolders of a label folder).
 
     ``image_id`` is the path below root without suffix. When every top-level folder is named
@@ -465,7 +466,7 @@ def _check_codes(values: pd.Series, codes: Sequence[int], path: Path, column: st
 
 
 def load_manifest(csv_path: Path, size: int, label_map: Mapping[str, str] | None = None,
-                  on_invalid: str = _DATASET["on_invalid"], crop: str = _DATASET["crop"]) -> Dataset:
+                  on_invalid: str = _ON_INVALID, crop: str = _CROP) -> Dataset:
     """Load a CSV ``image_id,path,label[,identity][,split]``; ``path`` relative to the CSV's folder.
 
     A blank ``identity`` is the image's own id; a blank ``split`` leaves the image to the
@@ -514,7 +515,7 @@ def load_manifest(csv_path: Path, size: int, label_map: Mapping[str, str] | None
     return coll.dataset("no image rows")
 
 
-def load_fer2013(csv_path: Path, size: int, on_invalid: str = _DATASET["on_invalid"]) -> Dataset:
+def load_fer2013(csv_path: Path, size: int, on_invalid: str = _ON_INVALID) -> Dataset:
     """Load the FER2013 CSV ``emotion,pixels,Usage`` (48x48 gray faces as space-separated pixels).
 
     ``Usage`` maps Training -> train, PublicTest -> val, PrivateTest -> test (blank: the
@@ -558,7 +559,7 @@ def load_fer2013(csv_path: Path, size: int, on_invalid: str = _DATASET["on_inval
     return coll.dataset("no image rows")
 
 
-def load_affectnet(csv_path: Path, image_root: Path, size: int, on_invalid: str = _DATASET["on_invalid"]
+def load_affectnet(csv_path: Path, image_root: Path, size: int, on_invalid: str = _ON_INVALID
                    ) -> Dataset:
     """Load AffectNet's CSV: crop each face by its box; codes 8-10 are left out (not invalid).
 

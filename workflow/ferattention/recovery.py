@@ -26,7 +26,7 @@ from .similarity import METRICS, similarity_table
 from .stats import summarise_similarity
 
 #: Defaults of the bootstrap settings: the config schema's ``statistics`` block (their one source).
-_STATISTICS = schema_defaults("statistics")
+_N_BOOT, _SEED = (schema_defaults("statistics")[k] for k in ("n_boot", "seed"))
 
 #: Columns of ``results/recovery/recovery.csv``.
 RECOVERY_COLUMNS: tuple[str, ...] = (
@@ -61,8 +61,8 @@ def recover_source(
     map_settings: Mapping[str, Any],
     metrics: Sequence[str],
     reliability: Mapping[str, Any],
-    n_boot: int = _STATISTICS["n_boot"],
-    seed: int = _STATISTICS["seed"],
+    n_boot: int = _N_BOOT,
+    seed: int = _SEED,
 ) -> pd.DataFrame:
     """One source of the recovery study: simulate, build human maps, compare, rank.
 

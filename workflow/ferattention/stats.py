@@ -43,10 +43,9 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from . import catalogue
-from .catalogue import schema_defaults
 
 #: Defaults of the bootstrap settings: the config schema's ``statistics`` block (their one source).
-_STATISTICS = schema_defaults("statistics")
+_N_BOOT, _SEED = (catalogue.schema_defaults("statistics")[k] for k in ("n_boot", "seed"))
 
 #: Columns of the stats table (docs/design.md §5.5), in order.
 STATS_COLUMNS: tuple[str, ...] = (
@@ -156,8 +155,8 @@ def _bootstrap(
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray,
     stat: Callable[..., float] = np.mean,
-    n_boot: int = _STATISTICS["n_boot"],
-    seed: int = _STATISTICS["seed"],
+    n_boot: int = _N_BOOT,
+    seed: int = _SEED,
     level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``stat`` over 1-D ``values`` (scipy.stats.bootstrap).
@@ -184,7 +183,7 @@ def _ratio(k: np.ndarray, m: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def cluster_accuracy_ci(
-    correct: np.ndarray, image_ids: np.ndarray, n_boot: int = _STATISTICS["n_boot"], seed: int = _STATISTICS["seed"], level: float = 0.95
+    correct: np.ndarray, image_ids: np.ndarray, n_boot: int = _N_BOOT, seed: int = _SEED, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of accuracy that resamples images (clusters), not trials.
 
@@ -207,8 +206,8 @@ def cluster_accuracy_ci(
 def accuracy_table(
     human_trials: pd.DataFrame,
     model_correct: Mapping[str, pd.DataFrame],
-    n_boot: int = _STATISTICS["n_boot"],
-    seed: int = _STATISTICS["seed"],
+    n_boot: int = _N_BOOT,
+    seed: int = _SEED,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """2AFC accuracy of humans and of each model with image-cluster bootstrap CIs.
@@ -331,7 +330,7 @@ def compare_accuracy_by(
 
 
 def accuracy_by_group(
-    trials: pd.DataFrame, group: str, n_boot: int = _STATISTICS["n_boot"], seed: int = _STATISTICS["seed"], level: float = 0.95
+    trials: pd.DataFrame, group: str, n_boot: int = _N_BOOT, seed: int = _SEED, level: float = 0.95
 ) -> pd.DataFrame:
     """Accuracy per agent and group with image-cluster bootstrap CIs (:func:`cluster_accuracy_ci`).
 
@@ -471,8 +470,8 @@ def compare_methods_by(
 def summarise_similarity(
     similarity: pd.DataFrame,
     reliability: pd.DataFrame | None = None,
-    n_boot: int = _STATISTICS["n_boot"],
-    seed: int = _STATISTICS["seed"],
+    n_boot: int = _N_BOOT,
+    seed: int = _SEED,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Mean similarity per model, method and metric, with bootstrap CIs over images.
@@ -523,8 +522,8 @@ def _normalized(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, axis: i
         return (np.mean(value, axis=axis) - mean_floor) / (np.mean(upper, axis=axis) - mean_floor)
 
 
-def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_boot: int = _STATISTICS["n_boot"],
-                     seed: int = _STATISTICS["seed"], level: float = 0.95) -> tuple[float, float, float]:
+def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_boot: int = _N_BOOT,
+                     seed: int = _SEED, level: float = 0.95) -> tuple[float, float, float]:
     """``(mean(value) - mean(floor)) / (mean(upper) - mean(floor))`` over images, and its CI.
 
     ``value``, ``floor``, ``upper``: (n_images,) per-image score and bounds. The CI is the

@@ -48,6 +48,7 @@ from .catalogue import schema_defaults
 
 #: Defaults of the synthetic faces: the config schema (their one source).
 _SYNTHETIC = schema_defaults("dataset", "synthetic")
+_INTENSITY_RANGE: tuple[float, float] = tuple(_SYNTHETIC["intensity_range"])
 
 #: Prototypical AU combinations of the canonical expressions (docs/design.md §11.1).
 EXPRESSION_AUS: dict[str, tuple[int, ...]] = {
@@ -537,7 +538,7 @@ def render_face(identity_params: FaceIdentity, expression: str, intensity: float
 
 
 def generate_faces(n_identities: int, expressions: list[str], images_per_expression: int,
-                   size: int, seed: int, intensity_range: tuple[float, float] = tuple(_SYNTHETIC["intensity_range"]),
+                   size: int, seed: int, intensity_range: tuple[float, float] = _INTENSITY_RANGE,
                    n_jobs: int = 1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Generate a data set of synthetic faces: every identity in every expression.
 

@@ -24,6 +24,7 @@ from ..catalogue import schema_defaults
 
 #: Defaults of the ``humans`` settings: the config schema (their one source).
 _HUMANS = schema_defaults("humans")
+_ORDER_WEIGHTING = _HUMANS["order_weighting"]
 
 #: Per-image preprocessing record, for stimuli that show the ORIGINAL image:
 #: ``crop=(left, top, right, bottom)`` in original pixels (PIL's crop-box convention: the box's
@@ -132,7 +133,7 @@ def reveal_mask(xs: np.ndarray, ys: np.ndarray, radius: float | tuple[float, flo
     return canvas > 0
 
 
-def order_weights(n: int, order_weighting: str = _HUMANS["order_weighting"], order_decay: float = 0.5) -> np.ndarray:
+def order_weights(n: int, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5) -> np.ndarray:
     """Weight of the k-th click (k = 0 first) of a trial with ``n`` clicks, float (n,).
 
     ``none``: 1; ``linear``: ``(n - k) / n`` (first 1, last 1/n); ``exponential``:
@@ -152,7 +153,7 @@ def order_weights(n: int, order_weighting: str = _HUMANS["order_weighting"], ord
 
 
 def trial_map(x: np.ndarray, y: np.ndarray, stimulus_width: float, stimulus_height: float,
-              image_size: int, reveal_radius: float, order_weighting: str = _HUMANS["order_weighting"],
+              image_size: int, reveal_radius: float, order_weighting: str = _ORDER_WEIGHTING,
               order_decay: float = 0.5, geometry: Geometry | None = None) -> np.ndarray:
     """What one trial revealed, float64 (S, S) with values in [0, 1], not normalised.
 
@@ -186,7 +187,7 @@ def _trial_rows(trials: pd.DataFrame):
 
 
 def trial_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
-               reveal_radius: float, order_weighting: str = _HUMANS["order_weighting"], order_decay: float = 0.5,
+               reveal_radius: float, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5,
                geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
     """What each trial revealed: float64 (n_trials, S, S), row k for ``trials``' k-th row.
 
@@ -224,7 +225,7 @@ def aggregate_map(total: np.ndarray, blur_sigma: float) -> np.ndarray:
 
 
 def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
-               reveal_radius: float, blur_sigma: float, order_weighting: str = _HUMANS["order_weighting"],
+               reveal_radius: float, blur_sigma: float, order_weighting: str = _ORDER_WEIGHTING,
                order_decay: float = 0.5, geometries: Mapping[str, Geometry] | None = None
                ) -> dict[str, np.ndarray]:
     """Human attention map of every image in ``trials``: ``image_id -> float32 (S, S)``, sum 1.

@@ -47,6 +47,7 @@ from .maps import Geometry, aggregate_map, trial_fixations, trial_maps
 
 #: Defaults of the ``humans`` settings: the config schema (their one source).
 _HUMANS = schema_defaults("humans")
+_ORDER_WEIGHTING = _HUMANS["order_weighting"]
 
 #: ``metric(pred (N,H,W) float, ref (N,H,W) float, fixations (N,H,W) bool) -> (N,) float``;
 #: ``fixations`` are the clicks behind ``ref``.
@@ -69,7 +70,7 @@ def spearman_brown(r: np.ndarray | float, factor: float = 2.0) -> np.ndarray:
 
 def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[str, Metric],
                   repeats: int, seed: int, *, image_size: int, reveal_radius: float,
-                  blur_sigma: float, order_weighting: str = _HUMANS["order_weighting"], order_decay: float = 0.5,
+                  blur_sigma: float, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5,
                   geometries: Mapping[str, Geometry] | None = None) -> pd.DataFrame:
     """Per image and metric: split-half score, lower and upper bound, floor (module docstring).
 

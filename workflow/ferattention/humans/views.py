@@ -27,6 +27,7 @@ from .maps import Geometry, _clicks_by_trial, _trial_rows, stimulus_to_model_sca
 
 #: Defaults of the experiment settings (hiding): the config schema (their one source).
 _EXPERIMENT = schema_defaults("experiment")
+_HIDING, _HIDING_BLUR = _EXPERIMENT["hiding"], float(_EXPERIMENT["hiding_blur"])
 
 #: How the hidden part is shown (the values of ``experiment.hiding``).
 HIDINGS: tuple[str, ...] = ("blur", "mask")
@@ -34,7 +35,7 @@ HIDINGS: tuple[str, ...] = ("blur", "mask")
 MASK_VALUE: float = 128 / 255
 
 
-def hidden_image(image: np.ndarray, hiding: str = _EXPERIMENT["hiding"], sigma: float | tuple[float, float] = 0.0
+def hidden_image(image: np.ndarray, hiding: str = _HIDING, sigma: float | tuple[float, float] = 0.0
                  ) -> np.ndarray:
     """The hidden stimulus of one image (S, S) in [0, 1], float32 (S, S).
 
@@ -50,8 +51,8 @@ def hidden_image(image: np.ndarray, hiding: str = _EXPERIMENT["hiding"], sigma: 
 
 
 def uncovered_views(images: Mapping[str, np.ndarray], trials: pd.DataFrame, clicks: pd.DataFrame,
-                    image_size: int, reveal_radius: float, hiding: str = _EXPERIMENT["hiding"],
-                    hiding_blur: float = float(_EXPERIMENT["hiding_blur"]),
+                    image_size: int, reveal_radius: float, hiding: str = _HIDING,
+                    hiding_blur: float = _HIDING_BLUR,
                     geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
     """The stimulus of every trial as uncovered at the answer, float32 ``(n_trials, S, S)``.
 
@@ -94,7 +95,7 @@ def uncovered_views(images: Mapping[str, np.ndarray], trials: pd.DataFrame, clic
 
 def human_view_predictions(model: Any, classes: Sequence[str], images: Mapping[str, np.ndarray],
                            trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
-                           reveal_radius: float, hiding: str = _EXPERIMENT["hiding"], hiding_blur: float = float(_EXPERIMENT["hiding_blur"]),
+                           reveal_radius: float, hiding: str = _HIDING, hiding_blur: float = _HIDING_BLUR,
                            geometries: Mapping[str, Geometry] | None = None,
                            batch_size: int = 1024) -> pd.DataFrame:
     """A model's 2AFC answers to every human trial on the view uncovered at the answer.
