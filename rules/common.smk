@@ -10,15 +10,17 @@ from snakemake.utils import validate
 # The package is importable here too when it is not pip-installed (a conda env, a SLURM job).
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
-from ferattention.config import MODEL_FREE_SOURCES, check_config, check_schema  # noqa: E402
+from ferattention.config import MODEL_FREE_SOURCES, check_config  # noqa: E402
 from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-# Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
 CONFIG_SOURCES = [str(f) for f in workflow.configfiles] + (
     ["--config"] if workflow.config_settings.config else [])
-check_schema(config, CONFIG_SCHEMA, CONFIG_SOURCES)
+# Every problem of the schema and every cross-field rule, name and method setting
+# (ferattention.config.config_problems), with messages naming the key and the closest allowed
+# value: a wrong config stops here, before any job.
+check_config(config, CONFIG_SCHEMA, CONFIG_SOURCES)
 validate(config, str(CONFIG_SCHEMA))  # fills the defaults
 
 # Rule scripts import the package from the repository, whether or not it is pip-installed
@@ -41,10 +43,6 @@ def _name_regex(names):
     """A wildcard constraint matching exactly ``names`` (nothing when there are none)."""
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
-
-# Every cross-field rule, name and method setting, with messages naming the key and the closest
-# allowed value: a wrong config stops here, before any job (ferattention.config.config_problems).
-check_config(config, CONFIG_SOURCES)
 
 
 wildcard_constraints:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from ferattention.config import config_problems, schema_problems
+from ferattention.config import check_config, config_problems, schema_problems
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -128,22 +128,34 @@ def test_snakemake_stops_at_parse_time_and_starts_no_job(tmp_path, edit, expecte
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
+def test_schema_and_other_problems_are_reported_together_without_their_consequences():
+    config = copy.deepcopy(DEFAULT)
+    config["saliency"].update(methods=["cam", "gradcm", 3], extremal_perturbation={"max_itr": 10})
+    with pytest.raises(ValueError) as err:
+        check_config(config, SCHEMA, ["my.yaml"])
+    lines = str(err.value).splitlines()
+    assert lines[0] == "config (my.yaml): 5 problem(s) with the keys of config.schema.yaml:", lines
+    assert_one_line(str(err.value), ("saliency.extremal_perturbation.max_itr", "did you mean 'max_iter'?"))
+    assert_one_line(str(err.value), ("saliency.methods.1", "unknown method 'gradcm'", "did you mean 'gradcam'?"))
+    assert_one_line(str(err.value), ("saliency.methods.2: 3 is not of type 'string'",))
+    assert_one_line(str(err.value), ("recovery.sources.3", "unknown attention source 'extremal_perturbation'"))
+    assert not any(line.strip().startswith("saliency.methods.2: unknown") for line in lines)
+
+
 @pytest.mark.workflow
 def test_the_issue_example_stops_a_real_run_before_any_job(tmp_path):
     """`saliency: {methods: [cam, gradcm], extremal_perturbation: {max_itr: 10}}` (issue 17):
-    the misspelt setting first (schema), then, once fixed, the misspelt method."""
+    both mistakes in one message, and no job."""
     from test_bad_input import started_jobs
     from test_workflow import snakemake
 
     config = copy.deepcopy(DEFAULT)
     config["saliency"].update(methods=["cam", "gradcm"], extremal_perturbation={"max_itr": 10})
-    for expected in [("saliency.extremal_perturbation.max_itr", "did you mean 'max_iter'?"),
-                     ("saliency.methods.1", "unknown method 'gradcm'", "did you mean 'gradcam'?")]:
-        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        result = snakemake(tmp_path)
-        output = result.stdout + result.stderr
-        assert result.returncode != 0
-        assert_one_line(output, expected)
-        assert started_jobs(output) == set(), output[-3000:]
-        assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
-        config["saliency"]["extremal_perturbation"] = {"max_iter": 10}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert_one_line(output, ("saliency.extremal_perturbation.max_itr", "did you mean 'max_iter'?"))
+    assert_one_line(output, ("saliency.methods.1", "unknown method 'gradcm'", "did you mean 'gradcam'?"))
+    assert started_jobs(output) == set(), output[-3000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()

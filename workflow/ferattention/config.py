@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Mapping, Sequence
@@ -119,9 +120,9 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append(f"recovery.external.{name}: also in saliency.external; keep one")
 
     allowed = allowed_methods(config)
-    methods = list(sal["methods"])
-    for i, name in enumerate(methods):
-        if name not in allowed:
+    methods = [m for m in sal["methods"] if isinstance(m, str)]  # others: a schema problem
+    for i, name in enumerate(sal["methods"]):
+        if isinstance(name, str) and name not in allowed:
             problems.append(_unknown(f"saliency.methods.{i}", "method", name, allowed))
     inner_allowed = [m for m in catalogue.METHODS if m != "random_model"]
     inner = sal["random_model"]["method"]
@@ -166,12 +167,46 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def check_config(config: Mapping[str, Any], sources: list[str]) -> None:
-    """Raise one ``ValueError`` listing every problem of :func:`config_problems`."""
-    problems = config_problems(config)
+def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with the schema's defaults filled in (as Snakemake's ``validate``
+    fills them), also where the config breaks the schema elsewhere."""
+    base = jsonschema.Draft202012Validator
+
+    def fill(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    filled = copy.deepcopy(dict(config))
+    for _ in jsonschema.validators.extend(base, {"properties": fill})(schema).iter_errors(filled):
+        pass
+    return filled
+
+
+def check_config(config: Mapping[str, Any], schema_path: str | Path, sources: list[str]) -> None:
+    """Raise one ``ValueError`` listing every problem of the config read from ``sources``: those of
+    the schema (:func:`schema_problems`) and the others (:func:`config_problems`), one line each.
+
+    Where a key breaks the schema, the problems that follow from it are left out; where the
+    config is too broken for the other checks, the schema's problems are reported alone.
+    """
+    problems = schema_problems(config, schema_path)
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    try:
+        others = config_problems(with_defaults(config, schema))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        others = []  # a wrong type the schema reports already
+    broken = [p.split(":", 1)[0] for p in problems]
+    problems += [p for p in others
+                 if not any(p.startswith(b) or b.startswith(p.split(":", 1)[0]) for b in broken)]
     if problems:
-        raise ValueError(f"config ({', '.join(sources)}): {len(problems)} problem(s):\n  "
-                         + "\n  ".join(problems))
+        raise ValueError(
+            f"config ({', '.join(sources)}): {len(problems)} problem(s) with the keys of "
+            f"{Path(schema_path).name}:\n  " + "\n  ".join(problems))
 
 
-__all__ = ["allowed_methods", "check_config", "check_schema", "config_problems", "schema_problems"]
+__all__ = ["allowed_methods", "check_config", "check_schema", "config_problems", "schema_problems",
+           "with_defaults"]
