@@ -161,3 +161,10 @@ def test_no_setting_default_is_written_twice():
                for owner, name, _ in _literal_defaults(root / rel)}
     assert NOT_SETTINGS - {("saliency/extremal.py", f, "perturbation") for f in (
         "batched_extremal_masks", "torchray_extremal_masks")} <= present
+
+
+def test_benchmarked_methods_are_catalogued_attention_methods_in_display_order():
+    from ferattention import bench
+
+    assert list(bench.SALIENCY_METHODS) == catalogue.method_order(bench.SALIENCY_METHODS)
+    assert all(m in catalogue.METHODS and not catalogue.is_baseline(m) for m in bench.SALIENCY_METHODS)
