@@ -69,6 +69,8 @@ CASES = [
      ("similarity.primary", "'emd'", "not in similarity.metrics")),
     ("missing_path", set_key("dataset.source", "imagefolder"),
      ("dataset.path", "required for dataset.source: imagefolder")),
+    ("unknown_observer_parameter", set_key("humans.simulated.params", {"treshold": [0.6, 0.1]}),
+     ("humans.simulated.params.treshold", "unknown key", "did you mean 'threshold'?")),
     ("external_named_like_a_method", set_key("saliency.external", {"gradcam": {"path": "x.npz"}}),
      ("saliency.external.gradcam", "is a method of the workflow")),
 ]

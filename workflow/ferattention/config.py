@@ -86,8 +86,8 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
 
     Checked: method names (``saliency.methods``, ``saliency.random_model.method`` and its
     ``method_params``), architectures whose head does not support a requested method (CAM needs
-    a global-average-pooling + linear head), the split fractions, the attention sources and
-    models of ``humans.simulated`` and ``recovery``, external map names, ``similarity.primary``,
+    a global-average-pooling + linear head), the split fractions, the attention sources, models
+    and observer parameters of ``humans.simulated`` and ``recovery``, external map names, ``similarity.primary``,
     and the paths each ``dataset.source`` and ``humans.source`` needs.
     """
     problems: list[str] = []
@@ -149,6 +149,12 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
 
     models = list(config["models"])
     sim = hu["simulated"]
+    if sim["params"]:
+        from .humans.simulate import DEFAULT_PARAMS  # numpy and scipy: only when needed
+
+        known = list(DEFAULT_PARAMS)
+        problems += [f"humans.simulated.params.{key}: unknown key ({_close(key, known)}"
+                     f"allowed: {', '.join(known)})" for key in sim["params"] if key not in known]
     for key, source in (("humans.simulated.attention", sim["attention"]),
                         *((f"recovery.sources.{i}", s) for i, s in enumerate(rec["sources"]))):
         sources = list(dict.fromkeys([*MODEL_FREE_SOURCES, *methods]
