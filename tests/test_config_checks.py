@@ -94,6 +94,10 @@ def test_the_default_config_and_the_names_it_defines_are_valid():
         "methods": ["cam", "deepgaze", "random_model_gradcam", "shuffled_gradcam", "shuffled_deepgaze"],
         "external": {"deepgaze": {"path": "maps.npz"}}})(c),
         set_key("recovery.sources", ["regions", "deepgaze"])(c))) == []
+    # An untrained network has no maps from outside.
+    found = problems(set_key("saliency", {"methods": ["cam", "random_model_deepgaze"],
+                                          "external": {"deepgaze": {"path": "maps.npz"}}}))
+    assert any(p.startswith("saliency.methods.1: unknown method 'random_model_deepgaze'") for p in found)
     # A GAP-head architecture with CAM, and a VGG without it, are fine.
     assert problems(set_key("models", {"r": {"arch": "resnet18"}})) == []
     assert problems(lambda c: (set_key("models", {"v": {"arch": "vgg16_bn"}})(c),

@@ -72,11 +72,12 @@ def _unknown(key: str, what: str, value: Any, allowed: Sequence[str]) -> str:
 
 def allowed_methods(config: Mapping[str, Any]) -> list[str]:
     """Every name ``saliency.methods`` may hold: the catalogue's methods, ``saliency.external``
-    names, and the baseline families (``random_model_<m>``, ``shuffled_<m>``) of those."""
+    names, ``random_model_<m>`` of the catalogue's attention methods (an untrained network) and
+    ``shuffled_<m>`` of those and of the external maps."""
     attention = [m for m in catalogue.METHODS if not catalogue.is_baseline(m)]
     external = list(config["saliency"]["external"])
     baselines = [m for m in catalogue.METHODS if catalogue.is_baseline(m)]
-    families = [p + m for p in catalogue.BASELINE_PREFIXES for m in [*attention, *external]]
+    families = [f"random_model_{m}" for m in attention] + [f"shuffled_{m}" for m in [*attention, *external]]
     return [*attention, *external, *baselines, *families]
 
 
