@@ -39,6 +39,11 @@ rule statistics:
             caption="../workflow/report/similarity_summary.rst",
             category="Tables",
         ),
+        accuracy_tests=report(
+            "results/tables/accuracy_tests.csv",
+            caption="../workflow/report/accuracy_tests.rst",
+            category="Tables",
+        ),
     params:
         statistics=config["statistics"],
     log:
@@ -47,3 +52,21 @@ rule statistics:
         ENV
     script:
         "../workflow/scripts/statistics.py"
+
+
+rule agreement:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    input:
+        accuracy_trials="results/tables/accuracy_trials.csv",
+    output:
+        table=report(
+            "results/tables/agreement.csv",
+            caption="../workflow/report/agreement.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/agreement.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/agreement.py"

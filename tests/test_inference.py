@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,6 +21,11 @@ def planted():
     trials = simulate(SMALL, 0.08, seed=11)
     frame = mixed.comparison_frame(trials, "model:sim")
     return trials, frame, mixed.fit_mixed_logit(frame)
+
+
+@pytest.fixture(scope="module")
+def tests_table(planted):
+    return mixed.accuracy_tests(planted[0])
 
 
 def test_mixed_model_recovers_a_planted_difference(planted):
@@ -97,9 +100,9 @@ def test_comparison_frame_levels(planted):
         mixed.comparison_frame(bad, "model:sim")
 
 
-def test_accuracy_tests_table(planted):
-    trials, _, fit = planted
-    table = mixed.accuracy_tests(trials)
+def test_accuracy_tests_table(planted, tests_table):
+    _, _, fit = planted
+    table = tests_table
     assert tuple(table.columns) == mixed.TEST_COLUMNS
     row = table.iloc[0]
     assert row.comparison == "human vs model:sim" and row.p_adjusted == pytest.approx(row.p_value)
@@ -187,3 +190,29 @@ def test_agreement_table_on_simulated_trials(planted):
     assert abs(sim.kappa) < 0.3 and sim.n_trials == len(human)
     cells = agreement.confusion_cells(trials, "model:sim")
     assert cells.n_trials.sum() == len(human)
+
+
+# ------------------------------------------------------------------ report and figure
+
+
+def test_report_answers_rest_on_the_mixed_model(planted, tests_table, tmp_path):
+    from ferattention import figures, report
+
+    trials, tests = planted[0], tests_table
+    mc = stats.compare_accuracy(trials[trials.agent == "human"]["correct"].to_numpy(),
+                                {"sim": trials[trials.agent == "model:sim"]["correct"].to_numpy()},
+                                trials[trials.agent == "human"]["image_id"].to_numpy())
+    table = stats.stats_table(mc, mixed.stats_rows(tests))  # mixed row last: still the primary
+    accuracy = pd.DataFrame({"agent": ["human", "model:sim"], "n_trials": [1152, 1152],
+                             "n_correct": [1000, 900], "accuracy": [0.87, 0.78],
+                             "ci_low": [0.8, 0.7], "ci_high": [0.9, 0.85]})
+    answer = report.accuracy_answers(accuracy, table, mixed_tests=tests)[0]
+    assert answer["tests"][0][0] == "mixed_logit" and answer["verdict"] == "humans better"
+    assert f"odds ratio {tests.odds_ratio.iloc[0]:.2f}" in answer["sentence"]
+    assert "secondary mcnemar_exact" in answer["sentence"]
+    agree = agreement.agreement_table(trials)
+    sentence = report.agreement_answers(agree)[0]
+    assert sentence.startswith("Humans vs model:sim: error consistency kappa")
+    png, pdf = figures.plot_agreement(
+        agree, {"model:sim": agreement.confusion_cells(trials, "model:sim")}, tmp_path / "a.png")
+    assert png.read_bytes().startswith(b"\x89PNG") and pdf.stat().st_size > 1000
