@@ -51,6 +51,8 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from .stats import STATS_COLUMNS, holm
+
 #: Columns of ``results/tables/accuracy_tests.csv``, in order.
 TEST_COLUMNS: tuple[str, ...] = (
     "comparison", "n_human_trials", "n_model_trials", "n_participants", "n_images",
@@ -235,8 +237,6 @@ def accuracy_tests(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     random-effect SDs, raw accuracies, and the exact McNemar p on the paired trials (secondary:
     it treats every trial as independent).
     """
-    from .stats import holm
-
     agents = [a for a in pd.unique(trials["agent"]) if str(a).startswith("model:")]
     human = trials[trials["agent"] == "human"]
     keys = ["participant_id", "trial_id"]
@@ -265,8 +265,6 @@ def accuracy_tests(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 def stats_rows(tests: pd.DataFrame) -> pd.DataFrame:
     """The mixed-model rows of ``stats.csv`` (columns ``STATS_COLUMNS``): test ``mixed_logit``,
     statistic = Wald z, effect size = log odds ratio (humans vs model), n = rows fitted."""
-    from .stats import STATS_COLUMNS
-
     out = pd.DataFrame({
         "test": "mixed_logit", "comparison": tests["comparison"], "statistic": tests["z"],
         "p_value": tests["p_value"], "p_adjusted": tests["p_adjusted"],
