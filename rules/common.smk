@@ -111,6 +111,8 @@ def final_outputs():
         "results/tables/similarity.csv",
         "results/tables/similarity_summary.csv",
         "results/tables/stats.csv",
+        "results/tables/accuracy_tests.csv",
+        "results/tables/agreement.csv",
         "results/humans/reliability.csv",
         *expand("results/models/{model}/metrics.json", model=MODELS),
     ]

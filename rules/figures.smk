@@ -166,3 +166,23 @@ rule figure_faithfulness:
         ENV
     script:
         "../workflow/scripts/figure_faithfulness.py"
+
+
+rule figure_agreement:
+    localrule: True
+    input:
+        agreement="results/tables/agreement.csv",
+        accuracy_trials="results/tables/accuracy_trials.csv",
+    output:
+        png=report(
+            "results/figures/agreement.png",
+            caption="../workflow/report/agreement_figure.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/agreement.pdf",
+    log:
+        "logs/figures/agreement.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/figure_agreement.py"

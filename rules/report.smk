@@ -8,6 +8,7 @@ FIGURES = [
     "results/figures/accuracy_by_pair.png",
     "results/figures/regions.png",
     "results/figures/faithfulness.png",
+    "results/figures/agreement.png",
     *expand("results/figures/confusion_{model}.png", model=MODELS),
 ]
 
@@ -19,6 +20,8 @@ rule report:
         summary="results/tables/similarity_summary.csv",
         stats="results/tables/stats.csv",
         verdict="results/tables/verdict.csv",
+        accuracy_tests="results/tables/accuracy_tests.csv",
+        agreement="results/tables/agreement.csv",
         regions="results/tables/regions.csv",
         faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),

@@ -40,6 +40,11 @@ rule statistics:
             category="Tables",
         ),
         verdict="results/tables/verdict.csv",
+        accuracy_tests=report(
+            "results/tables/accuracy_tests.csv",
+            caption="../workflow/report/accuracy_tests.rst",
+            category="Tables",
+        ),
     params:
         statistics=config["statistics"],
         primary=config["similarity"]["primary"],
@@ -49,3 +54,21 @@ rule statistics:
         ENV
     script:
         "../workflow/scripts/statistics.py"
+
+
+rule agreement:
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    input:
+        accuracy_trials="results/tables/accuracy_trials.csv",
+    output:
+        table=report(
+            "results/tables/agreement.csv",
+            caption="../workflow/report/agreement.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/agreement.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/agreement.py"

@@ -188,6 +188,26 @@ def test_provenance_records_the_run(run):
     assert record["packages"]["snakemake"] and record["device"]
 
 
+def test_mixed_model_and_agreement_tables(run):
+    from ferattention import agreement, mixed
+
+    tests = read(run, "tables/accuracy_tests.csv")
+    assert list(tests.columns) == list(mixed.TEST_COLUMNS)
+    assert list(tests["comparison"]) == ["human vs model:tiny", "human vs model:tiny@human_view"]
+    assert (tests["or_ci_low"] < tests["odds_ratio"]).all()
+    assert (tests["odds_ratio"] < tests["or_ci_high"]).all()
+    assert tests["p_value"].between(0, 1).all() and (tests["se"] > 0).all()
+    stats = read(run, "tables/stats.csv")
+    assert set(stats.loc[stats["test"] == "mixed_logit", "comparison"]) == set(tests["comparison"])
+    agree = read(run, "tables/agreement.csv")
+    assert list(agree.columns) == list(agreement.AGREEMENT_COLUMNS)
+    assert list(agree["agent"]) == ["model:tiny", "model:tiny@human_view"]
+    report = (run / "results/report.html").read_text()
+    assert "mixed model" in report and "error consistency" in report
+    for suffix in (".png", ".pdf"):
+        assert (run / "results/figures" / f"agreement{suffix}").stat().st_size > 1000
+
+
 def _report_variable(html: str, name: str, script_id: str):
     """A JSON value that Snakemake's report page defines as ``var <name> = ...`` in a script."""
     match = re.search(rf'<script id="{script_id}">\s*var {name} = (.*?);?\s*</script>', html, re.S)

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m ferattention.bench {saliency,faces,train,dag,workflow} [options]``.
+"""Benchmarks: ``python -m ferattention.bench {saliency,faces,train,dag,workflow,inference} [options]``.
 
 Each prints one JSON object per line with the measured figures and their ratio to the target:
 
@@ -6,7 +6,9 @@ Each prints one JSON object per line with the measured figures and their ratio t
 - ``faces``: synthetic face generation rate (:mod:`ferattention.bench_faces`, issue 3);
 - ``train``: training the default model on the default set (:mod:`ferattention.bench_train`, issue 4);
 - ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench_dag`, issue 8);
-- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench_workflow`, issue 2).
+- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench_workflow`, issue 2);
+- ``inference``: calibration (false-positive rate, power) of the accuracy tests
+  (:mod:`ferattention.bench_inference`, issue 15).
 
 ``saliency`` times each method as the workflow runs it (one call on a batch) against the
 straightforward use of its library (one image at a time), checks that both give the same maps, and
@@ -212,7 +214,7 @@ def _timed_once(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any
 
 #: Benchmarks kept in modules of their own: subcommand -> module (each has ``main(argv)``).
 OTHER_BENCHMARKS = {"faces": "bench_faces", "train": "bench_train", "dag": "bench_dag",
-                    "workflow": "bench_workflow"}
+                    "workflow": "bench_workflow", "inference": "bench_inference"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -597,3 +597,51 @@ def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
                  fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return save_figure(fig, path)
+
+
+@_styled
+def plot_agreement(agreement: pd.DataFrame, cells: Mapping[str, pd.DataFrame],
+                   path: str | os.PathLike) -> tuple[Path, Path]:
+    """Error consistency and confusion patterns of humans and each model.
+
+    Left: Cohen's kappa of correct/incorrect per model agent with its 95% CI (``agreement``:
+    ``results/tables/agreement.csv``). Right: per model agent, the human (x) vs model (y) error
+    rate of each (true expression, foil) cell (``cells[agent]``: ``label, foil, n_trials,
+    human_error, model_error`` from :func:`ferattention.agreement.confusion_cells`), with the
+    diagonal and each agent's Pearson r in the legend.
+    """
+    require_columns(agreement, ["agent", "kappa", "kappa_ci_low", "kappa_ci_high", "confusion_r"],
+                    "agreement table")
+    if agreement.empty:
+        return _message_figure("Human-model agreement", "No model agents in the agreement table.",
+                               path)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.2))
+    y = np.arange(len(agreement))
+    colors = [color_of(a) for a in agreement["agent"]]
+    err = np.vstack([agreement["kappa"] - agreement["kappa_ci_low"],
+                     agreement["kappa_ci_high"] - agreement["kappa"]])
+    left.barh(y, agreement["kappa"], color=colors, edgecolor="black", linewidth=0.6)
+    left.errorbar(agreement["kappa"], y, xerr=np.nan_to_num(err), fmt="none", ecolor="black",
+                  capsize=4)
+    left.axvline(0, color="0.3", linestyle="--", linewidth=1.0)
+    left.set_yticks(y, [str(a) for a in agreement["agent"]])
+    left.invert_yaxis()
+    left.set_xlim(min(-0.2, float(np.nanmin(agreement["kappa_ci_low"].fillna(0))) - 0.05), 1.0)
+    left.set_xlabel("error consistency (Cohen's kappa)")
+    left.set_title("Same trials right or wrong?")
+    for agent, color in zip(agreement["agent"], colors):
+        sub = cells.get(agent)
+        if sub is None or sub.empty:
+            continue
+        r = agreement.set_index("agent").loc[agent, "confusion_r"]
+        right.scatter(sub["human_error"], sub["model_error"], s=12 + 2 * np.sqrt(sub["n_trials"]),
+                      color=color, alpha=0.7, edgecolor="black", linewidth=0.3,
+                      label=f"{agent} (r = {r:.2f})" if np.isfinite(r) else f"{agent} (r: n/a)")
+    right.plot([0, 1], [0, 1], color="0.4", linestyle=":", linewidth=1.0)
+    right.set_xlim(-0.02, 1.0)
+    right.set_ylim(-0.02, 1.0)
+    right.set_xlabel("human error rate")
+    right.set_ylabel("model error rate")
+    right.set_title("Errors per (true expression, foil)")
+    right.legend(loc="upper left", fontsize="small", frameon=False)
+    return save_figure(fig, path)

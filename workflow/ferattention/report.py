@@ -57,7 +57,8 @@ SIMULATED_NOTICE = (
 #: Captions of the figures the workflow makes, by figure name (``confusion*`` matches by prefix).
 FIGURE_CAPTIONS: dict[str, str] = {
     "accuracy": "2AFC accuracy of humans and each model on the same trials, with 95% confidence "
-                "intervals; dashed line: chance (0.5).",
+                "intervals (crossed bootstrap of participants and images); dashed line: chance "
+                "(0.5).",
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
                   "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
                   "ceiling (what the true attention map would score given the human noise); "
@@ -78,6 +79,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
                 "each compared map's normalised score (columns); frame: the winner, *: the "
                 "planted map. A pipeline that can tell attention methods apart puts the frame on "
                 "the star in every row with one.",
+    "agreement": "Left: error consistency (Cohen's kappa, 95% CI) of each model with the humans "
+                 "on the same trials; 0: errors as independent as the accuracies allow. Right: "
+                 "human vs model error rate per (true expression, foil) cell, with the Pearson r "
+                 "of the two patterns.",
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
@@ -214,7 +219,8 @@ def _parties(comparison: str) -> frozenset[str]:
 
 
 def accuracy_answers(
-    accuracy: pd.DataFrame, stats: pd.DataFrame, alpha: float = 0.05
+    accuracy: pd.DataFrame, stats: pd.DataFrame, alpha: float = 0.05,
+    mixed_tests: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Humans vs each model: accuracies, difference, paired tests and a one-sentence verdict.
 
@@ -222,6 +228,10 @@ def accuracy_answers(
     ``model_accuracy``, ``difference`` (human minus model, proportion), ``tests`` (list of
     ``(test, p_value, p_adjusted)``), ``verdict`` (``'humans better'``, ``'model better'``,
     ``'no significant difference'`` or ``'no test'``) and ``sentence``.
+
+    The verdict rests on the first test: the mixed model (``mixed_logit``) when ``stats`` has it,
+    the other tests being secondary. With ``mixed_tests`` (``results/tables/accuracy_tests.csv``)
+    the sentence also gives the mixed model's odds ratio and difference with 95% intervals.
     """
     require_columns(accuracy, ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
                     "accuracy table")
@@ -248,6 +258,7 @@ def accuracy_answers(
         # Only tests with a p-value (``accuracy_difference`` rows are descriptive: p is NaN).
         tests = [(str(r["test"]), r["p_value"], r["p_adjusted"]) for _, r in rows.iterrows()
                  if not _missing(r["p_value"])]
+        tests.sort(key=lambda t: t[0] != "mixed_logit")  # the primary test first (stable)
         diff = float(h["accuracy"]) - float(m["accuracy"])
         if not tests:
             verdict = "no test"
@@ -265,18 +276,60 @@ def accuracy_answers(
                                          f"(α = {alpha:g})",
             "no test": f"Humans vs model {name} (no paired test found in stats.csv)",
         }[verdict]
+        has_mixed = any(t == "mixed_logit" for t, _, _ in tests)
+
+        def label(test: str) -> str:
+            if test == "mixed_logit":
+                return "mixed model"
+            return f"secondary {test}" if has_mixed else f"paired test {test}"
+
         test_text = "; ".join(
-            f"paired test {t}: {_p_phrase(p)}" + ("" if _missing(pa) else f", adjusted {_p_phrase(pa)}")
+            f"{label(t)}: {_p_phrase(p)}" + ("" if _missing(pa) else f", adjusted {_p_phrase(pa)}")
             for t, p, pa in tests
         )
+        mixed_text = ""
+        if mixed_tests is not None and not mixed_tests.empty:
+            match = mixed_tests[mixed_tests["comparison"].map(
+                lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
+            if len(match):
+                t = match.iloc[0]
+                mixed_text = (
+                    f"; mixed model (participants and images as random effects): odds ratio "
+                    f"{t['odds_ratio']:.2f} (95% CI {t['or_ci_low']:.2f}–{t['or_ci_high']:.2f}), "
+                    f"difference {t['difference_pp']:+.1f} points (95% CI "
+                    f"{t['difference_ci_low']:+.1f} to {t['difference_ci_high']:+.1f})")
         sentence = (
             f"{lead}: humans {_pct(h['accuracy'])} ({_ci_pct(h['ci_low'], h['ci_high'])}, "
             f"{int(h['n_trials'])} trials) vs {model_part}; difference {100 * diff:+.1f} "
-            f"percentage points" + (f"; {test_text}." if test_text else ".")
+            f"percentage points" + mixed_text + (f"; {test_text}." if test_text else ".")
         )
         out.append({"model": name, "human_accuracy": float(h["accuracy"]),
                     "model_accuracy": float(m["accuracy"]), "difference": diff, "tests": tests,
                     "verdict": verdict, "sentence": sentence})
+    return out
+
+
+QUESTION_AGREEMENT = "Do humans and models err on the same trials?"
+
+
+def agreement_answers(agreement: pd.DataFrame) -> list[str]:
+    """One sentence per model agent of ``results/tables/agreement.csv``: error consistency (kappa
+    with its 95% CI, observed and expected agreement) and the confusion-pattern correlation."""
+    require_columns(agreement, ["agent", "n_trials", "c_obs", "c_exp", "kappa", "kappa_ci_low",
+                                "kappa_ci_high", "confusion_r", "n_cells"], "agreement table")
+    out = []
+    for _, r in agreement.iterrows():
+        if _missing(r["kappa"]):
+            kappa = "error consistency undefined (no errors to compare)"
+        else:
+            kappa = (f"error consistency kappa {r['kappa']:.2f} (95% CI {r['kappa_ci_low']:.2f} to "
+                     f"{r['kappa_ci_high']:.2f}; same outcome on {_pct(r['c_obs'])} of "
+                     f"{int(r['n_trials'])} trials, {_pct(r['c_exp'])} expected from the "
+                     f"accuracies alone)")
+        conf = ("confusion patterns not comparable" if _missing(r["confusion_r"]) else
+                f"human and model error rates over {int(r['n_cells'])} (true expression, foil) "
+                f"cells correlate r = {r['confusion_r']:.2f}")
+        out.append(f"Humans vs {r['agent']}: {kappa}; {conf}.")
     return out
 
 
@@ -592,6 +645,8 @@ def build_report_context(
     expected_attention: pd.DataFrame | None = None,
     recovery_figure: str | os.PathLike | None = None,
     verdicts: pd.DataFrame | None = None,
+    mixed_tests: pd.DataFrame | None = None,
+    agreement: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
@@ -606,6 +661,8 @@ def build_report_context(
     ``recovery_figure`` (when the recovery study has been run) explain what the answer to
     question 2 means (:func:`planted_attention_sentences`). ``verdicts`` (``verdict.csv``) gives
     the tested answer to question 2 on the primary metric (:func:`verdict_sentences`).
+    ``mixed_tests`` (``accuracy_tests.csv``) adds the mixed model's odds ratio and difference to
+    the accuracy answers; ``agreement`` (``agreement.csv``) adds the agreement answers.
 
     Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
     ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
@@ -617,7 +674,7 @@ def build_report_context(
     scoped = stats["comparison"].astype(str).str.contains(r" \[[a-z_]+=", regex=True)
     breakdown = stats[scoped & stats["comparison"].astype(str).str.startswith("human vs ")]
     stats = stats[~scoped]
-    acc_answers = accuracy_answers(accuracy, stats, alpha=alpha)
+    acc_answers = accuracy_answers(accuracy, stats, alpha=alpha, mixed_tests=mixed_tests)
     tables = format_tables(accuracy, summary, stats, higher_is_better)
     if not breakdown.empty:
         tables["accuracy_breakdown"] = format_tables(accuracy, summary, breakdown,
@@ -648,6 +705,8 @@ def build_report_context(
         "accuracy_answers": acc_answers,
         "similarity_answers": sim_answers,
         "answer_accuracy": [a["sentence"] for a in acc_answers],
+        "question_agreement": QUESTION_AGREEMENT,
+        "answer_agreement": [] if agreement is None else agreement_answers(agreement),
         "answer_similarity_overall": _overall_sentences(sim_answers),
         "answer_similarity_planted": planted,
         "answer_similarity_verdict": ([] if verdicts is None
@@ -737,6 +796,10 @@ def render_html(context: Mapping[str, Any]) -> str:
     parts.append(f"<h3>{_e(context['question_accuracy'])}</h3>")
     acc = context["answer_accuracy"] or ["No model accuracy in the accuracy table."]
     parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in acc) + "</ul>")
+    if context.get("answer_agreement"):
+        parts.append(f"<h3>{_e(context['question_agreement'])}</h3>")
+        parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in context["answer_agreement"])
+                     + "</ul>")
     parts.append(f"<h3>{_e(context['question_similarity'])}</h3>")
     overall = context["answer_similarity_overall"]
     if context.get("answer_similarity_planted"):

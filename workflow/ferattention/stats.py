@@ -203,6 +203,48 @@ def cluster_accuracy_ci(
     return _bootstrap((k, m), _ratio, n_boot, seed, level, paired=True)
 
 
+def crossed_bootstrap_ci(
+    correct: np.ndarray,
+    participant_ids: np.ndarray | None,
+    image_ids: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile CI of accuracy by a crossed bootstrap of participants and images.
+
+    Each resample draws the participants with replacement and, independently, the images; a trial
+    enters it with multiplicity (its participant's count) x (its image's count), and the statistic
+    is the pooled accuracy of the weighted trials. Both sources of dependence are kept: trials of
+    one participant share their skill, trials of one image its difficulty. ``participant_ids``
+    None (or all equal) reduces it to the image bootstrap. The draws depend only on ``seed`` and
+    on the sorted participant and image ids, so agents answering the same trials (the models'
+    rows mirror the participants' trials) are resampled with the same draws. Fewer than two
+    images (or no spread in the draws' accuracies) gives (NaN, NaN) or (a, a) as
+    :func:`cluster_accuracy_ci`.
+    """
+    y = np.asarray(correct, dtype=float)
+    img_codes, images = pd.factorize(pd.Series(np.asarray(image_ids)), sort=True)
+    if participant_ids is None:
+        part_codes, parts = np.zeros(y.size, dtype=int), np.array(["all"])
+    else:
+        part_codes, parts = pd.factorize(pd.Series(np.asarray(participant_ids)), sort=True)
+    if len(images) < 2:
+        return (np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    n_p, n_i = len(parts), len(images)
+    # counts of each participant / image in each resample, (n_boot, n_p) and (n_boot, n_i)
+    c_p = rng.multinomial(n_p, np.full(n_p, 1 / n_p), size=n_boot) if n_p > 1 else np.ones((n_boot, 1))
+    c_i = rng.multinomial(n_i, np.full(n_i, 1 / n_i), size=n_boot)
+    weights = c_p[:, part_codes] * c_i[:, img_codes]  # (n_boot, n_trials)
+    total = weights.sum(axis=1)
+    keep = total > 0  # a draw can miss every trial when participants saw few images
+    acc = (weights[keep] @ y) / total[keep]
+    alpha = (1 - level) / 2
+    low, high = np.quantile(acc, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def accuracy_table(
     human_trials: pd.DataFrame,
     model_correct: Mapping[str, pd.DataFrame],
@@ -210,12 +252,17 @@ def accuracy_table(
     seed: int = _SEED,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """2AFC accuracy of humans and of each model with image-cluster bootstrap CIs.
+    """2AFC accuracy of humans and of each model with crossed-bootstrap CIs.
 
     ``human_trials`` and each frame of ``model_correct`` (model name -> frame) need the columns
-    ``image_id`` and ``correct`` (bool or 0/1), one row per trial; other columns are ignored.
-    Returns the columns of ``results/tables/accuracy.csv`` with one row per agent, ``human``
-    first, then ``model:<name>`` in the mapping's order. CIs: :func:`cluster_accuracy_ci`.
+    ``image_id`` and ``correct`` (bool or 0/1), one row per trial, and ``participant_id`` for the
+    crossed bootstrap; other columns are ignored. Returns the columns of
+    ``results/tables/accuracy.csv`` with one row per agent, ``human`` first, then
+    ``model:<name>`` in the mapping's order. CIs: :func:`crossed_bootstrap_ci` over participants
+    and images. A model's rows are its answers to the participants' trials, so they are
+    resampled with the same participant and image draws as the humans' (a full-image model's
+    answer does not depend on the participant, but which trial of an image, i.e. which option
+    pair, each participant drew does); a frame without ``participant_id`` is resampled by image.
     """
     rows = []
     agents = [("human", human_trials)] + [(f"model:{k}", v) for k, v in model_correct.items()]
@@ -224,7 +271,9 @@ def accuracy_table(
         if frame.empty:
             raise ValueError(f"trials of {agent}: no trials")
         correct = _as_bool(frame["correct"].to_numpy(), f"trials of {agent}, column 'correct'")
-        low, high = cluster_accuracy_ci(correct, frame["image_id"].to_numpy(), n_boot, seed, level)
+        parts = frame["participant_id"].to_numpy() if "participant_id" in frame.columns else None
+        low, high = crossed_bootstrap_ci(correct, parts, frame["image_id"].to_numpy(), n_boot, seed,
+                                         level)
         rows.append({
             "agent": agent, "n_trials": len(correct), "n_correct": int(correct.sum()),
             "accuracy": float(correct.mean()), "ci_low": low, "ci_high": high,

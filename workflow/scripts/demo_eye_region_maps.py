@@ -6,6 +6,7 @@ with rule_job(snakemake) as log:
     from ferattention import io
     from ferattention.attention import region_hypothesis_maps
 
-    maps = region_hypothesis_maps(io.load_maps(snakemake.input.regions), ("brows", "eyes"))
+    maps = region_hypothesis_maps(io.load_maps(snakemake.input.regions), ("brows", "eyes"),
+                                  blur_sigma=3.0)
     log.info("%d eye-region maps", len(maps))
     io.save_maps(maps, snakemake.output.maps)

@@ -15,6 +15,13 @@ with rule_job(snakemake):
                             "(results/tables/regions.csv; area: a uniform map's share)",
                             report.region_summary(regions))
 
+    agreement = io.read_table(snakemake.input.agreement)
+    extra["agreement"] = ("Agreement beyond accuracy: error consistency and confusion patterns "
+                          "(results/tables/agreement.csv)", agreement)
+    extra["accuracy_tests"] = ("Humans vs each model, logistic mixed model (results/tables/"
+                               "accuracy_tests.csv; odds ratio and difference: humans vs model)",
+                               io.read_table(snakemake.input.accuracy_tests))
+
     faith = io.read_table(snakemake.input.faithfulness)
     extra["faithfulness"] = ("Faithfulness to the model: mean deletion and insertion AUC over "
                              "images (results/tables/faithfulness.csv; deletion: lower is more "
@@ -34,5 +41,7 @@ with rule_job(snakemake):
                             if snakemake.input.expected else None),
         # The recovery study is not part of the default run; shown once it has been run.
         recovery_figure=snakemake.input.recovery[0] if snakemake.input.recovery else None,
+        mixed_tests=io.read_table(snakemake.input.accuracy_tests),
+        agreement=agreement,
     )
     report.render_report(context, snakemake.output.html)

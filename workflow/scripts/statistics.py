@@ -1,13 +1,15 @@
-"""Rule statistics: paired humans-vs-model tests, method comparisons, similarity summary, and their
-breakdowns per expression and per expression pair."""
+"""Rule statistics: humans vs each model (mixed model, paired tests), method comparisons, similarity
+summary, and their breakdowns per expression and per expression pair."""
 
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from ferattention import io, stats
+    from ferattention import io, mixed, stats
 
     cfg = snakemake.params.statistics
     per_trial = io.read_table(snakemake.input.accuracy_trials)
+    mixed_tests = mixed.accuracy_tests(per_trial, seed=cfg["seed"])
+    log.info("mixed model, humans vs each model:\n%s", mixed_tests.to_string(index=False))
     keys = ["participant_id", "trial_id", "image_id", "label", "option_a", "option_b"]
     wide = per_trial.pivot_table(index=keys, columns="agent", values="correct",
                                  aggfunc="first").reset_index()
@@ -34,9 +36,11 @@ with rule_job(snakemake) as log:
     verdicts, verdict_tests = stats.attention_verdicts(similarity, primary,
                                                        METRICS[primary].higher_is_better)
     log.info("question 2 on %s:\n%s", primary, verdicts.to_string(index=False))
-    table = stats.stats_table(accuracy_tests, method_tests, verdict_tests, by_expression, by_pair,
+    table = stats.stats_table(mixed.stats_rows(mixed_tests), accuracy_tests, method_tests,
+                              verdict_tests, by_expression, by_pair,
                               methods_by_expression)
     log.info("%d tests; summary:\n%s", len(table), summary.to_string(index=False))
+    io.write_csv(mixed_tests, snakemake.output.accuracy_tests)
     io.write_csv(summary, snakemake.output.summary)
     io.write_csv(table, snakemake.output.stats)
     io.write_csv(verdicts, snakemake.output.verdict)

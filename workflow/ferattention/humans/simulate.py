@@ -18,7 +18,8 @@ disk, and the participant answers when it has seen enough. The model, per trial 
   uncovered pixels are excluded (nobody re-uncovers the same spot on purpose); the aimed point is
   scattered by Gaussian motor/spatial noise ``spatial_noise`` (stimulus pixels).
 * When to stop. After each click, once ``E >= threshold`` (and at least ``min_clicks``), or at
-  ``max_clicks``.
+  ``max_clicks``. With a planted attention map, once ``attention_threshold`` of the map's mass
+  is uncovered instead: the observer stops when they have seen what their attention points at.
 * The answer. Correct with probability ``0.5 + 0.5 (1 - exp(-E / evidence_scale))``, except that
   with probability ``lapse`` the answer is a coin flip.
 * Times. First click after ``first_click_ms``, then intervals around the participant's
@@ -51,6 +52,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "diagnostic_preference": (0.97, 0.02),  # probability that a click aims at the attention, [0, 1]
     "spatial_noise": (3.0, 1.0),            # sd of click scatter, stimulus pixels
     "threshold": (0.8, 0.05),               # evidence at which the participant answers
+    # With a planted attention map: the share of its mass seen at which the participant answers
+    # (lower than `threshold`: a broad map, such as the centre's, would otherwise be uncovered
+    # almost whole, and every human map would become the same disk).
+    "attention_threshold": (0.5, 0.05),
     "lapse": (0.03, 0.02),                 # probability of a random answer
     "click_interval_ms": (650.0, 100.0),   # participant's mean time between clicks
     "first_click_ms": (1000.0, 250.0),     # per trial: time from onset to the first click
@@ -65,13 +70,14 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "diagnostic_preference": (0.0, 1.0),
     "spatial_noise": (0.0, np.inf),
     "threshold": (0.02, 1.0),
+    "attention_threshold": (0.02, 1.0),
     "lapse": (0.0, 0.5),
     "click_interval_ms": (250.0, np.inf),
     "first_click_ms": (300.0, np.inf),
     "decision_ms": (200.0, np.inf),
 }
-_PARTICIPANT_KEYS = ("diagnostic_preference", "spatial_noise", "threshold", "lapse",
-                     "click_interval_ms")
+_PARTICIPANT_KEYS = ("diagnostic_preference", "spatial_noise", "threshold", "attention_threshold",
+                     "lapse", "click_interval_ms")
 
 
 def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
@@ -155,7 +161,8 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                 raise ValueError(f"trial {trial['trial_id']!r}: label {trial['label']!r} "
                                  f"is not among the options ({a!r}, {b!r})")
             density, gain, prior = scenes.get(image_id, a, b)
-            xs, ys, evidence = _explore(rng, density, gain, prior, person, p, radius, scale)
+            xs, ys, evidence = _explore(rng, density, gain, prior, person, p, radius, scale,
+                                        scenes.looked_at(image_id))
             lapse = rng.random() < person["lapse"]
             p_correct = 0.5 if lapse else 0.5 + 0.5 * (1 - np.exp(-evidence / p["evidence_scale"]))
             correct = rng.random() < p_correct
@@ -266,13 +273,19 @@ class _SceneCache:
             self.cache[key] = (density, gain, self._prior(regions))
         return self.cache[key]
 
+    def looked_at(self, image_id: str) -> np.ndarray | None:
+        """The planted attention density of an image, sum 1 (None for the default, ``regions``)."""
+        if self.attention is None:
+            return None
+        density = np.clip(np.asarray(self.attention[image_id], dtype=float), 0, None)
+        if not np.isfinite(density).all() or density.sum() <= 0:
+            density = np.ones((self.size, self.size))   # no information: anywhere
+        return density / density.sum()
+
     def _attention_gain(self, image_id: str) -> np.ndarray:
         """The planted attention density convolved with the reveal disk (one per image)."""
         if image_id not in self.attention_gain:
-            density = np.clip(np.asarray(self.attention[image_id], dtype=float), 0, None)
-            if not np.isfinite(density).all() or density.sum() <= 0:
-                density = np.ones((self.size, self.size))   # no information: anywhere
-            self.attention_gain[image_id] = correlate(density / density.sum(), self.disk,
+            self.attention_gain[image_id] = correlate(self.looked_at(image_id), self.disk,
                                                       mode="constant")
         return self.attention_gain[image_id]
 
@@ -286,9 +299,14 @@ class _SceneCache:
 
 
 def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, prior: np.ndarray,
-             person: dict[str, float], p: dict[str, Any], radius: float, scale: float
-             ) -> tuple[list[float], list[float], float]:
-    """Click until the evidence suffices; return click positions (stimulus px) and evidence."""
+             person: dict[str, float], p: dict[str, Any], radius: float, scale: float,
+             attention: np.ndarray | None = None) -> tuple[list[float], list[float], float]:
+    """Click until enough is seen; return click positions (stimulus px) and the evidence.
+
+    Enough is ``threshold`` of the evidence ``density`` uncovered or, with a planted
+    ``attention`` density, of that density: an observer who looks where the planted source says
+    stops once they have seen what it points at, and answers on the evidence found there.
+    """
     size = density.shape[0]
     stimulus = size * scale
     revealed = np.zeros(density.shape, dtype=bool)
@@ -311,7 +329,9 @@ def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, pr
         ys.append(y)
         revealed |= reveal_mask([x / scale], [y / scale], radius, density.shape)
         evidence = float(density[revealed].sum())
-        if evidence >= person["threshold"] and len(xs) >= p["min_clicks"]:
+        seen, enough = ((evidence, person["threshold"]) if attention is None
+                        else (float(attention[revealed].sum()), person["attention_threshold"]))
+        if seen >= enough and len(xs) >= p["min_clicks"]:
             break
     return xs, ys, evidence
 

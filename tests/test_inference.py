@@ -1,0 +1,218 @@
+"""Tests of the mixed model (ferattention.mixed), the crossed bootstrap and error consistency."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferattention import agreement, mixed, stats
+from ferattention.bench_inference import Design, intercepts, simulate
+
+SMALL = Design(participants=12, images=96)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A data set with humans 8 points more accurate than the model, and its fit."""
+    trials = simulate(SMALL, 0.08, seed=11)
+    frame = mixed.comparison_frame(trials, "model:sim")
+    return trials, frame, mixed.fit_mixed_logit(frame)
+
+
+@pytest.fixture(scope="module")
+def tests_table(planted):
+    return mixed.accuracy_tests(planted[0])
+
+
+def test_mixed_model_recovers_a_planted_difference(planted):
+    _, frame, fit = planted
+    b_h, b_m = intercepts(SMALL, 0.08)
+    assert abs(fit.log_odds_ratio - (b_h - b_m)) < 2 * fit.se  # the planted log odds ratio
+    assert fit.p_value < 0.05 and fit.log_odds_ratio > 0
+    assert fit.difference_ci_low < 8 < fit.difference_ci_high
+    assert 0.2 < fit.sd_image < 2.0  # true image SD 1
+    assert fit.n_human_trials == 12 * 96 and fit.n_model_trials == frame["human"].eq(0).sum()
+
+
+def test_mixed_model_finds_no_difference_under_the_null():
+    fit = mixed.fit_mixed_logit(mixed.comparison_frame(simulate(SMALL, 0.0, seed=3), "model:sim"))
+    assert fit.p_value > 0.05
+    assert fit.difference_ci_low < 0 < fit.difference_ci_high
+
+
+GLMER = """
+suppressMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1], colClasses = c(participant = "character"))
+d$has_participant <- as.numeric(d$participant != "")
+fit <- glmer({formula}, data = d, family = binomial)
+cat(fixef(fit)[["human"]], sqrt(vcov(fit)[2, 2]), "\\n")
+"""
+
+
+def _rscript() -> str:
+    path = shutil.which("Rscript")
+    ok = path and subprocess.run([path, "-e", "library(lme4)"], capture_output=True).returncode == 0
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail("Rscript with lme4 is required in CI (apt-get install r-cran-lme4)")
+        pytest.skip("Rscript with lme4 (Debian r-cran-lme4) not installed")
+    return path
+
+
+def test_mixed_model_agrees_with_lme4_glmer(planted, tmp_path):
+    """Same data, same model in lme4: the fixed effect within a quarter of its SE and the SE within
+    15% (the fits differ in method: VB variances with a Laplace covariance vs glmer's Laplace
+    maximum likelihood)."""
+    rscript = _rscript()
+    _, frame, fit = planted
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "fit.R").write_text(GLMER.replace("{formula}", mixed.glmer_formula()))
+    out = subprocess.run([rscript, str(tmp_path / "fit.R"), str(tmp_path / "d.csv")],
+                         capture_output=True, text=True, check=True, timeout=120)
+    beta, se = map(float, out.stdout.split())
+    assert abs(fit.log_odds_ratio - beta) < 0.25 * se
+    assert fit.se == pytest.approx(se, rel=0.15)
+
+
+def test_comparison_frame_levels(planted):
+    trials, frame, _ = planted
+    human = frame[frame["human"] == 1]
+    model = frame[frame["human"] == 0]
+    assert len(human) == 12 * 96 and (model["participant"] == "").all()
+    # one row per answered image and option pair: at most 7 per image, fewer than the trials
+    n_pairs = trials[trials.agent == "model:sim"].assign(
+        pair=lambda t: t.option_a + t.option_b).drop_duplicates(["image_id", "pair"]).shape[0]
+    assert len(model) == n_pairs < 12 * 96
+    assert set(model["image_agent"].str.split("@").str[1]) == {"model"}
+    view = trials.assign(agent=trials["agent"].replace("model:sim", "model:sim@human_view"))
+    vf = mixed.comparison_frame(view, "model:sim@human_view")
+    assert (vf.loc[vf.human == 0, "participant"].str.endswith("@model")).all()
+    assert (vf.human == 0).sum() == 12 * 96
+    bad = trials.copy()
+    first = bad.index[bad.agent == "model:sim"]
+    dup = bad.loc[first].duplicated(["image_id", "option_b"], keep="first")
+    bad.loc[dup[dup].index[0], "correct"] = ~bad.loc[dup[dup].index[0], "correct"]
+    with pytest.raises(ValueError, match="differently for different participants"):
+        mixed.comparison_frame(bad, "model:sim")
+
+
+def test_accuracy_tests_table(planted, tests_table):
+    _, _, fit = planted
+    table = tests_table
+    assert tuple(table.columns) == mixed.TEST_COLUMNS
+    row = table.iloc[0]
+    assert row.comparison == "human vs model:sim" and row.p_adjusted == pytest.approx(row.p_value)
+    assert row.log_odds_ratio == pytest.approx(fit.log_odds_ratio)
+    assert row.odds_ratio == pytest.approx(np.exp(fit.log_odds_ratio))
+    assert row.or_ci_low < row.odds_ratio < row.or_ci_high
+    assert 0 <= row.mcnemar_p_value <= 1
+    rows = mixed.stats_rows(table)
+    assert tuple(rows.columns) == stats.STATS_COLUMNS and rows.test.iloc[0] == "mixed_logit"
+
+
+# ------------------------------------------------------------------ crossed bootstrap
+
+
+def _clustered(n_p=10, n_i=30, seed=0, sd_p=0.0, sd_i=0.0):
+    rng = np.random.default_rng(seed)
+    p = np.repeat(np.arange(n_p), n_i)
+    i = np.tile(np.arange(n_i), n_p)
+    eta = 1.0 + rng.normal(0, sd_p, n_p)[p] + rng.normal(0, sd_i, n_i)[i]
+    return rng.random(p.size) < 1 / (1 + np.exp(-eta)), p, i
+
+
+def test_crossed_bootstrap_widens_with_participant_variance():
+    y, p, i = _clustered(sd_p=2.0, seed=1)
+    crossed = np.subtract(*stats.crossed_bootstrap_ci(y, p, i, 999, 0)[::-1])
+    by_image = np.subtract(*stats.crossed_bootstrap_ci(y, None, i, 999, 0)[::-1])
+    assert crossed > 1.5 * by_image  # participants' spread is in the crossed CI only
+
+
+def test_crossed_bootstrap_properties():
+    y, p, i = _clustered(seed=2)
+    low, high = stats.crossed_bootstrap_ci(y, p, i, 999, 0)
+    assert low < y.mean() < high
+    assert (low, high) == stats.crossed_bootstrap_ci(y, p, i, 999, 0)  # seeded
+    # the trials' order does not matter: draws follow the sorted ids
+    order = np.random.default_rng(0).permutation(y.size)
+    assert (low, high) == pytest.approx(stats.crossed_bootstrap_ci(y[order], p[order], i[order], 999, 0))
+    # one participant: the image bootstrap
+    assert stats.crossed_bootstrap_ci(y, np.zeros_like(p), i, 999, 0) == pytest.approx(
+        stats.crossed_bootstrap_ci(y, None, i, 999, 0))
+    assert stats.crossed_bootstrap_ci(np.ones(y.size, bool), p, i, 99, 0) == (1.0, 1.0)
+    assert np.isnan(stats.crossed_bootstrap_ci(y[i == 0], p[i == 0], i[i == 0])).all()
+
+
+def test_crossed_bootstrap_weights_are_products_of_counts():
+    # two participants x two images, one trial each: with counts (2, 0) x (1, 1) the resample is
+    # participant 0's two trials twice each; check by brute force over many draws
+    y = np.array([1.0, 0.0, 1.0, 1.0])  # (p0,i0) (p0,i1) (p1,i0) (p1,i1)
+    p, i = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    low, high = stats.crossed_bootstrap_ci(y, p, i, 4000, 0, level=0.999)
+    # possible resample accuracies: {0, 1/2, 2/3, 3/4, 1}; p0 twice and i1 twice gives 0
+    assert low == 0.0 and high == 1.0
+    low, high = stats.crossed_bootstrap_ci(y, p, i, 4000, 0, level=0.5)
+    assert 0.5 <= low <= high <= 1.0
+
+
+# ------------------------------------------------------------------ error consistency
+
+
+def test_kappa_by_hand():
+    # 2x2 table (human right/wrong x model right/wrong) = [[20, 5], [10, 15]], 50 trials:
+    # c_obs = 35/50 = 0.7, p_h = 25/50, p_m = 30/50, c_exp = 0.5*0.6 + 0.5*0.4 = 0.5,
+    # kappa = (0.7 - 0.5) / (1 - 0.5) = 0.4
+    h = np.array([True] * 25 + [False] * 25)
+    m = np.array([True] * 20 + [False] * 5 + [True] * 10 + [False] * 15)
+    ec = agreement.error_consistency(h, m)
+    assert ec["c_obs"] == pytest.approx(0.7) and ec["c_exp"] == pytest.approx(0.5)
+    assert ec["kappa"] == pytest.approx(0.4)
+    assert ec["kappa_ci_low"] < 0.4 < ec["kappa_ci_high"]
+    assert agreement.error_consistency(h, h)["kappa"] == pytest.approx(1.0)
+    assert agreement.error_consistency(h, ~h)["kappa"] == pytest.approx(-1.0)
+    assert np.isnan(agreement.error_consistency(np.ones(4, bool), np.ones(4, bool))["kappa"])
+
+
+def test_agreement_table_on_simulated_trials(planted):
+    trials = planted[0]
+    human = trials[trials.agent == "human"]
+    copy = human.assign(agent="model:copy")  # a model that errs exactly where humans do
+    table = agreement.agreement_table(pd.concat([trials, copy], ignore_index=True)).set_index("agent")
+    assert tuple(table.reset_index().columns) == agreement.AGREEMENT_COLUMNS
+    assert table.loc["model:copy", "kappa"] == pytest.approx(1.0)
+    assert table.loc["model:copy", "confusion_r"] == pytest.approx(1.0)
+    assert table.loc["model:copy", "n_cells"] == 56  # 8 expressions x 7 foils
+    sim = table.loc["model:sim"]  # independent errors given the image: kappa small
+    assert abs(sim.kappa) < 0.3 and sim.n_trials == len(human)
+    cells = agreement.confusion_cells(trials, "model:sim")
+    assert cells.n_trials.sum() == len(human)
+
+
+# ------------------------------------------------------------------ report and figure
+
+
+def test_report_answers_rest_on_the_mixed_model(planted, tests_table, tmp_path):
+    from ferattention import figures, report
+
+    trials, tests = planted[0], tests_table
+    mc = stats.compare_accuracy(trials[trials.agent == "human"]["correct"].to_numpy(),
+                                {"sim": trials[trials.agent == "model:sim"]["correct"].to_numpy()},
+                                trials[trials.agent == "human"]["image_id"].to_numpy())
+    table = stats.stats_table(mc, mixed.stats_rows(tests))  # mixed row last: still the primary
+    accuracy = pd.DataFrame({"agent": ["human", "model:sim"], "n_trials": [1152, 1152],
+                             "n_correct": [1000, 900], "accuracy": [0.87, 0.78],
+                             "ci_low": [0.8, 0.7], "ci_high": [0.9, 0.85]})
+    answer = report.accuracy_answers(accuracy, table, mixed_tests=tests)[0]
+    assert answer["tests"][0][0] == "mixed_logit" and answer["verdict"] == "humans better"
+    assert f"odds ratio {tests.odds_ratio.iloc[0]:.2f}" in answer["sentence"]
+    assert "secondary mcnemar_exact" in answer["sentence"]
+    agree = agreement.agreement_table(trials)
+    sentence = report.agreement_answers(agree)[0]
+    assert sentence.startswith("Humans vs model:sim: error consistency kappa")
+    png, pdf = figures.plot_agreement(
+        agree, {"model:sim": agreement.confusion_cells(trials, "model:sim")}, tmp_path / "a.png")
+    assert png.read_bytes().startswith(b"\x89PNG") and pdf.stat().st_size > 1000

@@ -1,0 +1,161 @@
+"""Calibration of the accuracy tests: ``python -m ferattention.bench inference [--n N] [--jobs J]``.
+
+Simulates ``--n`` data sets shaped like the default run (16 participants x 144 images, 8
+expressions, every image in 7 2AFC option pairs of which each participant draws one, one model
+answering each image and option pair once) under the null (humans and model with the same fixed
+intercept) and ``--n`` with the model 5 percentage points less accurate, and tests each with the
+mixed model (:mod:`ferattention.mixed`) and with the exact McNemar test on the 2,304 paired trials.
+The null data sets are also fitted with the naive specification ``(1 | participant) + (1 | image)``
+with the model's rows in the participants' levels (``fpr_naive_mixed``, the first ``--naive``).
+Prints one JSON object: the false-positive rates at alpha 0.05 (target for the mixed model:
+0.03-0.07), the power at the 5-point difference, their binomial 95% intervals, and the values used.
+
+Generating model (logit scale; the values are stated, not estimated from a run):
+human ``b0 + u_p + v_i``, model ``b0 - delta + v_i + a_i`` with participant SD ``sd_participant``,
+image SD ``sd_image`` (shared: images hard for humans are hard for the model) and the model's own
+image deviation SD ``sd_image_agent``; ``b0`` gives human accuracy ~93% (the default's simulated
+observers). A full-image model's answer to an image and option pair is drawn once and reused for
+every participant who drew that trial, as in the workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from . import mixed
+
+EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A default-like 2AFC study and the random-effect SDs (logit units) of the simulation."""
+
+    participants: int = 16
+    images: int = 144
+    human_accuracy: float = 0.93
+    sd_participant: float = 0.5
+    sd_image: float = 1.0
+    sd_image_agent: float = 0.5
+
+
+def _marginal(b0: float, sd: float) -> float:
+    """Mean of expit(b0 + N(0, sd^2)) by Gauss-Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    return float(np.sum(w * special.expit(b0 + sd * x)) / np.sum(w))
+
+
+def intercepts(design: Design, difference: float) -> tuple[float, float]:
+    """Fixed intercepts (human, model) giving the design's human accuracy and a model accuracy
+    ``difference`` (proportion) lower, both marginal over their random effects."""
+    sd_h = np.hypot(design.sd_participant, design.sd_image)
+    sd_m = np.hypot(design.sd_image, design.sd_image_agent)
+    b_h = optimize.brentq(lambda b: _marginal(b, sd_h) - design.human_accuracy, -10, 15)
+    if difference == 0:
+        return b_h, b_h  # the null: the same fixed intercept
+    target = design.human_accuracy - difference
+    b_m = optimize.brentq(lambda b: _marginal(b, sd_m) - target, -10, 15)
+    return b_h, b_m
+
+
+def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
+    """One data set as the per-trial table (``agent, participant_id, trial_id, image_id, label,
+    option_a, option_b, correct``) with agents ``human`` and ``model:sim``."""
+    rng = np.random.default_rng(seed)
+    b_h, b_m = intercepts(design, difference)
+    n_p, n_i, n_e = design.participants, design.images, len(EXPRESSIONS)
+    u = rng.normal(0, design.sd_participant, n_p)
+    v = rng.normal(0, design.sd_image, n_i)
+    a = rng.normal(0, design.sd_image_agent, n_i)
+    label = np.arange(n_i) % n_e
+    foil_of = (label[:, None] + 1 + np.arange(n_e - 1)[None, :]) % n_e  # (images, 7)
+    model_correct = rng.random(foil_of.shape) < special.expit(b_m + v + a)[:, None]
+    drawn = rng.integers(0, n_e - 1, size=(n_p, n_i))
+    pid = np.repeat(np.arange(n_p), n_i)
+    img = np.tile(np.arange(n_i), n_p)
+    k = drawn.ravel()
+    human_correct = rng.random(pid.size) < special.expit(b_h + u[pid] + v[img])
+    trial = pd.DataFrame({
+        "participant_id": [f"P{p:02d}" for p in pid], "trial_id": [f"t{j:05d}" for j in range(pid.size)],
+        "image_id": [f"img{i:03d}" for i in img], "label": np.asarray(EXPRESSIONS)[label[img]],
+        "option_a": np.asarray(EXPRESSIONS)[label[img]],
+        "option_b": np.asarray(EXPRESSIONS)[foil_of[img, k]],
+    })
+    return pd.concat([trial.assign(agent="human", correct=human_correct),
+                      trial.assign(agent="model:sim", correct=model_correct[img, k])],
+                     ignore_index=True)
+
+
+def _one(args: tuple[Design, float, int, bool]) -> tuple[float, float, float]:
+    """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``)."""
+    design, difference, seed, naive = args
+    trials = simulate(design, difference, seed)
+    fit = mixed.fit_mixed_logit(mixed.comparison_frame(trials, "model:sim"), seed=seed)
+    h = trials[trials["agent"] == "human"]["correct"].to_numpy()
+    m = trials[trials["agent"] == "model:sim"]["correct"].to_numpy()
+    p_naive = np.nan
+    if naive:
+        frame = mixed.comparison_frame(trials, "model:sim", shared_levels=True)
+        p_naive = mixed.fit_mixed_logit(frame, seed=seed).p_value
+    return fit.p_value, mixed.mcnemar_p(h, m), p_naive
+
+
+def _rate(hits: int, n: int) -> dict[str, float]:
+    ci = stats.binomtest(hits, n).proportion_ci(0.95, method="exact")
+    return {"rate": hits / n, "ci_low": ci.low, "ci_high": ci.high}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ferattention.bench inference",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="data sets per condition (default 200)")
+    parser.add_argument("--difference", type=float, default=0.05,
+                        help="accuracy difference for the power (proportion, default 0.05)")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--naive", type=int, default=50,
+                        help="null data sets also fitted with the naive specification (default 50)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (default: all CPUs)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    design = Design()
+    start = time.perf_counter()
+    tasks = [(design, d, args.seed + 100_000 * j + i, j == 0 and i < args.naive)
+             for j, d in enumerate((0.0, args.difference)) for i in range(args.n)]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(_one, tasks, chunksize=4))
+    else:
+        results = [_one(t) for t in tasks]
+    p = np.array(results).reshape(2, args.n, 3)  # condition, data set, (mixed, mcnemar, naive)
+    hits = (p < args.alpha).sum(axis=1)
+    out = {
+        "benchmark": "inference", "data_sets": args.n, "alpha": args.alpha,
+        "design": asdict(design), "difference": args.difference,
+        "fpr_mixed": _rate(int(hits[0, 0]), args.n), "fpr_mcnemar": _rate(int(hits[0, 1]), args.n),
+        "fpr_naive_mixed": (_rate(int(hits[0, 2]), min(args.naive, args.n))
+                            if args.naive > 0 else None),
+        "power_mixed": _rate(int(hits[1, 0]), args.n),
+        "power_mcnemar": _rate(int(hits[1, 1]), args.n),
+        "fpr_target": [0.03, 0.07],
+        "fpr_mixed_in_target": bool(0.03 <= hits[0, 0] / args.n <= 0.07),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
