@@ -207,8 +207,8 @@ def crossed_bootstrap_ci(
     correct: np.ndarray,
     participant_ids: np.ndarray | None,
     image_ids: np.ndarray,
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_boot: int = _N_BOOT,
+    seed: int = _SEED,
     level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile CI of accuracy by a crossed bootstrap of participants and images.
