@@ -67,6 +67,11 @@ def test_baseline_status_and_display_order():
     assert catalogue.method_order(names) == figures.order_methods(names) == expected
     for name in expected:
         assert stats.is_baseline(name) == catalogue.is_baseline(name) == (expected.index(name) >= 4)
+    # Each baseline family in the order of its methods (shuffled_cam before shuffled_gradcam).
+    mixed = ["shuffled_gradcam", "random_model_gradcam", "shuffled_cam", "random_model_cam",
+             "gradcam", "cam", "center"]
+    assert catalogue.method_order(mixed) == ["cam", "gradcam", "center", "random_model_cam",
+                                             "random_model_gradcam", "shuffled_cam", "shuffled_gradcam"]
     assert catalogue.metric_order(["emd", "zeta", "kl", "spearman"]) == ["spearman", "kl", "emd", "zeta"]
     assert figures.order_metrics(["emd", "kl"]) == ["kl", "emd"]
 

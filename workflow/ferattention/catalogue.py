@@ -191,14 +191,22 @@ def method_schema(name: str) -> dict[str, Any]:
 
 def method_order(names: Iterable[str]) -> list[str]:
     """``names`` in display order: attention methods in catalogue order, other attention methods
-    (external maps, ...) by name, then the baselines (catalogued first, then families by name)."""
+    (external maps, ...) by name, then the baselines: the catalogued ones (``center``,
+    ``random_model``), then ``random_model_<m>``, then ``shuffled_<m>``, each family in the order
+    of its methods."""
     present = list(dict.fromkeys(names))
+    attention = sorted((m for m in present if not is_baseline(m)),
+                       key=lambda m: (METHODS[m].order if m in METHODS else 1000, m))
 
     def key(name: str) -> tuple[int, int, str]:
-        spec = METHODS.get(name)
-        return (int(is_baseline(name)), spec.order if spec is not None else 1000, name)
+        prefix, base = family(name)
+        if prefix is None:
+            spec = METHODS.get(name)
+            return (0, spec.order if spec is not None else 1000, name)
+        inner = attention.index(base) if base in attention else len(attention)
+        return (1 + BASELINE_PREFIXES.index(prefix), inner, name)
 
-    return sorted(present, key=key)
+    return attention + sorted((m for m in present if is_baseline(m)), key=key)
 
 
 @dataclass(frozen=True)
