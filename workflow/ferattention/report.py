@@ -14,7 +14,8 @@ Conventions read from the tables:
   e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
 * The most human-like method per model and metric is the one with the best ``mean`` in the metric's
   direction (section 8); the normalised score (1 = human ceiling) is reported beside it. Baselines
-  (``center``, ``random_model``) are reported but never named the winner.
+  (``center``, ``random_model_<m>``, ``shuffled_<m>``: :func:`ferattention.methods.is_baseline`)
+  are reported but never named the winner.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import pandas as pd
 from . import __version__
 from .figures import figure_paths as _figure_files
 from .figures import (
-    BASELINES,
     is_higher_better,
     order_methods,
     order_metrics,
     require_columns,
 )
 from .io import atomic_path
+from .methods import is_baseline
 
 TITLE = "Human and machine attention in facial expression recognition"
 
@@ -60,7 +61,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
                 "intervals; dashed line: chance (0.5).",
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
                   "image, black diamond: mean with 95% CI; orange line: human split-half ceiling; "
-                  "dotted line: cross-image floor.",
+                  "dotted line: cross-image floor. Grey band, hollow dots: baselines: center (a "
+                  "centred Gaussian), random_model_<m> (method m on untrained weights, darker "
+                  "colour of m) and shuffled_<m> (m's map of another image of the same expression, "
+                  "lighter colour of m).",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
     "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
@@ -72,11 +76,14 @@ FIGURE_CAPTIONS: dict[str, str] = {
                         "dashed line: chance.",
     "regions": "Share of each map's mass in each facial region (mean over test images, 95% CI); "
                "area: the share a uniform map gets (the region's size). Maps with negative values "
-               "(CAM) are shifted by their minimum first.",
+               "(CAM) are shifted by their minimum first. Hatched: baselines (center, "
+               "random_model_<m>); shuffled_<m> has no bars (its maps are m's, on other images).",
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
-                    "rises fast under insertion (high AUC).",
+                    "rises fast under insertion (high AUC). Dotted: baselines (center, "
+                    "random_model_<m>); shuffled_<m> is not scored (another image's map). Tied "
+                    "pixels are taken in random order, averaged over seeded draws.",
 }
 
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).
@@ -300,8 +307,8 @@ def similarity_answers(
             higher = is_higher_better(metric, higher_is_better)
             direction = "higher is better" if higher else "lower is better"
             methods = order_methods(sub.index.tolist())
-            attention = [m for m in methods if m not in BASELINES]
-            baselines = [m for m in methods if m in BASELINES]
+            attention = [m for m in methods if not is_baseline(m)]
+            baselines = [m for m in methods if is_baseline(m)]
             base_text = ", ".join(f"{b} {format_number(sub.at[b, 'mean'])}" for b in baselines)
             entry: dict[str, Any] = {"model": model, "metric": metric, "higher_is_better": higher,
                                      "winner": None, "loser": None, "winner_mean": None,

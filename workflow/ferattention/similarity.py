@@ -418,10 +418,6 @@ def similarity_table(
 # --------------------------------------------------------------------------------------------
 # the shuffled baseline
 
-#: Prefix of the shuffled baseline of a method (``shuffled_gradcam``): its maps, scored on other images.
-SHUFFLED_PREFIX: str = "shuffled_"
-
-
 def shuffle_partners(labels: Mapping[str, str], seed: int = 0) -> dict[str, str | None]:
     """Pair every image with another image of the same expression: ``image_id -> partner image_id``.
 
