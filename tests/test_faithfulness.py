@@ -114,6 +114,8 @@ def test_maps_without_a_tie_at_a_step_run_once_and_are_deterministic():
     ramp = np.arange(H * H, dtype=np.float32).reshape(1, H, H)
     assert ff.tie_at_a_step(ramp, 8).tolist() == [False]
     assert ff.tie_at_a_step(on, 8).tolist() == [True]  # 16 tied ones, a cut every 8 pixels
+    # 16 ones then 48 zeros: the cut at 16 pixels separates them; cuts at 8, 24, ..., 56 fall in a run
+    assert ff.tie_steps(on, 8)[0].tolist() == [False, True, False, True, True, True, True, True, False]
     a = ff.deletion_insertion(model, image, ramp, target, steps=8, baseline="mean", tie_draws=1)
     b = ff.deletion_insertion(model, image, ramp, target, steps=8, baseline="mean", tie_draws=5,
                               seed=7)

@@ -73,39 +73,60 @@ def _rank_masks(maps: torch.Tensor, steps: int,
     return (rank[:, None, :] < counts[None, :, None]).reshape(n, steps + 1, h, w)
 
 
-def tie_at_a_step(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
-    """(N, H, W) maps -> bool (N,): whether some step's cut falls inside a run of equal values.
+def tie_steps(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
+    """(N, H, W) maps -> bool (N, steps + 1): whether step ``k``'s cut falls inside a run of equal values.
 
-    Only then does the order of tied pixels change a curve: the other maps need a single draw.
+    Only at those steps does the order of tied pixels change which pixels are changed (the top
+    ``round(k * P / steps)`` set is otherwise unique); the other points need a single draw.
     """
     maps = torch.as_tensor(np.asarray(maps, dtype=np.float32))
     n = maps.shape[0]
     values = torch.sort(maps.reshape(n, -1), dim=1, descending=True).values
     p = values.shape[1]
     counts = _step_counts(p, steps)
-    inner = counts[(counts > 0) & (counts < p)]
-    return (values[:, inner - 1] == values[:, inner]).any(dim=1).numpy()
+    inner = (counts > 0) & (counts < p)
+    out = torch.zeros(n, steps + 1, dtype=torch.bool)
+    cut = counts[inner]
+    out[:, inner] = values[:, cut - 1] == values[:, cut]
+    return out.numpy()
+
+
+def tie_at_a_step(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
+    """(N, H, W) maps -> bool (N,): whether some step's cut falls inside a run of equal values."""
+    return tie_steps(maps, steps).any(axis=1)
 
 
 @torch.no_grad()
 def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tensor,
                  maps: torch.Tensor, targets: torch.Tensor, steps: int, batch_size: int,
-                 generator: torch.Generator) -> dict[str, np.ndarray]:
-    """One draw of the tie order: ``{"deletion": (N, steps + 1), "insertion": (...)}``."""
+                 generator: torch.Generator, points: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+    """One draw of the tie order: ``{"deletion": (N, steps + 1), "insertion": (...)}``.
+
+    With ``points`` (bool ``(N, steps + 1)``) only those points go through the model; the others
+    are NaN.
+    """
     device = images.device
-    k1 = steps + 1
+    n_img, k1 = images.shape[0], steps + 1
+    if points is None:
+        points = np.ones((n_img, k1), dtype=bool)
     per_chunk = max(1, batch_size // k1)
-    out = {c: np.empty((images.shape[0], k1), dtype=np.float64) for c in CURVES}
-    for start in range(0, images.shape[0], per_chunk):
+    out = {c: np.full((n_img, k1), np.nan) for c in CURVES}
+    for start in range(0, n_img, per_chunk):
         sl = slice(start, start + per_chunk)
-        x, b = images[sl, None], base[sl, None]                     # (n, 1, C, H, W)
-        changed = _rank_masks(maps[sl], steps, generator)[:, :, None]   # (n, k1, 1, H, W)
-        tgt = targets[sl].to(device).repeat_interleave(k1)
+        sel = torch.as_tensor(points[sl], device=device)            # (n, k1)
+        if not sel.any():
+            continue
+        n = sel.shape[0]
+        changed = _rank_masks(maps[sl], steps, generator)[:, :, None][sel]   # (m, 1, H, W)
+        x = images[sl, None].expand(n, k1, *images.shape[1:])[sel]          # (m, C, H, W)
+        b = base[sl, None].expand(n, k1, *images.shape[1:])[sel]
+        tgt = targets[sl, None].expand(n, k1)[sel]
         for curve, batch in (("deletion", torch.where(changed, b, x)),
                              ("insertion", torch.where(changed, x, b))):
-            logits = model(batch.reshape(-1, *images.shape[1:]))
-            prob = F.softmax(logits.float(), dim=1).gather(1, tgt[:, None])[:, 0]
-            out[curve][sl] = prob.reshape(-1, k1).cpu().numpy()
+            prob = F.softmax(model(batch).float(), dim=1).gather(1, tgt[:, None])[:, 0]
+            block = out[curve][sl]
+            block[points[sl]] = prob.cpu().numpy()
     return out
 
 
@@ -127,9 +148,9 @@ def deletion_insertion(
     ``images``: (N, C, H, W) on the model's device; ``maps``: (N, H, W); ``targets``: (N,) class
     indices. Entry ``[i, k]`` is the target's softmax probability after changing the top
     ``k / steps`` of image ``i``'s pixels, averaged over ``tie_draws`` random orders of tied
-    pixels (``torch.Generator`` seeded with ``seed``, then ``seed + 1``, ...) for the images
-    where a tie straddles a step (:func:`tie_at_a_step`); one draw for the others.
-    ``batch_size`` bounds the images x steps sent at once.
+    pixels (``torch.Generator`` seeded with ``seed``, then ``seed + 1``, ...) at the points where
+    a tie straddles the cut (:func:`tie_steps`); one draw for the others, whose pixel sets do not
+    depend on the order. ``batch_size`` bounds the images x steps sent at once.
     """
     if steps < 1:
         raise ValueError(f"faithfulness steps must be >= 1, got {steps}")
@@ -147,17 +168,19 @@ def deletion_insertion(
     targets = targets.to(device)
     out = _curves_once(model, images, base, maps, targets, steps, batch_size,
                        torch.Generator().manual_seed(seed))
-    tied = np.flatnonzero(tie_at_a_step(maps.cpu(), steps)) if tie_draws > 1 else []
-    if len(tied):
-        idx = torch.as_tensor(tied, device=device)
-        sums = {c: out[c][tied].copy() for c in CURVES}
+    tied = tie_steps(maps.cpu(), steps) if tie_draws > 1 else np.zeros((len(maps), 0), bool)
+    rows = np.flatnonzero(tied.any(axis=1))
+    if len(rows):
+        idx = torch.as_tensor(rows, device=device)
+        points = tied[rows]
+        sums = {c: np.where(points, out[c][rows], 0.0) for c in CURVES}
         for draw in range(1, tie_draws):
             more = _curves_once(model, images[idx], base[idx], maps[idx], targets[idx], steps,
-                                batch_size, torch.Generator().manual_seed(seed + draw))
+                                batch_size, torch.Generator().manual_seed(seed + draw), points)
             for c in CURVES:
-                sums[c] += more[c]
+                sums[c] += np.where(points, more[c], 0.0)
         for c in CURVES:
-            out[c][tied] = sums[c] / tie_draws
+            out[c][rows] = np.where(points, sums[c] / tie_draws, out[c][rows])
     return out
 
 
