@@ -11,8 +11,8 @@ much the model relies on the pixels humans looked at.
 Conventions: pixels are ranked by value; ties are broken at random, and where a run of equal
 values straddles a step (a flat plateau, a clamped or constant map) the curves are averaged over
 ``tie_draws`` seeded draws, so that no map is favoured or penalised by raster order (a sort by
-position would remove a constant map's pixels row by row from the top). Maps without such a tie
-are deterministic and run once. Step ``k`` changes ``round(k * P / steps)`` pixels of ``P``. The
+position would remove a constant map's pixels row by row from the top). Points whose cut falls
+between two different values do not depend on the order and run once. Step ``k`` changes ``round(k * P / steps)`` pixels of ``P``. The
 baseline is the image blurred with a Gaussian (``baseline="blur"``, sigma ``blur_sigma``, default
 an eighth of the image side, as RISE's insertion baseline) or the image's mean grey
 (``baseline="mean"``). The AUC is the trapezoid area under probability over the changed share
@@ -32,7 +32,7 @@ from torchvision.transforms.functional import gaussian_blur
 #: Steps of a curve by default (17 points including 0 and 1): cheap and smooth enough for an AUC.
 DEFAULT_STEPS: int = 16
 #: Random tie-breaks averaged by default for maps with a tie across a step.
-DEFAULT_TIE_DRAWS: int = 4
+DEFAULT_TIE_DRAWS: int = 3
 CURVES: tuple[str, ...] = ("deletion", "insertion")
 #: Columns of ``results/tables/faithfulness.csv``.
 FAITHFULNESS_COLUMNS: tuple[str, ...] = ("image_id", "model", "method", "curve", "auc")

@@ -251,13 +251,32 @@ def top_count(n_pixels: int, percent: float = IOU_TOP_PERCENT) -> int:
     return int(n_pixels - 1 - np.floor(position))
 
 
-def top_masks(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """(N, P) maps -> bool (N, P): each row's ``k`` largest values, ties broken at random by ``rng``."""
-    keys = rng.random(x.shape)
-    order = np.lexsort((keys, -x), axis=1)[:, :k]
-    mask = np.zeros(x.shape, dtype=bool)
-    np.put_along_axis(mask, order, True, axis=1)
+def _top_split(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, P) maps -> (above, at, need): pixels above each row's k-th largest value, pixels equal
+    to it (bool (N, P)), and how many of those complete the top ``k`` ((N,))."""
+    kth = -np.partition(-x, k - 1, axis=1)[:, k - 1 : k]
+    above, at = x > kth, x == kth
+    return above, at, k - above.sum(axis=1)
+
+
+def _draw_top(above: np.ndarray, at: np.ndarray, need: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+    """The top-``k`` mask of :func:`_top_split`'s parts: ``need`` of the tied pixels, chosen at random."""
+    mask = above.copy()
+    n_at = at.sum(axis=1)
+    whole = n_at == need
+    mask[whole] |= at[whole]
+    tied = np.flatnonzero(~whole)
+    if len(tied):
+        keys = np.where(at[tied], rng.random((len(tied), at.shape[1])), np.inf)
+        cut = np.sort(keys, axis=1)[np.arange(len(tied)), need[tied] - 1][:, None]
+        mask[tied] |= keys <= cut
     return mask
+
+
+def top_masks(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(N, P) maps -> bool (N, P): each row's ``k`` largest values, ties at the cut broken at random."""
+    return _draw_top(*_top_split(np.asarray(x, dtype=np.float64), k), rng)
 
 
 def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None, *,
@@ -268,23 +287,23 @@ def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = 
     that is the set the Harmonization code keeps (pixels strictly above the 90th percentile) and
     the score is the same. Where the cut falls inside a run of equal values (a flat plateau, a
     clamped or constant map), the pixels of the run are chosen at random and the IoU is averaged
-    over ``draws`` draws from ``numpy.random.default_rng(seed)`` (the same draws for every method
-    on the same images, so paired comparisons share them); the code instead keeps none of the
-    run, which scores a constant map 0 and a map with a flat top by its tie luck. A constant map
-    so scores chance, ``E[I / (2k - I)]`` with ``I`` hypergeometric (about 0.053). Range [0, 1],
-    higher is better.
+    over ``draws`` draws from ``numpy.random.default_rng(seed)``; the code instead keeps none of
+    the run, which scores a constant map 0 and a map with a flat top by its tie luck. A constant
+    map so scores chance, ``E[I / (2k - I)]`` with ``I`` hypergeometric (about 0.053). Images
+    without a tie at either cut are exact in one draw. Range [0, 1], higher is better.
     """
     p, r, _ = _check_maps(pred, ref)
     if draws < 1:
         raise ValueError(f"iou_top10: draws must be >= 1, got {draws}")
     k = top_count(p.shape[1])
+    parts_p, parts_r = _top_split(p, k), _top_split(r, k)
+    tied = (parts_p[1].sum(axis=1) > parts_p[2]) | (parts_r[1].sum(axis=1) > parts_r[2])
     rng = np.random.default_rng(seed)
     total = np.zeros(len(p))
-    for _ in range(draws):
-        top_p, top_r = top_masks(p, k, rng), top_masks(r, k, rng)
-        inter = (top_p & top_r).sum(axis=1)
+    for _ in range(draws if tied.any() else 1):
+        inter = (_draw_top(*parts_p, rng) & _draw_top(*parts_r, rng)).sum(axis=1)
         total += inter / (2 * k - inter)
-    return total / draws
+    return total / (draws if tied.any() else 1)
 
 
 def _block_mean(maps: np.ndarray, grid: int) -> tuple[np.ndarray, float, float]:
