@@ -11,7 +11,7 @@ PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import check_schema  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
-from ferattention.methods import attention_methods, base_method, expand_methods  # noqa: E402
+from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
@@ -30,7 +30,7 @@ MODELS = list(config["models"])
 # Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.
 METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["random_model"]["methods"])
 # Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).
-SHUFFLED = [f"shuffled_{m}" for m in attention_methods(METHODS)]
+SHUFFLED = shuffled_methods(METHODS)
 SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
 
 

@@ -534,7 +534,13 @@ def plot_regions(regions: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, 
     frame = regions.assign(series=np.where(
         regions["agent"].isin(["human", "area"]), regions["agent"],
         regions["agent"].str.removeprefix("model:") + " / " + regions["method"]))
-    series = list(dict.fromkeys(["human", *sorted(set(frame["series"]) - {"human", "area"}), "area"]))
+    by_model: dict[str, list[str]] = {}
+    for name in sorted(set(frame["series"]) - {"human", "area"}):
+        model, method = name.split(" / ", 1)
+        by_model.setdefault(model, []).append(method)
+    machine = [f"{model} / {method}" for model in sorted(by_model)
+               for method in order_methods(by_model[model])]  # each model's baselines last
+    series = list(dict.fromkeys(["human", *machine, "area"]))
     series = [s for s in series if s in set(frame["series"])]
     colors = {s: color_of("human") if s == "human" else "#bbbbbb" if s == "area"
               else color_of(s.split(" / ", 1)[1]) for s in series}
