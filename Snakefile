@@ -1,5 +1,5 @@
 # Human vs machine attention in facial expression recognition
-# (a reproduction and extension of Park & Wallraven, ACPR 2021). See README.md and DESIGN.md.
+# (a reproduction and extension of Park & Wallraven, ACPR 2021). See README.md and docs/design.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -21,6 +21,7 @@ include: "rules/statistics.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/experiment.smk"  # the browser experiment; not in `rule all`
+include: "rules/recovery.smk"  # the recovery study with planted attention; not in `rule all`
 
 
 rule all:

@@ -1,6 +1,8 @@
 # Validation, shared paths and input functions. Rules stay thin: the science lives in the
 # `ferattention` package under workflow/, which every rule script imports.
+import difflib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +34,17 @@ METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["rand
 # Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).
 SHUFFLED = shuffled_methods(METHODS)
 SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
+# Maps from outside (saliency.external, recovery.external): read from a file, model-free.
+EXTERNAL = {**config["recovery"]["external"], **config["saliency"]["external"]}
+EXTERNAL_METHODS = [m for m in METHODS if m in config["saliency"]["external"]]
+MODEL_METHODS = [m for m in METHODS if m not in EXTERNAL_METHODS]
+# Attention sources that need no method (ferattention.attention.MODEL_FREE_SOURCES).
+MODEL_FREE_SOURCES = ("regions", "center", "uniform")
+
+
+def _name_regex(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
 def _check_config():
@@ -43,6 +56,35 @@ def _check_config():
         raise ValueError("config: dataset.image_root is required for dataset.source: affectnet")
     if hu["source"] == "csv" and not (hu["trials"] and hu["clicks"]):
         raise ValueError("config: humans.trials and humans.clicks are required for humans.source: csv")
+    sal, rec = config["saliency"], config["recovery"]
+    for block, names in (("saliency.external", sal["external"]), ("recovery.external", rec["external"])):
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ValueError(f"config: {block}.{name}: a method name may hold only a-z, 0-9 and _")
+            if name in MODEL_FREE_SOURCES:
+                raise ValueError(f"config: {block}.{name}: the name is an attention source; rename it")
+    both = set(sal["external"]) & set(rec["external"])
+    if both:
+        raise ValueError(f"config: {sorted(both)[0]!r} is in both saliency.external and "
+                         "recovery.external; keep one")
+    first_model = MODELS[0]
+    sim = hu["simulated"]
+    for key, source, model in (("humans.simulated.attention", sim["attention"], sim["attention_model"]),
+                               *(("recovery.sources", s, rec["model"]) for s in rec["sources"])):
+        allowed = list(dict.fromkeys([*MODEL_FREE_SOURCES, *METHODS]
+                                     + (list(rec["external"]) if key.startswith("recovery") else [])))
+        if source not in allowed:
+            close = difflib.get_close_matches(source, allowed, n=1)
+            raise ValueError(f"config: {key}: unknown attention source {source!r}"
+                             + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + f"; allowed: {', '.join(allowed)}")
+    for key, model in (("humans.simulated.attention_model", sim["attention_model"]),
+                       ("recovery.model", rec["model"])):
+        if model is not None and model not in MODELS:
+            raise ValueError(f"config: {key}: {model!r} is not a model of models ({', '.join(MODELS)})")
+    if config["similarity"]["primary"] not in config["similarity"]["metrics"]:
+        raise ValueError(f"config: similarity.primary: {config['similarity']['primary']!r} is not "
+                         f"in similarity.metrics ({', '.join(config['similarity']['metrics'])})")
     split = ds["split"]
     if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
         raise ValueError("config: dataset.split train + val + test must sum to 1")
@@ -96,6 +138,21 @@ def test_image_ids():
 def n_shards():
     shard_size = config["saliency"]["shard_size"]
     return max(1, -(-len(test_image_ids()) // shard_size))
+
+
+def method_maps(model, method):
+    """Every shard of one model's maps of one method (model-free maps included)."""
+    return expand("results/saliency/{model}/{method}/shard-{shard}.npz", model=model,
+                  method=method, shard=range(n_shards()))
+
+
+def attention_inputs(source, model):
+    """The maps a planted attention source needs: none, a method's shards, or an external file."""
+    if source in MODEL_FREE_SOURCES:
+        return []
+    if source in config["recovery"]["external"]:
+        return [f"results/external/{source}/maps.npz"]
+    return method_maps(model or MODELS[0], source)
 
 
 def saliency_shards(wildcards):

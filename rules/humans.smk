@@ -9,17 +9,25 @@ HUMAN_MAP_SETTINGS = {
 }
 
 
+# What the simulated observers aim at (humans.simulated.attention): a planted truth.
+ATTENTION = config["humans"]["simulated"]["attention"]
+ATTENTION_MODEL = config["humans"]["simulated"]["attention_model"] or MODELS[0]
+
+
 rule simulate_observers:
     input:
         manifest="results/data/manifest.csv",
         trials="results/data/trials.csv",
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
+        # the planted source's maps, when it is a method (none for regions, center, uniform)
+        attention=lambda wc: attention_inputs(ATTENTION, ATTENTION_MODEL),
     output:
         trials="results/humans/simulated/trials.csv",
         clicks="results/humans/simulated/clicks.csv",
     params:
         simulated=config["humans"]["simulated"],
+        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
         reveal_radius=config["humans"]["reveal_radius"],
         image_size=config["dataset"]["image_size"],
     log:
@@ -28,6 +36,32 @@ rule simulate_observers:
         ENV
     script:
         "../workflow/scripts/simulate_observers.py"
+
+
+rule expected_attention:
+    # How close each map is to the attention the simulated observers were given: the winner the
+    # default's construction predicts, which the report sets beside the winner found.
+    input:
+        trials="results/data/trials.csv",
+        regions="results/data/regions.npz",
+        diagnostic="results/data/diagnostic_regions.csv",
+        attention=lambda wc: attention_inputs(ATTENTION, ATTENTION_MODEL),
+        shards=lambda wc: expand("results/saliency/{model}/{method}/shard-{shard}.npz",
+                                 model=MODELS, method=METHODS, shard=range(n_shards())),
+    output:
+        table="results/humans/simulated/expected.csv",
+    params:
+        source=ATTENTION,
+        models=MODELS,
+        methods=METHODS,
+        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/expected_attention.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/expected_attention.py"
 
 
 rule ingest_humans:

@@ -18,10 +18,17 @@ rule report:
         accuracy="results/tables/accuracy.csv",
         summary="results/tables/similarity_summary.csv",
         stats="results/tables/stats.csv",
+        verdict="results/tables/verdict.csv",
         regions="results/tables/regions.csv",
         faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         figures=FIGURES,
+        # simulated observers: how close each map is to the attention they were given
+        expected=["results/humans/simulated/expected.csv"] if SIMULATED_HUMANS else [],
+        # The recovery study is not part of `all`: once it has been run (`snakemake recovery`),
+        # the next `snakemake` sees this new input and rewrites the report with its figure.
+        recovery=lambda wc: ["results/figures/recovery.png"]
+        if Path("results/figures/recovery.png").is_file() else [],
     output:
         html="results/report.html",
     params:

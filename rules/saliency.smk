@@ -6,6 +6,9 @@
 
 
 rule saliency:
+    wildcard_constraints:
+        # maps from outside are made by rule external_saliency
+        method=rf"(?!(?:{_name_regex(list(EXTERNAL))})$)[a-z0-9_]+",
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
@@ -29,3 +32,60 @@ rule saliency:
         ENV
     script:
         "../workflow/scripts/saliency.py"
+
+
+# Maps from outside (saliency.external, recovery.external): read and checked once, then served
+# as the shards of a model-free method, the same for every model.
+rule external_maps:
+    wildcard_constraints:
+        name=_name_regex(list(EXTERNAL)),
+    input:
+        maps=lambda wc: EXTERNAL[wc.name]["path"],
+        manifest="results/data/manifest.csv",
+    output:
+        maps="results/external/{name}/maps.npz",
+        qc="results/external/{name}/qc.csv",
+    params:
+        on_invalid=lambda wc: EXTERNAL[wc.name].get("on_invalid", "error"),
+        image_size=config["dataset"]["image_size"],
+    log:
+        "logs/external_maps/{name}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/external_maps.py"
+
+
+rule external_saliency:
+    localrule: True  # a copy of part of one file
+    wildcard_constraints:
+        method=_name_regex(list(EXTERNAL)),
+    input:
+        maps="results/external/{method}/maps.npz",
+        manifest="results/data/manifest.csv",
+    output:
+        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+    params:
+        shard_size=config["saliency"]["shard_size"],
+    log:
+        "logs/saliency/{model}/{method}/shard-{shard}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/external_saliency.py"
+
+
+rule demo_eye_region_maps:
+    # The default's demonstration of a map from outside: where the synthetic faces' eyes and
+    # brows are (a researcher's "eye region" hypothesis), blurred; any other tool's maps plug in
+    # the same way (saliency.external / recovery.external).
+    input:
+        regions="results/data/regions.npz",
+    output:
+        maps="results/data/external/eye_region.npz",
+    log:
+        "logs/demo_eye_region_maps.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/demo_eye_region_maps.py"

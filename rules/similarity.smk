@@ -89,11 +89,11 @@ rule regions:
 
 
 def model_saliency_shards(wildcards):
-    """Every shard of every method of one model."""
+    """Every shard of every method of one model, except maps from outside (no model behind them)."""
     return expand(
         "results/saliency/{model}/{method}/shard-{shard}.npz",
         model=wildcards.model,
-        method=METHODS,
+        method=MODEL_METHODS,
         shard=range(n_shards()),
     )
 

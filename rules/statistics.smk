@@ -39,8 +39,10 @@ rule statistics:
             caption="../workflow/report/similarity_summary.rst",
             category="Tables",
         ),
+        verdict="results/tables/verdict.csv",
     params:
         statistics=config["statistics"],
+        primary=config["similarity"]["primary"],
     log:
         "logs/statistics.log",
     conda:

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
 from test_workflow import snakemake  # the same command line, in the run's folder
+
+from ferattention import io
 
 pytestmark = pytest.mark.workflow
 
@@ -251,3 +254,32 @@ def test_weights_that_do_not_fit_fail_train_at_loading_before_any_epoch(base, tm
     assert "outside dataset.expressions ['happy', 'sad'] left out: {'anger': 20}" in (
         tmp_path / "logs/prepare_dataset.log").read_text()
     assert (tmp_path / "results/humans/trials.csv").is_file()
+
+
+def test_drop_mode_runs_to_the_end_without_the_corrupt_image(base, tmp_path):
+    """`dataset.on_invalid: drop` end to end: a truncated JPEG is skipped, counted in qc.csv, and
+    absent from every later stage; the rest of the run completes."""
+    config = study(base, tmp_path)
+    [(corrupt, _)] = corrupt_jpeg(tmp_path, config)
+    config["dataset"]["on_invalid"] = "drop"
+    config["saliency"] = {"extremal_perturbation": {"areas": [0.1], "max_iter": 5}}
+    config["statistics"] = {"n_boot": 100}
+    result, output = run(tmp_path, config)
+    assert result.returncode == 0, output[-3000:]
+    qc = (tmp_path / "results/data/qc.csv").read_text().splitlines()
+    assert qc == ["file,reason,n_rows", "faces,unreadable_image,1"]
+    log = (tmp_path / "logs/prepare_dataset.log").read_text()
+    assert corrupt in log and "unreadable_image" in log  # said which file was dropped, and why
+    manifest = pd.read_csv(tmp_path / "results/data/manifest.csv")
+    assert len(manifest) == 2 * IMAGES_PER_LABEL - 1
+    assert "happy/img03" not in set(manifest["image_id"])
+    test_ids = set(manifest.loc[manifest["split"] == "test", "image_id"])
+    for method in ("cam", "gradcam", "extremal_perturbation", "center", "random_model"):
+        maps = {}
+        for shard in (tmp_path / "results/saliency/tiny" / method).glob("shard-*.npz"):
+            maps.update(io.load_maps(shard))
+        assert set(maps) == test_ids, method
+    for table in ("tables/similarity.csv", "tables/regions.csv", "tables/faithfulness.csv"):
+        frame = pd.read_csv(tmp_path / "results" / table, dtype={"image_id": str})
+        assert "happy/img03" not in set(frame["image_id"]), table
+    assert (tmp_path / "results/report.html").stat().st_size > 10_000

@@ -26,10 +26,12 @@ def _accuracy() -> pd.DataFrame:
 
 
 def _summary(means: dict[tuple[str, str], float], model: str = "cnn") -> pd.DataFrame:
-    """Summary rows from ``(method, metric) -> mean``; ceiling 0.8, normalised = mean / 0.8."""
-    rows = [(model, me, mt, v, v - 0.05, v + 0.05, 0.8, v / 0.8) for (me, mt), v in means.items()]
+    """Summary rows from ``(method, metric) -> mean``; floor 0, upper 0.8, normalised = mean / 0.8."""
+    rows = [(model, me, mt, v, v - 0.05, v + 0.05, 0.0, 0.7, 0.8, v / 0.8, v / 0.8 - 0.1,
+             v / 0.8 + 0.1) for (me, mt), v in means.items()]
     return pd.DataFrame(rows, columns=["model", "method", "metric", "mean", "ci_low", "ci_high",
-                                       "ceiling", "normalized"])
+                                       "floor", "lower", "upper", "normalized", "normalized_low",
+                                       "normalized_high"])
 
 
 SPEARMAN_KL = {
@@ -66,7 +68,7 @@ def figure_dir(tmp_path_factory):
                         for (me, mt), v in SPEARMAN_KL.items() for i in range(20)],
                        columns=["image_id", "model", "method", "metric", "value"])
     rel = pd.DataFrame([(f"img{i}", mt, 0.8, 0.1, 5) for mt in METRICS for i in range(20)],
-                       columns=["image_id", "metric", "ceiling", "floor", "n_participants"])
+                       columns=["image_id", "metric", "upper", "floor", "n_participants"])
     figures.plot_accuracy(_accuracy(), out / "accuracy")
     figures.plot_similarity(sim, _summary(SPEARMAN_KL), rel, out / "similarity.png")
     ids = ["happy/a", "sad/b"]
@@ -141,12 +143,12 @@ def test_accuracy_figure_values(captured):
     assert ends == pytest.approx([0.85, 0.94, 0.63, 0.76])
 
 
-def test_similarity_figure_direction_and_ceiling(captured):
+def test_similarity_figure_direction_and_upper_bound(captured):
     sim = pd.DataFrame([("a", "cnn", me, mt, v) for (me, mt), v in SPEARMAN_KL.items()],
                        columns=["image_id", "model", "method", "metric", "value"])
     rel = pd.DataFrame([("a", "spearman", 0.8, 0.1, 4), ("b", "spearman", 0.6, 0.3, 4),
                         ("a", "kl", 0.2, 2.0, 4), ("b", "kl", 0.4, 2.0, 4)],
-                       columns=["image_id", "metric", "ceiling", "floor", "n_participants"])
+                       columns=["image_id", "metric", "upper", "floor", "n_participants"])
     figures.plot_similarity(sim, _summary(SPEARMAN_KL), rel, "unused")
     axes = [ax for ax in captured[0].axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["spearman", "kl"]
@@ -154,13 +156,13 @@ def test_similarity_figure_direction_and_ceiling(captured):
     assert [t.get_text() for t in axes[0].get_xticklabels()] == METHODS
     hlines = sorted(float(ln.get_ydata()[0]) for ln in axes[0].lines
                     if len(ln.get_ydata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1])
-    assert hlines == pytest.approx([0.2, 0.7])  # mean floor, mean ceiling
+    assert hlines == pytest.approx([0.2, 0.7])  # mean floor, mean upper bound
 
 
 def test_similarity_missing_column_names_table():
     with pytest.raises(ValueError, match="reliability table.*floor"):
         figures.plot_similarity(pd.DataFrame(columns=["image_id", "model", "method", "metric", "value"]),
-                                _summary(SPEARMAN_KL), pd.DataFrame(columns=["image_id", "metric", "ceiling"]),
+                                _summary(SPEARMAN_KL), pd.DataFrame(columns=["image_id", "metric", "upper"]),
                                 "unused")
 
 
@@ -227,7 +229,7 @@ def test_similarity_figure_draws_baselines_hollow_on_a_band(captured):
     sim = pd.DataFrame([("a", "cnn", me, mt, v) for (me, mt), v in means.items()],
                        columns=["image_id", "model", "method", "metric", "value"])
     rel = pd.DataFrame([("a", "cc", 0.8, 0.1, 4)],
-                       columns=["image_id", "metric", "ceiling", "floor", "n_participants"])
+                       columns=["image_id", "metric", "upper", "floor", "n_participants"])
     figures.plot_similarity(sim, _summary(means), rel, "unused")
     ax = captured[0].axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cam", "center", "shuffled_cam"]
@@ -370,17 +372,17 @@ def test_accuracy_sentence_lists_only_tests_with_p_values():
     assert [t[0] for t in a["tests"]] == ["mcnemar"] and a["verdict"] == "humans better"
 
 
-def test_normalisation_flagged_when_ceiling_and_floor_are_close():
-    # floor 0.29, ceiling 0.31: span 0.02 < CI width 0.10 -> unreliable; mean 0.15 -> -6
-    close = pd.DataFrame([("cnn", "cam", "cc", 0.15, 0.10, 0.20, 0.31, (0.15 - 0.29) / 0.02),
-                          ("cnn", "gradcam", "cc", 0.10, 0.05, 0.15, 0.31, (0.10 - 0.29) / 0.02)],
+def test_normalisation_flagged_when_upper_and_floor_are_close():
+    # floor 0.29, upper 0.31: span 0.02 < CI width 0.10 -> unreliable; mean 0.15 -> -7
+    close = pd.DataFrame([("cnn", "cam", "cc", 0.15, 0.10, 0.20, 0.29, 0.31, (0.15 - 0.29) / 0.02),
+                          ("cnn", "gradcam", "cc", 0.10, 0.05, 0.15, 0.29, 0.31, (0.10 - 0.29) / 0.02)],
                          columns=["model", "method", "metric", "mean", "ci_low", "ci_high",
-                                  "ceiling", "normalized"])
+                                  "floor", "upper", "normalized"])
     assert report.normalization_span(close).tolist() == pytest.approx([0.02, 0.02])
     assert report.unreliable_normalization(close).tolist() == [True, True]
     (a,) = report.similarity_answers(close)
     assert "normalised score -7.00 †" in a["sentence"] and "unreliable" in a["sentence"]
-    fine = _summary(SPEARMAN_KL)  # floor 0, ceiling 0.8: span 0.8 > CI width 0.1
+    fine = _summary(SPEARMAN_KL)  # floor 0, upper 0.8: span 0.8 > CI width 0.1
     assert not report.unreliable_normalization(fine).any()
     assert all("†" not in a["sentence"] for a in report.similarity_answers(fine))
 
@@ -408,3 +410,42 @@ def test_report_breakdowns_extra_tables_and_provenance(figure_dir, tmp_path):
     text = report.render_report(context, tmp_path / "r.html").read_text()
     assert "Regions" in text and "Normalised score = (mean − floor)" in text
     assert "2026-01-02 03:04 UTC" in text
+
+
+def test_planted_attention_sentences_compare_the_winner_with_the_expected_map():
+    answers = report.similarity_answers(_summary(SPEARMAN_KL))   # spearman winner: EP
+    expected = pd.DataFrame({"model": "cnn", "metric": "spearman",
+                             "method": ["cam", "gradcam", "extremal_perturbation", "center"],
+                             "mean": [0.5, 0.6, 0.9, 0.7]})
+    text = " ".join(report.planted_attention_sentences("gradcam", expected, answers))
+    assert "maps of method gradcam" in text
+    assert "closest to the planted attention is extremal_perturbation" in text
+    assert "the one expected." in text and "Run `snakemake --cores 8 recovery`" in text
+    other = expected.assign(mean=[0.5, 0.95, 0.9, 0.7])
+    text = " ".join(report.planted_attention_sentences("regions", other, answers,
+                                                       recovery_figure="figures/recovery.png"))
+    assert "diagnostic regions" in text and "NOT the one expected" in text
+    assert "figures/recovery.png" in text
+    baseline = expected.assign(mean=[0.5, 0.6, 0.4, 0.99])
+    text = " ".join(report.planted_attention_sentences("center", baseline, answers))
+    assert "is center" in text and "a baseline; among the attention methods it is gradcam" in text
+    assert "not the one expected" in text
+
+
+def test_verdict_sentences_claim_a_winner_only_when_tested():
+    summary = _summary(SPEARMAN_KL)
+    verdicts = pd.DataFrame([
+        ("cnn", "spearman", "most_human_like", "extremal_perturbation", "gradcam", 0.6, 20,
+         "extremal_perturbation beats every baseline and gradcam (Holm-adjusted, alpha 0.05)"),
+        ("cnn2", "spearman", "not_better_than_baselines", "cam", "gradcam", 0.3, 20,
+         "cam does not beat center (Holm-adjusted, alpha 0.05)"),
+        ("cnn3", "spearman", "best_two_tied", "cam", "gradcam", 0.3, 20,
+         "cam and gradcam cannot be told apart (Holm-adjusted, alpha 0.05)"),
+    ], columns=["model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images",
+                "reason"])
+    first, second, third = report.verdict_sentences(verdicts, summary)
+    assert first.startswith("Model cnn, primary metric spearman: the most human-like attention "
+                            "method is extremal_perturbation (mean 0.600")
+    assert "no attention method is more human-like than the baselines" in second
+    assert "does not beat center" in second and "most human-like attention method is" not in second
+    assert "the best two attention methods" in third and "cannot be told apart" in third

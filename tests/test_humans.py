@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.ndimage import gaussian_filter
 
 from ferattention.humans import (
@@ -19,7 +20,8 @@ from ferattention.humans import (
     reveal_mask,
     revealed_fraction,
     simulate_observers,
-    split_half_reliability,
+    noise_ceiling,
+    spearman_brown,
     stimulus_to_model_scale,
     to_model_coords,
     trial_map,
@@ -27,6 +29,7 @@ from ferattention.humans import (
     views,
 )
 from ferattention.labels import REGIONS
+from ferattention.similarity import METRICS
 
 S = 64          # model input size
 STIM = 256      # stimulus size (4 stimulus pixels per model pixel)
@@ -307,53 +310,124 @@ def pearson(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray) -> np.ndar
     return (p * r).sum(axis=1) / np.sqrt((p * p).sum(axis=1) * (r * r).sum(axis=1))
 
 
-def test_split_half_identical_observers_give_ceiling_one_and_lower_floor():
+def participant_frames(clicks_by_participant: dict[str, list[tuple[float, float]]], image_id: str):
+    """Trials/clicks of one image where each participant clicks their own points."""
+    trials = pd.DataFrame({"participant_id": list(clicks_by_participant),
+                           "trial_id": f"{image_id}-t1", "image_id": image_id,
+                           "stimulus_width": float(STIM), "stimulus_height": float(STIM)})
+    clicks = pd.DataFrame([{"participant_id": pid, "trial_id": f"{image_id}-t1",
+                            "click_index": n + 1, "x": x, "y": y}
+                           for pid, points in clicks_by_participant.items()
+                           for n, (x, y) in enumerate(points)])
+    return trials, clicks
+
+
+MAP_SETTINGS = {"image_size": S, "reveal_radius": 20.0, "blur_sigma": 2.0}
+
+
+def test_noise_ceiling_equals_its_definition_on_three_participants():
+    # Three participants with known, different clicks on image A; image B is the floor's other image.
+    a_clicks = {"p1": [(60.0, 60.0), (90.0, 70.0)], "p2": [(70.0, 64.0), (150.0, 90.0)],
+                "p3": [(64.0, 180.0)]}
+    b_clicks = {"p1": [(200.0, 190.0)], "p2": [(190.0, 200.0), (40.0, 40.0)], "p3": [(128.0, 30.0)]}
+    frames = [participant_frames(a_clicks, "A"), participant_frames(b_clicks, "B")]
+    trials = pd.concat([f[0] for f in frames], ignore_index=True)
+    clicks = pd.concat([f[1] for f in frames], ignore_index=True)
+    metrics = {"cc": METRICS["cc"].fn, "spearman": METRICS["spearman"].fn, "sim": METRICS["sim"].fn}
+    out = noise_ceiling(trials, clicks, metrics, repeats=20, seed=3, **MAP_SETTINGS)
+    assert list(out.columns) == ["image_id", "metric", "split_half", "lower", "upper", "floor",
+                                 "n_participants"]
+
+    def group_map(image_trials, image_clicks, people):
+        keep = image_trials["participant_id"].isin(people)
+        return human_maps(image_trials[keep], image_clicks[image_clicks["participant_id"]
+                                                          .isin(people)], **MAP_SETTINGS)
+    # By hand, with scipy as the reference: the three splits {p} vs the other two (all of them,
+    # since 3 <= repeats), r averaged; Spearman-Brown; attenuation; floor = B's map against A's.
+    t_a, c_a = frames[0]
+    full_a = group_map(t_a, c_a, ["p1", "p2", "p3"])["A"].ravel()
+    full_b = group_map(*frames[1], ["p1", "p2", "p3"])["B"].ravel()
+    for name, corr in (("cc", lambda x, y: stats.pearsonr(x, y)[0]),
+                       ("spearman", lambda x, y: stats.spearmanr(x, y)[0])):
+        halves = [corr(group_map(t_a, c_a, [p])["A"].ravel(),
+                       group_map(t_a, c_a, sorted({"p1", "p2", "p3"} - {p}))["A"].ravel())
+                  for p in ("p1", "p2", "p3")]
+        r_half = float(np.mean(halves))
+        row = out[(out["metric"] == name) & (out["image_id"] == "A")].iloc[0]
+        assert row["split_half"] == pytest.approx(r_half, abs=1e-5)
+        assert row["lower"] == pytest.approx(2 * r_half / (1 + r_half), abs=1e-5)
+        assert row["upper"] == pytest.approx(np.sqrt(2 * r_half / (1 + r_half)), abs=1e-5)
+        assert row["floor"] == pytest.approx(corr(full_b, full_a), abs=1e-5)
+        assert row["n_participants"] == 3
+    # Metrics without the Spearman-Brown step get no bounds, but a split-half score and a floor.
+    sim = out[out["metric"] == "sim"]
+    assert sim["lower"].isna().all() and sim["upper"].isna().all()
+    assert sim["split_half"].notna().all() and sim["floor"].notna().all()
+    # Reproducible; the order of rows is image, then the metrics in the given order.
+    again = noise_ceiling(trials, clicks, metrics, repeats=20, seed=3, **MAP_SETTINGS)
+    pd.testing.assert_frame_equal(again, out)
+    assert out["metric"].tolist() == ["cc", "spearman", "sim"] * 2
+
+
+def test_noise_ceiling_single_participant_and_identical_observers():
     frames = [one_image_frames([(60.0, 60.0), (90.0, 70.0)], 4, "A"),
               one_image_frames([(200.0, 190.0)], 5, "B"),
-              one_image_frames([(60.0, 200.0), (40.0, 220.0)], 6, "C"),
               one_image_frames([(128.0, 128.0)], 1, "D")]       # one participant: no split
     trials = pd.concat([f[0] for f in frames], ignore_index=True)
     clicks = pd.concat([f[1] for f in frames], ignore_index=True)
-    map_fn = functools.partial(human_maps, image_size=S, reveal_radius=12.0, blur_sigma=2.0)
-    seen = []
-
-    def fixations(t, c):
-        seen.append(sorted(t["participant_id"].unique()))
-        return fixation_maps(t, c, S)
-
-    def fix_count(pred, ref, fix):        # uses the fixations: clicked pixels behind ref
-        return fix.reshape(len(fix), -1).sum(axis=1).astype(float)
-
-    out = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson, "nfix": fix_count},
-                                 repeats=3, seed=1, fixation_fn=fixations)
-    assert list(out.columns) == ["image_id", "metric", "ceiling", "floor", "n_participants"]
-    r = out[out["metric"] == "pearson"].set_index("image_id")
-    np.testing.assert_allclose(r.loc[["A", "B", "C"], "ceiling"], 1.0, rtol=1e-5)
-    assert (r.loc[["A", "B", "C"], "floor"] < 0.5).all()
-    assert r.loc[["A", "B", "C", "D"], "n_participants"].tolist() == [4, 5, 6, 1]
-    assert np.isnan(r.loc["D", "ceiling"]) and np.isnan(r.loc["D", "floor"])
-    # every participant clicked the same pixels, so each half holds the same fixations
-    n = out[out["metric"] == "nfix"].set_index("image_id")
-    assert n.loc[["A", "B", "C"], "ceiling"].tolist() == [2.0, 1.0, 2.0]
-    assert len(seen) == 6                                       # two halves per repeat
-    again = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson}, 3, seed=1)
-    pd.testing.assert_frame_equal(again, out[out["metric"] == "pearson"].reset_index(drop=True))
+    out = noise_ceiling(trials, clicks, {"cc": METRICS["cc"].fn}, repeats=3, seed=1,
+                        **MAP_SETTINGS).set_index("image_id")
+    np.testing.assert_allclose(out.loc[["A", "B"], ["split_half", "lower", "upper"]], 1.0,
+                               rtol=1e-5)
+    assert out.loc["D", ["split_half", "lower", "upper"]].isna().all()
+    assert np.isfinite(out.loc["D", "floor"]) and (out["floor"] < 0.5).all()
+    assert out["n_participants"].tolist() == [4, 5, 1]
 
 
-def test_split_half_ceiling_falls_with_disagreeing_observers():
-    # half the participants click left, half right: random halves disagree in part
-    left = one_image_frames([(60.0, 128.0)], 4, "A")
-    right = one_image_frames([(200.0, 128.0)], 4, "A")
-    right = (right[0].assign(participant_id=lambda d: d["participant_id"] + "r"),
-             right[1].assign(participant_id=lambda d: d["participant_id"] + "r"))
-    other = one_image_frames([(128.0, 30.0)], 4, "B")
-    trials = pd.concat([left[0], right[0], other[0]], ignore_index=True)
-    clicks = pd.concat([left[1], right[1], other[1]], ignore_index=True)
-    map_fn = functools.partial(human_maps, image_size=S, reveal_radius=12.0, blur_sigma=2.0)
-    out = split_half_reliability(trials, clicks, map_fn, {"pearson": pearson}, 10, seed=0)
-    a = out.set_index("image_id").loc["A"]
-    assert a["floor"] < a["ceiling"] < 0.999
-    assert a["n_participants"] == 8
+def test_spearman_brown_by_hand():
+    np.testing.assert_allclose(spearman_brown([0.0, 0.5, 0.8, 1.0]), [0.0, 2 / 3, 16 / 18, 1.0])
+    assert spearman_brown(0.5, factor=3) == pytest.approx(0.75)
+
+
+def test_true_map_scores_at_the_upper_bound():
+    """Planted truth: clicks drawn from known densities; the expected map scores ``upper``.
+
+    One click per trial at a pixel centre, drawn from the image's density p: a trial's map is
+    the disk there, so the expected human map is p convolved with the disk, then blurred. Its
+    correlation with the 12-participant map must equal the upper bound (the attenuation ceiling)
+    up to sampling error, and lie above the lower bound.
+    """
+    rng = np.random.default_rng(7)
+    n_images, n_people, size = 40, 12, 32
+    scale = STIM / size
+    yy, xx = np.mgrid[:size, :size]
+    trial_rows, click_rows, truths = [], [], {}
+    disk = reveal_mask([size / 2], [size / 2], 20.0 / scale, (size, size)).astype(float)
+    for i in range(n_images):
+        centres = rng.uniform(6, size - 6, size=(2, 2))
+        density = sum(np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 3.0 ** 2))
+                      for cx, cy in centres) + 0.02
+        density /= density.sum()
+        expected = np.real(np.fft.ifft2(np.fft.fft2(density)
+                                        * np.fft.fft2(np.fft.ifftshift(disk))))
+        truths[f"i{i}"] = gaussian_filter(expected, 2.0, mode="reflect")
+        cells = rng.choice(size * size, size=n_people, p=density.ravel())
+        for k, cell in enumerate(cells):
+            row, col = divmod(int(cell), size)
+            trial_rows.append((f"p{k}", f"t{i}", f"i{i}", float(STIM), float(STIM)))
+            click_rows.append((f"p{k}", f"t{i}", 1, (col + 0.5) * scale, (row + 0.5) * scale))
+    trials = pd.DataFrame(trial_rows, columns=["participant_id", "trial_id", "image_id",
+                                               "stimulus_width", "stimulus_height"])
+    clicks = pd.DataFrame(click_rows, columns=["participant_id", "trial_id", "click_index", "x", "y"])
+    settings = {"image_size": size, "reveal_radius": 20.0, "blur_sigma": 2.0}
+    ceiling = noise_ceiling(trials, clicks, {"cc": METRICS["cc"].fn}, repeats=30, seed=0,
+                            **settings).set_index("image_id")
+    maps = human_maps(trials, clicks, **settings)
+    ids = sorted(maps)
+    truth_score = METRICS["cc"].fn(np.stack([truths[i] for i in ids]),
+                                   np.stack([maps[i] for i in ids]))
+    assert truth_score.mean() == pytest.approx(ceiling.loc[ids, "upper"].mean(), abs=0.02)
+    assert truth_score.mean() > ceiling.loc[ids, "lower"].mean() + 0.02
 
 
 # --------------------------------------------------------------------------- simulated observers

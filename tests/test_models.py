@@ -285,3 +285,25 @@ def test_early_stopping_waits_for_the_warm_up_then_counts_patience():
     cfg = training.TrainConfig(epochs=10, batch_size=20, lr=1e-12, patience=2, flip=False)
     _, history = training.train_model(model, x, y, x, y, cfg, progress=False)
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_early_stopping_restores_the_weights_of_the_best_validation_epoch():
+    """The model returned is the best epoch's, not the last one's: its validation loss, recomputed
+    from the returned weights, equals the lowest of the history, and the last epoch's is higher."""
+    x_train, y_train = _blobs(80, seed=0)
+    x_val, y_val = _blobs(40, seed=1)
+    # 6 of the 40 validation labels flipped: the loss falls while the model learns, then rises as
+    # it grows confident on the flipped ones (overfitting, as seen by the validation set).
+    y_val[:6] = 1 - y_val[:6]
+    cfg = training.TrainConfig(epochs=6, batch_size=16, lr=5e-3, patience=2, seed=0, flip=False)
+    model = models.build_model("compact_cnn", 2, seed=0)
+    model, history = training.train_model(model, x_train, y_train, x_val, y_val, cfg, progress=False)
+    losses = history.set_index("epoch")["val_loss"]
+    best_epoch = int(losses.idxmin())
+    assert 1 < best_epoch < history["epoch"].iloc[-1]  # a middle epoch was the best
+    assert len(history) < cfg.epochs  # and training stopped early, `patience` epochs after it
+    assert history["epoch"].iloc[-1] == best_epoch + cfg.patience
+    logits = torch.as_tensor(training.predict_logits(model, x_val))
+    restored = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y_val)).item()
+    assert restored == pytest.approx(losses[best_epoch], rel=1e-6)
+    assert restored < losses.iloc[-1] - 0.1

@@ -72,7 +72,7 @@ def environment(hash_seed: int) -> dict[str, str]:
 def snakemake(workdir: Path, *args: str, hash_seed: int = 0) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` (its config.yaml) to the end."""
     return subprocess.run(command(*args), cwd=workdir, capture_output=True, text=True,
-                          env=environment(hash_seed))
+                          env=environment(hash_seed), timeout=900)
 
 
 def start(workdir: Path, hash_seed: int) -> subprocess.Popen:

@@ -112,6 +112,32 @@ def test_gradcam_at_last_block_is_relu_cam():
     assert np.abs(relu_after - grad).max() > 0.05
 
 
+def test_bench_cam_reference_is_cam_by_definition():
+    """The benchmark's CAM reference, checked by hand on a network small enough to write out."""
+    from ferattention import bench
+
+    trunk = nn.Sequential(nn.Conv2d(1, 2, 2, stride=2, bias=False))  # 4x4 image -> 2x2 features
+    net = models.GapLinearNet(trunk, 2, 3, mean=0.0, std=1.0).eval()
+    with torch.no_grad():
+        trunk[0].weight[:] = torch.tensor([[[[1.0, 0], [0, 0]]], [[[0, 0], [0, 1.0]]]])
+        net.fc.weight[:] = torch.tensor([[1.0, 0], [0, 1.0], [2.0, -1.0]])
+    image = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4) / 15
+    # Channel 0 takes each 2x2 block's top-left pixel, channel 1 its bottom-right one.
+    a0 = torch.tensor([[0.0, 2], [8, 10]]) / 15
+    a1 = torch.tensor([[5.0, 7], [13, 15]]) / 15
+    for target, low in ((0, a0), (1, a1), (2, 2 * a0 - a1)):
+        # Bilinear upsampling x2 with half-pixel centres: weights 3/4 and 1/4 between neighbours,
+        # edge pixels repeat the edge values.
+        rows = torch.stack([low[0], 0.75 * low[0] + 0.25 * low[1], 0.25 * low[0] + 0.75 * low[1], low[1]])
+        up = torch.stack([rows[:, 0], 0.75 * rows[:, 0] + 0.25 * rows[:, 1],
+                          0.25 * rows[:, 0] + 0.75 * rows[:, 1], rows[:, 1]], dim=1)
+        got = bench._cam_by_hand(net, image, torch.tensor([target]))[0]
+        np.testing.assert_allclose(got, up.numpy(), atol=1e-6)
+        # ... and the workflow's CAM is the same map.
+        np.testing.assert_allclose(saliency.compute_maps("cam", net, image, torch.tensor([target]))[0],
+                                   up.numpy(), atol=1e-6)
+
+
 def test_cam_requires_a_gap_linear_head():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
     with pytest.raises(ValueError, match="global-average-pooling"):
@@ -265,6 +291,9 @@ def test_bench_saliency_reports_agreeing_maps(capsys):
                 "--repeats", "1", "--device", "cpu"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["method"] for r in rows] == list(bench.SALIENCY_METHODS)
+    # Every reference is independent of the method it checks: CAM by hand, the libraries as their
+    # documentation uses them, TorchRay's own function.
+    assert rows[0]["reference"].startswith("CAM by hand")
     keys = {"method", "images", "seconds", "reference", "reference_seconds", "speedup", "limit_seconds",
             "efficiency", "max_abs_diff", "min_pearson"}
     for r in rows:

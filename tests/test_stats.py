@@ -180,21 +180,22 @@ def test_kendalls_w_is_one_under_perfect_agreement():
     assert fried.statistic == pytest.approx(30 * 2)  # chi2 = n (k - 1) when W = 1
 
 
-def test_methods_against_floor_and_ceiling():
+def test_methods_against_floor_and_upper_bound():
     sim = _similarity({"cam": 0.0, "extremal_perturbation": 0.1}, metric="cc")
     ep = sim[sim.method == "extremal_perturbation"].set_index("image_id").value
     reliability = pd.DataFrame({
-        "image_id": ep.index, "metric": "cc", "ceiling": ep.to_numpy(), "floor": ep.to_numpy() - 0.5,
+        "image_id": ep.index, "metric": "cc", "lower": ep.to_numpy() - 0.1, "upper": ep.to_numpy(),
+        "floor": ep.to_numpy() - 0.5,
     })
     table = fs.compare_methods(sim, reliability).set_index("comparison")
     assert "friedman" not in set(table.test)  # two methods: the pairwise test says it all
-    at_ceiling = table.loc["compact/cc: extremal_perturbation vs ceiling"]
+    at_ceiling = table.loc["compact/cc: extremal_perturbation vs upper"]
     assert at_ceiling.p_value == 1.0 and at_ceiling.effect_size == 0
-    below = table.loc["compact/cc: cam vs ceiling"]
+    below = table.loc["compact/cc: cam vs upper"]
     assert below.p_value < 1e-4 and below.effect_size == -1.0
     above = table.loc["compact/cc: cam vs floor"]
     assert above.p_value < 1e-4 and above.effect_size == 1.0 and above.n == 30
-    ceil_rows = table[table.index.str.endswith("vs ceiling")]
+    ceil_rows = table[table.index.str.endswith("vs upper")]
     assert np.allclose(ceil_rows.p_adjusted, fs.holm(ceil_rows.p_value))
     with pytest.raises(ValueError, match="no rows for metric 'cc'"):
         fs.compare_methods(sim, reliability.assign(metric="kl"))
@@ -218,14 +219,15 @@ def test_holm_and_rank_biserial_by_hand():
 # ------------------------------------------------------------------ summary and table
 
 
-def test_summarise_similarity_normalises_by_floor_and_ceiling():
+def test_summarise_similarity_normalises_by_floor_and_upper_bound():
     sim = pd.DataFrame({
         "image_id": ["a", "b", "c", "d"] * 2, "model": "compact", "method": "cam",
         "metric": ["cc"] * 4 + ["kl"] * 4, "value": [0.4, 0.6, 0.5, np.nan, 1.0, 0.8, 1.2, 1.0],
     })
     reliability = pd.DataFrame({
         "image_id": ["a", "b", "c", "d", "zz"] * 2, "metric": ["cc"] * 5 + ["kl"] * 5,
-        "ceiling": [0.9, 0.9, 0.9, 0.0, 5.0, 0.5, 0.5, 0.5, 0.5, 9.0],
+        "lower": [0.8, 0.8, 0.8, 0.0, 5.0] + [np.nan] * 5,
+        "upper": [0.9, 0.9, 0.9, 0.0, 5.0] + [np.nan] * 5,
         "floor": [0.1, 0.1, 0.1, 0.0, 5.0, 2.0, 2.0, 2.0, 2.0, 9.0],
     })
     table = fs.summarise_similarity(sim, reliability, n_boot=N_BOOT, seed=0).set_index("metric")
@@ -234,11 +236,22 @@ def test_summarise_similarity_normalises_by_floor_and_ceiling():
     )
     cc = table.loc["cc"]  # image d has no value; image zz is not in the similarity table
     assert cc["mean"] == pytest.approx(0.5) and cc.ci_low <= 0.5 <= cc.ci_high
-    assert cc.ceiling == pytest.approx(0.9) and cc.normalized == pytest.approx(0.5)
-    kl = table.loc["kl"]  # lower is better: floor 2, ceiling 0.5, mean 1 -> (1 - 2) / (0.5 - 2)
-    assert kl.ceiling == pytest.approx(0.5) and kl.normalized == pytest.approx(2 / 3)
+    assert (cc.floor, cc.lower, cc.upper) == pytest.approx((0.1, 0.8, 0.9))
+    assert cc.normalized == pytest.approx((0.5 - 0.1) / (0.9 - 0.1))
+    # the CI resamples images: the three values 0.4, 0.5, 0.6 bound it
+    assert (0.4 - 0.1) / 0.8 <= cc.normalized_low <= cc.normalized <= cc.normalized_high <= (0.6 - 0.1) / 0.8
+    kl = table.loc["kl"]  # no upper bound for KL: floor only, no normalised score
+    assert kl.floor == pytest.approx(2.0) and np.isnan(kl.upper) and np.isnan(kl.normalized)
     no_rel = fs.summarise_similarity(sim, None, n_boot=N_BOOT)
-    assert no_rel.ceiling.isna().all() and no_rel.normalized.isna().all()
+    assert no_rel.upper.isna().all() and no_rel.normalized.isna().all()
+
+
+def test_normalized_score_by_hand():
+    value, floor, upper = np.array([0.5, 0.7]), np.array([0.2, 0.4]), np.array([0.8, 0.8])
+    point, low, high = fs.normalized_score(value, floor, upper, n_boot=200, seed=0)
+    assert point == pytest.approx((0.6 - 0.3) / (0.8 - 0.3))
+    # two images: the bootstrap draws (a, a), (a, b), (b, b): 0.5, 0.6, 0.75
+    assert low == pytest.approx(0.5) and high == pytest.approx(0.75)
 
 
 def test_stats_table_concatenates_and_checks_columns():
@@ -309,3 +322,43 @@ def test_compare_methods_by_expression_scopes_and_groups():
     assert (fried.n == 10).all() and (fried.p_value < 0.01).all()
     with pytest.raises(ValueError, match="image_id 'img19' has no expression"):
         fs.compare_methods_by(sim, {k: v for k, v in groups.items() if k != "img19"})
+
+
+# ------------------------------------------------------------------ verdict on question 2
+
+
+def test_is_baseline_names_every_control():
+    assert all(fs.is_baseline(m) for m in ("center", "random_model", "random_model_cam",
+                                           "shuffled_gradcam", "shuffled_deepgaze"))
+    assert not any(fs.is_baseline(m) for m in ("cam", "gradcam", "extremal_perturbation",
+                                               "deepgaze", "centered_cam"))
+
+
+@pytest.mark.parametrize("shifts, verdict, best", [
+    # planted: EP clearly above every baseline and the runner-up
+    ({"cam": 0.0, "extremal_perturbation": 0.2, "center": -0.1, "shuffled_cam": -0.1,
+      "shuffled_extremal_perturbation": 0.05, "random_model_cam": -0.2}, "most_human_like",
+     "extremal_perturbation"),
+    # the best method is no better than the centre bias
+    ({"cam": 0.0, "gradcam": 0.1, "center": 0.1, "shuffled_gradcam": -0.1}, "not_better_than_baselines",
+     "gradcam"),
+    # both methods beat the baselines but not each other
+    ({"cam": 0.2, "gradcam": 0.2, "center": 0.0, "shuffled_cam": 0.0}, "best_two_tied", None),
+])
+def test_attention_verdicts_on_planted_differences(shifts, verdict, best):
+    sim = _similarity(shifts)
+    verdicts, tests = fs.attention_verdicts(sim, "spearman", higher_is_better=True)
+    (v,) = verdicts.to_dict("records")
+    assert v["verdict"] == verdict and v["n_images"] == 30
+    if best:
+        assert v["best"] == best
+    n_baselines = sum(fs.is_baseline(m) for m in shifts)
+    assert len(tests) == n_baselines + 1            # every baseline and the runner-up
+    assert np.allclose(tests["p_adjusted"], fs.holm(tests["p_value"]))
+    assert tests["comparison"].str.startswith(f"compact/spearman [verdict]: {v['best']} vs ").all()
+
+
+def test_attention_verdicts_follow_the_metric_direction():
+    sim = _similarity({"cam": 0.0, "gradcam": -0.3, "center": 0.2}, metric="kl")
+    (v,) = fs.attention_verdicts(sim, "kl", higher_is_better=False)[0].to_dict("records")
+    assert v["best"] == "gradcam" and v["verdict"] == "most_human_like"

@@ -1,7 +1,8 @@
-"""The whole DAG on a small config: contracts of DESIGN.md section 5 and values that must hold."""
+"""The whole DAG on a small config: contracts of docs/design.md §5 and values that must hold."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+import zipfile
 
 from ferattention import io
 from ferattention import similarity as sm
@@ -18,6 +20,9 @@ pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: Seconds a Snakemake subprocess may take before the test fails (the small run takes 1-2 minutes
+#: on 2 cores; a hung run must fail the test, not stall the suite).
+TIMEOUT_S = 1200
 
 SMALL_CONFIG = {
     "dataset": {
@@ -40,7 +45,8 @@ SMALL_CONFIG = {
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +76,8 @@ def test_tables_keep_the_contract(run):
         "tables/accuracy.csv": ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
         "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
         "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
-                                          "ceiling", "normalized"],
+                                          "floor", "lower", "upper", "normalized",
+                                          "normalized_low", "normalized_high"],
         "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
                              "effect_size", "n"],
     }
@@ -79,7 +86,8 @@ def test_tables_keep_the_contract(run):
     humans = read(run, "humans/trials.csv")
     assert {"label", "correct", "n_clicks", "revealed_fraction"} <= set(humans.columns)
     reliability = read(run, "humans/reliability.csv")
-    assert {"image_id", "metric", "ceiling", "floor"} <= set(reliability.columns)
+    assert list(reliability.columns) == ["image_id", "metric", "split_half", "lower", "upper",
+                                         "floor", "n_participants"]
     for name in ("accuracy", "similarity", "examples", "confusion_tiny"):
         for suffix in (".png", ".pdf"):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
@@ -194,3 +202,98 @@ def test_provenance_records_the_run(run):
     assert record["config"]["models"]["tiny"]["epochs"] == 12  # the run's config, defaults filled
     assert record["seeds"]["models.tiny.seed"] == 0
     assert record["packages"]["snakemake"] and record["device"]
+
+
+def _report_variable(html: str, name: str, script_id: str):
+    """A JSON value that Snakemake's report page defines as ``var <name> = ...`` in a script."""
+    match = re.search(rf'<script id="{script_id}">\s*var {name} = (.*?);?\s*</script>', html, re.S)
+    assert match, f"no {name} in the report page"
+    return json.loads(match.group(1))
+
+
+def test_snakemake_report_zip_holds_pages_and_declared_results(run):
+    """`snakemake --report report.zip` (README) after the run: Snakemake's own report page, with
+    the workflow description rendered from workflow/report/workflow.rst and every file the rules
+    declare with report(), captioned and stored byte for byte."""
+    rules = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
+    declared = {p.replace("{model}", "tiny") for p in re.findall(r'report\(\s*"([^"]+)"', rules)}
+    assert len(declared) >= 10  # the figures and tables of rules/*.smk
+    result = snakemake(run, "--report", str(run / "report.zip"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    with zipfile.ZipFile(run / "report.zip") as archive:
+        assert archive.testzip() is None
+        html = archive.read("report/report.html").decode()
+        description = _report_variable(html, "workflow_desc", "workflow-desc")
+        assert "Park &amp; Wallraven" in description
+        assert "dataset source synthetic" in description  # the rst's template, rendered
+        results = _report_variable(html, "results", "results")
+        assert set(results) == declared
+        for path, entry in results.items():
+            assert entry["caption"].startswith("<p>"), path
+            assert archive.read(f"report/{entry['data_uri']}") == (run / path).read_bytes(), path
+
+
+def test_recovery_study_finds_the_planted_maps(run):
+    """`snakemake recovery` on the small run: every planted map ranks first on spearman and cc."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["recovery"] = {"sources": ["regions", "center", "cam", "eye_region"],
+                          "external": {"eye_region": {
+                              "path": "results/data/external/eye_region.npz"}}}
+    (run / "recovery.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run, "--configfile", str(run / "recovery.yaml"), "recovery")
+    assert result.returncode == 0, result.stderr[-5000:]
+    recovery = read(run, "recovery/recovery.csv")
+    assert list(recovery.columns) == ["source", "model", "method", "metric", "mean", "normalized",
+                                      "normalized_low", "normalized_high", "rank", "planted"]
+    assert set(recovery["source"]) == {"regions", "center", "cam", "eye_region"}
+    methods = {"cam", "gradcam", "extremal_perturbation", "center", "random_model_cam",
+               "random_model_gradcam", "eye_region"}
+    assert set(recovery["method"]) == methods
+    planted = recovery[recovery["planted"] & recovery["metric"].isin(["spearman", "cc"])]
+    assert set(planted["source"]) == {"center", "cam", "eye_region"}
+    assert (planted["rank"] == 1).all(), planted
+    # The planted map scores near the noise ceiling; no map beyond it by more than its CI.
+    assert (planted["normalized"] >= 0.7).all(), planted
+    assert (recovery["normalized_low"].dropna() <= 1).all()
+    # The regions source plants no method: nothing is marked, every method is ranked.
+    regions = recovery[recovery["source"] == "regions"]
+    assert not regions["planted"].any() and regions["rank"].notna().all()
+    for suffix in (".png", ".pdf"):
+        assert (run / "results/figures" / f"recovery{suffix}").stat().st_size > 1000
+
+
+def test_external_maps_are_compared_like_every_method(run):
+    """Maps from outside: the human maps themselves as method `truth` (cc and spearman 1), and a
+    file with one bad map dropped (`on_invalid: drop`), through every table of the run."""
+    human = io.load_maps(run / "results/humans/maps.npz")
+    ids = sorted(human)
+    np.savez(run / "truth.npz", **{i: np.kron(human[i], np.ones((2, 2))) for i in ids})  # 96 px
+    broken = {i: np.ones((48, 48)) for i in ids}
+    broken[ids[0]] = np.full((48, 48), np.nan)
+    np.savez(run / "broken.npz", **broken)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["saliency"]["methods"] = ["cam", "gradcam", "extremal_perturbation", "center",
+                                     "random_model", "truth", "broken"]
+    config["saliency"]["external"] = {
+        "truth": {"path": str(run / "truth.npz")},
+        "broken": {"path": str(run / "broken.npz"), "on_invalid": "drop"}}
+    (run / "external.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run, "--configfile", str(run / "external.yaml"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    similarity = read(run, "tables/similarity.csv")
+    truth = similarity[similarity["method"] == "truth"].set_index("metric")["value"]
+    # Resized back to 48 px by PIL's bilinear filter: equal to the human map up to rounding.
+    assert truth.loc["cc"].min() > 0.999 and truth.loc["spearman"].min() > 0.99
+    broken_ids = set(similarity.loc[similarity["method"] == "broken", "image_id"])
+    assert broken_ids == set(ids[1:])
+    qc = read(run, "external/broken/qc.csv")
+    assert qc["image_id"].tolist() == [ids[0]] and "NaN" in qc["problem"].iloc[0]
+    summary = read(run, "tables/similarity_summary.csv").set_index(["method", "metric"])
+    assert summary.loc[("truth", "cc"), "mean"] > 0.999
+    regions = read(run, "tables/regions.csv")
+    assert {"truth", "broken"} <= set(regions["method"])
+    faith = read(run, "tables/faithfulness.csv")
+    assert not {"truth", "broken"} & set(faith["method"])     # no model behind them
+    verdict = read(run, "tables/verdict.csv").iloc[0]
+    assert verdict["best"] == "truth" and verdict["verdict"] == "most_human_like"
+    assert "truth" in (run / "results/report.html").read_text()

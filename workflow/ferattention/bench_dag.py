@@ -41,7 +41,8 @@ def _snakemake(snakefile: Path, workdir: Path, configfile: Path, *args: str) -> 
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
            "--configfile", str(configfile), "--cores", "1", "--workflow-profile", "none", *args]
     start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    # A dry run takes seconds, even at 20,000 images: a hung one fails instead of blocking.
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         output = result.stdout[-3000:] + result.stderr[-3000:]

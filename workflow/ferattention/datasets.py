@@ -54,7 +54,7 @@ SPLIT_FOLDERS: dict[str, str] = {"train": "train", "training": "train", "val": "
                                  "valid": "val", "validation": "val", "test": "test",
                                  "testing": "test"}
 
-#: FER2013 ``emotion`` codes (DESIGN.md section 4).
+#: FER2013 ``emotion`` codes (docs/design.md §4.2).
 FER2013_CODES = {0: "anger", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
 #: AffectNet ``expression`` codes; 8-10 (none, uncertain, non-face) are dropped.
 AFFECTNET_CODES = {0: "neutral", 1: "happy", 2: "sad", 3: "surprise", 4: "fear", 5: "disgust",

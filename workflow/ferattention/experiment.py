@@ -1,4 +1,4 @@
-"""The browser experiment that collects real click data (DESIGN.md sections 4 and 7).
+"""The browser experiment that collects real click data (docs/design.md §4.6 and §7).
 
 :func:`export_experiment` writes a self-contained static web experiment: ``index.html``,
 ``experiment.js`` and ``style.css`` (copied from ``experiment_assets/``), ``config.js`` (the

@@ -3,7 +3,7 @@
 All figures share one style (:data:`STYLE`, applied per figure, never globally) and one colour per
 method and for ``human`` (:func:`palette`), so a method looks the same in every figure. Every figure
 is written as PNG and PDF by :func:`save_figure`, atomically. Inputs are the result tables of
-DESIGN.md section 5 with exactly those columns; a missing column is an error naming the table.
+docs/design.md §5.5 with exactly those columns; a missing column is an error naming the table.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ MODEL_COLOR = "#4c5d73"
 #: stable hash of the name so that a name keeps its colour across figures, runs and machines.
 EXTRA_COLORS: tuple[str, ...] = ("#de8f05", "#56b4e9", "#ece133", "#17becf", "#7f3c8d", "#3b3b98")
 
-#: Baseline methods named without a method; ``random_model_<m>`` and ``shuffled_<m>`` are
-#: baselines too (:func:`ferattention.methods.is_baseline`). All are drawn after the attention methods.
+#: Baseline methods named without a method (docs/design.md §6.5); ``random_model_<m>`` and
+#: ``shuffled_<m>`` are baselines too (:func:`ferattention.methods.is_baseline`). All are drawn
+#: after the attention methods.
 BASELINES: tuple[str, ...] = ("center", "random_model")
 
 #: How far a method's baselines move its colour: ``shuffled_<m>`` towards white (lighter),
@@ -61,7 +62,7 @@ BASELINE_HATCH = "///"
 #: Display order of the methods the design names; unknown methods follow, then the baselines.
 METHOD_ORDER: tuple[str, ...] = ("cam", "gradcam", "extremal_perturbation")
 
-#: Display order of the similarity metrics of DESIGN.md section 8; unknown metrics follow.
+#: Display order of the similarity metrics of docs/design.md §8.1; unknown metrics follow.
 METRIC_ORDER: tuple[str, ...] = ("spearman", "cc", "sim", "kl", "nss", "auc_judd", "iou_top10")
 
 #: Which way is better per metric (section 8); metrics not listed are higher-is-better.
@@ -241,19 +242,19 @@ def plot_similarity(
     """Per metric a panel: per-image similarity of every method to the human maps.
 
     Methods are on x, per-image values as jittered points in the method's colour, the summary's
-    mean and CI as a black marker with error bar, the human ceiling (split-half) and floor
-    (cross-image) as lines with their 95% band of the mean over images. With several models the
+    mean and CI as a black marker with error bar, the upper bound of the noise ceiling and the
+    floor (:mod:`ferattention.humans.reliability`) as lines with their 95% band of the mean over
+    images. With several models the
     panels form a grid (rows: models, columns: metrics); with one model they wrap in rows of four.
 
     ``similarity``: ``image_id,model,method,metric,value``; ``summary``: ``model,method,metric,
-    mean,ci_low,ci_high,ceiling,normalized``; ``reliability``: ``image_id,metric,ceiling,floor,
-    n_participants``. ``higher_is_better`` maps metric -> direction (default ``{'kl': False}``,
+    mean,ci_low,ci_high,...``; ``reliability``: ``image_id,metric,upper,floor,n_participants``. ``higher_is_better`` maps metric -> direction (default ``{'kl': False}``,
     others higher); the y label says which way is better. Returns the ``(png, pdf)`` paths.
     """
     require_columns(similarity, ["image_id", "model", "method", "metric", "value"], "similarity table")
-    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
-                              "normalized"], "similarity summary")
-    require_columns(reliability, ["image_id", "metric", "ceiling", "floor", "n_participants"],
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high"],
+                    "similarity summary")
+    require_columns(reliability, ["image_id", "metric", "upper", "floor", "n_participants"],
                     "reliability table")
     if similarity.empty:
         raise ValueError("similarity table: no rows to plot")
@@ -290,7 +291,7 @@ def plot_similarity(
         if first_base is not None:
             ax.axvspan(first_base - 0.5, len(methods) - 0.5, color="0.93", linewidth=0, zorder=0)
         rel = reliability[reliability["metric"] == metric]
-        for column, color, style in (("ceiling", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
+        for column, color, style in (("upper", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
             vals = rel[column].to_numpy(dtype=float)
             if np.isfinite(vals).any():
                 mean, lo, hi = _ci_band(vals)
@@ -317,9 +318,9 @@ def plot_similarity(
         Line2D([], [], marker="D", color="black", linestyle="none", markersize=5,
                label="mean over images (95% CI)"),
         Line2D([], [], color=METHOD_COLORS["human"], linewidth=1.4,
-               label="human ceiling (split-half), band: 95% CI"),
+               label="noise ceiling (upper bound), band: 95% CI"),
         Line2D([], [], color="0.35", linestyle=":", linewidth=1.4,
-               label="floor (cross-image), band: 95% CI"),
+               label="floor (another image's human map), band: 95% CI"),
         Line2D([], [], marker="o", color="0.5", alpha=0.6, linestyle="none", markersize=4,
                label="one image"),
         Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="0.5", linestyle="none",
@@ -601,4 +602,60 @@ def plot_faithfulness(curves: pd.DataFrame, auc: pd.DataFrame,
             ax.set_ylim(0, 1.02)
             ax.legend(fontsize="x-small", frameon=False)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+@_styled
+def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
+                  metrics: Sequence[str] = ("spearman", "cc")) -> tuple[Path, Path]:
+    """The recovery study: per model and metric, a sources x methods grid of normalised scores.
+
+    ``recovery``: ``results/recovery/recovery.csv`` (``source, model, method, metric, mean,
+    normalized, rank, planted``). Cells show the normalised score (mean where a metric has no
+    bounds); a black frame marks each source's winner (rank 1), ``*`` the planted map. Only
+    ``metrics`` present in the table are drawn (the first metric of the table if none is).
+    Returns the ``(png, pdf)`` paths.
+    """
+    require_columns(recovery, ["source", "model", "method", "metric", "mean", "normalized",
+                               "rank", "planted"], "recovery table")
+    if recovery.empty:
+        raise ValueError("recovery table: no rows to plot")
+    present = [m for m in metrics if m in set(recovery["metric"])] or [recovery["metric"].iloc[0]]
+    models = list(dict.fromkeys(recovery["model"]))
+    sources = list(dict.fromkeys(recovery["source"]))
+    methods = order_methods(recovery["method"].tolist())
+    cells = [(model, metric) for model in models for metric in present]
+    fig, axes = plt.subplots(1, len(cells), squeeze=False,
+                             figsize=(max(4.0, 0.75 * len(methods) + 2.2) * len(cells),
+                                      0.55 * len(sources) + 2.4))
+    for ax, (model, metric) in zip(axes.flat, cells):
+        sub = recovery[(recovery["model"] == model) & (recovery["metric"] == metric)]
+        value = "normalized" if sub["normalized"].notna().any() else "mean"
+        grid = sub.pivot(index="source", columns="method", values=value).reindex(
+            index=sources, columns=methods)
+        planted = sub.pivot(index="source", columns="method", values="planted").reindex(
+            index=sources, columns=methods).fillna(False).astype(bool)
+        labels = grid.map(lambda v: "" if pd.isna(v) else f"{v:.2f}") + planted.map(
+            lambda p: "*" if p else "")
+        sns.heatmap(grid.astype(float), ax=ax, cmap="viridis", annot=labels, fmt="",
+                    vmin=0 if value == "normalized" else None,
+                    vmax=1 if value == "normalized" else None,
+                    cbar_kws={"label": "normalised score" if value == "normalized" else "mean"},
+                    annot_kws={"fontsize": "small"}, linewidths=0.5, linecolor="white")
+        ranks = sub.pivot(index="source", columns="method", values="rank").reindex(
+            index=sources, columns=methods)
+        for i, source in enumerate(sources):
+            for j, method in enumerate(methods):
+                if ranks.at[source, method] == 1:
+                    ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black",
+                                               linewidth=2.2))
+        ax.set_title(f"{model}: {metric}")
+        ax.set_xlabel("compared map")
+        ax.set_ylabel("attention the observers were given")
+        ax.tick_params(axis="x", rotation=35)
+        for label in ax.get_xticklabels():
+            label.set_ha("right")
+    fig.suptitle("Recovery of planted attention (frame: winner; *: planted map)",
+                 fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return save_figure(fig, path)

@@ -100,7 +100,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> No
         frame.to_csv(tmp, **kwargs)
 
 
-#: The text columns of the workflow's own tables (DESIGN.md section 5 and the intermediate tables
+#: The text columns of the workflow's own tables (docs/design.md §5 and the intermediate tables
 #: beside them): ids, labels and names. :func:`read_table` reads them as strings, never as NaN.
 ID_COLUMNS: tuple[str, ...] = (
     "image_id", "participant_id", "trial_id", "identity", "label", "split", "path",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Canonical lower-case expression names (DESIGN.md section 4), in a fixed order.
+#: Canonical lower-case expression names (docs/design.md §3.2), in a fixed order.
 EXPRESSIONS: tuple[str, ...] = (
     "neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt",
 )

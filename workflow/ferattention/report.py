@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page a researcher reads first.
 
-:func:`build_report_context` turns the result tables (DESIGN.md section 5) into plain data: the
+:func:`build_report_context` turns the result tables (docs/design.md §5.5) into plain data: the
 run's configuration in brief, the answers to the study's two questions as sentences with numbers,
 formatted tables and the figures to show. :func:`render_report` writes that context as one HTML file
 with inline CSS and the figures embedded as base64 PNG, so the page opens anywhere, offline, and
@@ -13,7 +13,7 @@ Conventions read from the tables:
   the two parties ``human`` and ``model:<name>`` (or ``<name>``) joined by ``vs`` (either order,
   e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
 * The most human-like method per model and metric is the one with the best ``mean`` in the metric's
-  direction (section 8); the normalised score (1 = human ceiling) is reported beside it. Baselines
+  direction (section 8); the normalised score (1 = the upper bound of the noise ceiling) is reported beside it. Baselines
   (``center``, ``random_model_<m>``, ``shuffled_<m>``: :func:`ferattention.methods.is_baseline`)
   are reported but never named the winner.
 """
@@ -60,11 +60,12 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "accuracy": "2AFC accuracy of humans and each model on the same trials, with 95% confidence "
                 "intervals; dashed line: chance (0.5).",
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
-                  "image, black diamond: mean with 95% CI; orange line: human split-half ceiling; "
-                  "dotted line: cross-image floor. Grey band, hollow dots: baselines: center (a "
-                  "centred Gaussian), random_model_<m> (method m on untrained weights, darker "
-                  "colour of m) and shuffled_<m> (m's map of another image of the same expression, "
-                  "lighter colour of m).",
+                  "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
+                  "ceiling (what the true attention map would score given the human noise); "
+                  "dotted line: floor (another image's human map). Grey band, hollow dots: "
+                  "baselines: center (a centred Gaussian), random_model_<m> (method m on "
+                  "untrained weights, darker colour of m) and shuffled_<m> (m's map of another "
+                  "image of the same expression, lighter colour of m).",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
     "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
@@ -78,6 +79,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
                "area: the share a uniform map gets (the region's size). Maps with negative values "
                "(CAM) are shifted by their minimum first. Hatched: baselines (center, "
                "random_model_<m>); shuffled_<m> has no bars (its maps are m's, on other images).",
+    "recovery": "Recovery study: simulated observers aim at each planted attention source (rows); "
+                "each compared map's normalised score (columns); frame: the winner, *: the "
+                "planted map. A pipeline that can tell attention methods apart puts the frame on "
+                "the star in every row with one.",
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
@@ -88,11 +93,15 @@ FIGURE_CAPTIONS: dict[str, str] = {
 
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).
 NORMALISED_NOTE = (
-    "Normalised score = (mean − floor) / (ceiling − floor): 0 is the cross-image floor (agreement "
-    "with another image's human map), 1 the human split-half ceiling; below 0 is worse than the "
-    "floor, above 1 better than the ceiling. Scores marked † are unreliable: there the ceiling and "
-    "floor differ by less than the width of the mean's 95% CI, so the division amplifies noise "
-    "(scores such as −7 come from such a small denominator, not from a large effect)."
+    "Normalised score = (mean − floor) / (upper − floor), with its 95% CI over images. 0 is the "
+    "floor (the score of another image's human map); 1 is the upper bound of the noise ceiling: "
+    "the expected score of a map equal to the true attention, given the noise of a human map "
+    "made from this many participants (split-half reliability with the Spearman-Brown correction, "
+    "then the correction for attenuation: upper = √(2r/(1+r)) for the split-half correlation r). "
+    "The lower bound, 2r/(1+r), is what another group of as many participants would score. Only "
+    "correlation metrics (spearman, cc) have these bounds; the other metrics are reported raw. "
+    "Scores marked † are unreliable: there upper and floor differ by less than the width of the "
+    "mean's 95% CI, so the division amplifies noise."
 )
 
 _VS = re.compile(r"\s+vs\.?\s+", flags=re.IGNORECASE)
@@ -187,21 +196,13 @@ def config_summary(config: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def normalization_span(summary: pd.DataFrame) -> pd.Series:
-    """``ceiling − floor`` per summary row, recovered from ``mean``, ``ceiling`` and ``normalized``.
-
-    The summary stores no floor; with ``normalized = (mean − floor) / (ceiling − floor)`` the span
-    is ``(mean − ceiling) / (normalized − 1)``. NaN where it cannot be recovered (no normalised
-    score, or a mean exactly at the ceiling).
-    """
-    norm = pd.to_numeric(summary["normalized"], errors="coerce")
-    gap = pd.to_numeric(summary["mean"], errors="coerce") - pd.to_numeric(summary["ceiling"],
-                                                                          errors="coerce")
-    denom = (norm - 1).where(norm != 1)
-    return gap / denom
+    """``upper − floor`` per summary row: the denominator of the normalised score."""
+    return (pd.to_numeric(summary["upper"], errors="coerce")
+            - pd.to_numeric(summary["floor"], errors="coerce"))
 
 
 def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
-    """True where ``|ceiling − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
+    """True where ``|upper − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
     width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
                                                                                errors="coerce")
     span = normalization_span(summary).abs()
@@ -209,7 +210,10 @@ def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
 
 
 def _normalised_text(row: Mapping[str, Any], unreliable: bool) -> str:
-    return format_number(row["normalized"]) + (" †" if unreliable else "")
+    text = format_number(row["normalized"])
+    if not _missing(row.get("normalized_low")) and not _missing(row["normalized"]):
+        text += f" ({format_number(row['normalized_low'])} to {format_number(row['normalized_high'])})"
+    return text + (" †" if unreliable else "")
 
 
 def _parties(comparison: str) -> frozenset[str]:
@@ -293,8 +297,8 @@ def similarity_answers(
     ``metric``, ``higher_is_better``, ``winner``, ``loser`` (None without attention methods),
     ``winner_mean``, ``winner_normalized``, ``beats_baselines`` (bool or None) and ``sentence``.
     """
-    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling",
-                              "normalized"], "similarity summary")
+    require_columns(summary, ["model", "method", "metric", "mean", "ci_low", "ci_high", "floor",
+                              "upper", "normalized"], "similarity summary")
     out: list[dict[str, Any]] = []
     for model in dict.fromkeys(summary["model"]):
         for metric in order_metrics(summary.loc[summary["model"] == model, "metric"].tolist()):
@@ -328,8 +332,8 @@ def similarity_answers(
                 f"{metric} ({direction}), model {model}: most human-like is {win}, "
                 f"mean {format_number(w['mean'])} (95% CI {format_number(w['ci_low'])} to "
                 f"{format_number(w['ci_high'])}), normalised score "
-                f"{_normalised_text(w, bool(w['_unreliable']))} (1 = human ceiling"
-                + ("; unreliable: ceiling and floor differ by less than the CI width)"
+                f"{_normalised_text(w, bool(w['_unreliable']))} (1 = noise ceiling"
+                + ("; unreliable: upper bound and floor differ by less than the CI width)"
                    if w["_unreliable"] else ")")
             )
             if len(ranked) > 1:
@@ -351,6 +355,104 @@ def similarity_answers(
     return out
 
 
+#: How the report names each planted attention source (``humans.simulated.attention``).
+SOURCE_DESCRIPTIONS: dict[str, str] = {
+    "regions": "the faces' diagnostic regions (where the two options of a trial differ; "
+               "results/data/diagnostic_regions.csv)",
+    "center": "a Gaussian at the image centre",
+    "uniform": "anywhere on the image, uniformly",
+}
+
+
+def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
+                                answers: Sequence[Mapping[str, Any]], metric: str = "spearman",
+                                recovery_figure: str | None = None) -> list[str]:
+    """What the answer to question 2 means when the observers are simulated.
+
+    ``source``: ``humans.simulated.attention``; ``expected``: ``results/humans/simulated/
+    expected.csv`` (``model, method, metric, mean``: each map against the density the observers
+    aimed at); ``answers``: :func:`similarity_answers`. Per model: the map closest to the planted
+    attention on ``metric`` (the winner expected by construction) and whether the winner found
+    is that map. ``recovery_figure``: a path to cite when the recovery study has been run.
+    """
+    what = SOURCE_DESCRIPTIONS.get(source, f"the maps of method {source}")
+    sentences = [f"The simulated observers were given an attention source: they aimed their "
+                 f"clicks at {what} (humans.simulated.attention: {source}). The answer below is "
+                 f"therefore set by that construction, and is checked against it."]
+    if expected is not None and not expected.empty:
+        require_columns(expected, ["model", "method", "metric", "mean"], "expected attention table")
+        for a in answers:
+            if a["metric"] != metric:
+                continue
+            sub = expected[(expected["model"] == a["model"]) & (expected["metric"] == metric)]
+            if sub.empty:
+                continue
+            higher = is_higher_better(metric)
+            best = sub.sort_values("mean", ascending=not higher, kind="stable").iloc[0]
+            attention = sub[~sub["method"].map(is_baseline)]
+            best_method = (attention.sort_values("mean", ascending=not higher, kind="stable")
+                           .iloc[0]["method"] if not attention.empty else None)
+            text = (f"Model {a['model']}, {metric}: the map closest to the planted attention is "
+                    f"{best['method']} ({metric} {format_number(best['mean'])} against the "
+                    f"density itself)")
+            if is_baseline(best["method"]):
+                text += (f", a baseline; among the attention methods it is {best_method}. The "
+                         f"most human-like method found is {a['winner']}: "
+                         + ("as expected" if a["winner"] == best_method else "not the one expected")
+                         + (", and it beats every baseline" if a.get("beats_baselines")
+                            else ", and it does not beat every baseline, as expected when the "
+                                 "observers follow a baseline") + ".")
+            else:
+                text += (f". The most human-like method found is {a['winner']}: "
+                         + ("the one expected." if a["winner"] == best["method"]
+                            else "NOT the one expected; read the recovery study before trusting "
+                                 "the answer."))
+            sentences.append(text)
+    if recovery_figure:
+        sentences.append(f"Recovery study (snakemake recovery): observers given other attention "
+                         f"sources, and whether the comparison finds each planted map, are in "
+                         f"{recovery_figure} and results/recovery/recovery.csv.")
+    else:
+        sentences.append("Run `snakemake --cores 8 recovery` to check that the comparison finds "
+                         "the planted map for other attention sources (results/recovery/).")
+    return sentences
+
+
+def verdict_sentences(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """The tested answer to question 2, per model, on the primary metric (``verdict.csv``).
+
+    A method is called the most human-like only when it beats every baseline and the runner-up
+    in paired tests over images (:func:`ferattention.stats.attention_verdicts`); otherwise the
+    sentence says that no method beats the baselines, or that the best two cannot be told apart.
+    """
+    require_columns(verdicts, ["model", "metric", "verdict", "best", "runner_up", "reason"],
+                    "verdict table")
+    out = []
+    for _, v in verdicts.iterrows():
+        row = summary[(summary["model"] == v["model"]) & (summary["metric"] == v["metric"])
+                      & (summary["method"] == v["best"])]
+        numbers = ""
+        if not row.empty:
+            r = row.iloc[0]
+            numbers = (f" (mean {format_number(r['mean'])}, 95% CI {format_number(r['ci_low'])} to "
+                       f"{format_number(r['ci_high'])}"
+                       + ("" if _missing(r.get("normalized")) else
+                          f"; normalised {_normalised_text(r, False)}") + ")")
+        lead = f"Model {v['model']}, primary metric {v['metric']}: "
+        if v["verdict"] == "most_human_like":
+            text = f"the most human-like attention method is {v['best']}{numbers}; {v['reason']}."
+        elif v["verdict"] == "best_two_tied":
+            text = (f"the best two attention methods, {v['best']}{numbers} and {v['runner_up']}, "
+                    f"cannot be told apart; {v['reason']}.")
+        elif v["verdict"] == "not_better_than_baselines":
+            text = (f"no attention method is more human-like than the baselines: the best, "
+                    f"{v['best']}{numbers}, {v['reason'].split(' ', 1)[1]}.")
+        else:
+            text = "no attention method has similarity values."
+        out.append(lead + text)
+    return out
+
+
 def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
     """Per model: how many metrics each method wins ('extremal_perturbation on 6 of 7 ...')."""
     sentences = []
@@ -363,7 +465,8 @@ def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
             wins.setdefault(a["winner"], []).append(a["metric"])
         ordered = sorted(wins.items(), key=lambda kv: -len(kv[1]))
         parts = [f"{m} on {len(ms)} of {len(rows)} ({', '.join(ms)})" for m, ms in ordered]
-        sentences.append(f"Model {model}: the most human-like attention method is " + "; ".join(parts) + ".")
+        sentences.append(f"Model {model}, untested, by the highest mean per metric: "
+                         + "; ".join(parts) + ".")
     return sentences
 
 
@@ -403,8 +506,8 @@ def format_tables(
         "method": lambda r: str(r["method"]),
         "mean": lambda r: format_number(r["mean"]),
         "95% CI": lambda r: f"{format_number(r['ci_low'])} to {format_number(r['ci_high'])}",
-        "ceiling": lambda r: format_number(r["ceiling"]),
-        "ceiling − floor": lambda r: format_number(r["_span"]),
+        "floor": lambda r: format_number(r["floor"]),
+        "upper": lambda r: format_number(r["upper"]),
         "normalised": lambda r: _normalised_text(r, bool(r["_unreliable"])),
     }, text=["model", "metric", "method"])
     st = _table(stats, {
@@ -493,16 +596,23 @@ def build_report_context(
     alpha: float = 0.05,
     extra_tables: Mapping[str, tuple[str, pd.DataFrame]] | None = None,
     generated: dt.datetime | None = None,
+    expected_attention: pd.DataFrame | None = None,
+    recovery_figure: str | os.PathLike | None = None,
+    verdicts: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (text, numbers, paths); no HTML.
 
-    ``accuracy``, ``summary`` and ``stats`` are the tables of DESIGN.md section 5;
+    ``accuracy``, ``summary`` and ``stats`` are the tables of docs/design.md §5.5;
     ``figure_paths`` maps a figure name (``accuracy``, ``similarity``, ``examples``,
     ``dataset``, ``confusion_<model>``, ...) to its file, with or without ``.png``/``.pdf``
     suffix (the PNG is embedded). ``simulated_humans`` switches the simulated-data notice on; it
     must be true when the config's ``humans.source`` is ``simulated``. ``extra_tables`` maps a
     key to ``(title, frame)`` for further tables shown as they are (numbers rounded), after the
-    three main ones. ``generated`` (default: now, UTC) goes into the provenance line.
+    three main ones. ``generated`` (default: now, UTC) goes into the provenance line. With
+    simulated humans, ``expected_attention`` (``results/humans/simulated/expected.csv``) and
+    ``recovery_figure`` (when the recovery study has been run) explain what the answer to
+    question 2 means (:func:`planted_attention_sentences`). ``verdicts`` (``verdict.csv``) gives
+    the tested answer to question 2 on the primary metric (:func:`verdict_sentences`).
 
     Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
     ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
@@ -525,6 +635,15 @@ def build_report_context(
         titles[key] = title
     generated = generated or dt.datetime.now(dt.timezone.utc)
     sim_answers = similarity_answers(summary, higher_is_better)
+    planted = []
+    if simulated_humans:
+        source = config["humans"].get("simulated", {}).get("attention", "regions")
+        planted = planted_attention_sentences(
+            source, expected_attention, sim_answers,
+            recovery_figure=None if recovery_figure is None else str(recovery_figure))
+    figure_items = list(figure_paths.items())
+    if recovery_figure is not None:
+        figure_items.append(("recovery", recovery_figure))
     return {
         "title": TITLE,
         "version": __version__,
@@ -537,6 +656,9 @@ def build_report_context(
         "similarity_answers": sim_answers,
         "answer_accuracy": [a["sentence"] for a in acc_answers],
         "answer_similarity_overall": _overall_sentences(sim_answers),
+        "answer_similarity_planted": planted,
+        "answer_similarity_verdict": ([] if verdicts is None
+                                      else verdict_sentences(verdicts, summary)),
         "answer_similarity": [a["sentence"] for a in sim_answers],
         "tables": tables,
         "table_titles": titles,
@@ -544,7 +666,7 @@ def build_report_context(
         "provenance": provenance(generated),
         "figures": [
             {"name": name, "caption": _caption(name), "path": str(_figure_files(path)[0])}
-            for name, path in figure_paths.items()
+            for name, path in figure_items
         ],
     }
 
@@ -624,7 +746,13 @@ def render_html(context: Mapping[str, Any]) -> str:
     parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in acc) + "</ul>")
     parts.append(f"<h3>{_e(context['question_similarity'])}</h3>")
     overall = context["answer_similarity_overall"]
-    parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in overall)
+    if context.get("answer_similarity_planted"):
+        parts.append('<p class="note">' + " ".join(_e(t) for t in context["answer_similarity_planted"])
+                     + "</p>")
+    verdict = context.get("answer_similarity_verdict") or []
+    secondary = "" if verdict else ' class="overall"'   # untested wins lead only without a verdict
+    parts.append("<ul>" + "".join(f'<li class="overall">{_e(s)}</li>' for s in verdict)
+                 + "".join(f"<li{secondary}>{_e(s)}</li>" for s in overall)
                  + "".join(f"<li>{_e(s)}</li>" for s in context["answer_similarity"]) + "</ul>")
     if not overall and not context["answer_similarity"]:
         parts.append("<p>No similarity results in the summary table.</p>")

@@ -1,4 +1,4 @@
-"""Similarity between machine attention maps and human attention maps (DESIGN.md section 8).
+"""Similarity between machine attention maps and human attention maps (docs/design.md §8).
 
 Every metric has one signature::
 

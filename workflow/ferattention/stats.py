@@ -1,4 +1,4 @@
-"""Statistics of accuracy and attention similarity (DESIGN.md section 9).
+"""Statistics of accuracy and attention similarity (docs/design.md §9).
 
 All tests come from scipy.stats and statsmodels; only effect sizes, which those libraries do not
 provide, are computed here. Test rows share the columns of ``results/tables/stats.csv``
@@ -42,16 +42,19 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-#: Columns of the stats table (DESIGN.md section 5), in order.
+from .methods import is_baseline
+
+#: Columns of the stats table (docs/design.md §5.5), in order.
 STATS_COLUMNS: tuple[str, ...] = (
     "test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n",
 )
 ACCURACY_COLUMNS: tuple[str, ...] = ("agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high")
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "model", "method", "metric", "mean", "ci_low", "ci_high", "ceiling", "normalized",
+    "model", "method", "metric", "mean", "ci_low", "ci_high", "floor", "lower", "upper",
+    "normalized", "normalized_low", "normalized_high",
 )
 SIMILARITY_COLUMNS: tuple[str, ...] = ("image_id", "model", "method", "metric", "value")
-RELIABILITY_COLUMNS: tuple[str, ...] = ("image_id", "metric", "ceiling", "floor")
+RELIABILITY_COLUMNS: tuple[str, ...] = ("image_id", "metric", "lower", "upper", "floor")
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,7 +391,7 @@ def compare_methods(
     """Compare attribution methods' similarity to humans across images, per model and metric.
 
     ``similarity``: long frame ``image_id, model, method, metric, value``; ``reliability``
-    (optional): ``image_id, metric, ceiling, floor`` per image. For each model and metric, on
+    (optional): ``image_id, metric, lower, upper, floor`` per image. For each model and metric, on
     the images where every method has a value (complete cases, so all tests share the images):
 
     * ``friedman`` across methods (when there are at least three), comparison
@@ -396,10 +399,10 @@ def compare_methods(
     * ``wilcoxon_signed_rank`` for every pair of methods, comparison
       ``"<model>/<metric>: <a> vs <b>"``, effect rank-biserial (> 0: ``a`` has larger values, which
       is better or worse by the metric's direction). Holm family: the pairs of this model/metric.
-    * with ``reliability``: ``wilcoxon_signed_rank`` of each method against the per-image ceiling
-      and floor (``"<model>/<metric>: <m> vs ceiling"``, ``... vs floor``), on the images with a
-      finite ceiling/floor. Holm families: all methods vs ceiling of this model/metric; likewise
-      for the floor.
+    * with ``reliability``: ``wilcoxon_signed_rank`` of each method against the per-image upper
+      bound of the noise ceiling and the floor (``"<model>/<metric>: <m> vs upper"``, ``... vs
+      floor``), on the images with a finite bound (see :mod:`ferattention.humans.reliability`).
+      Holm families: all methods vs upper of this model/metric; likewise for the floor.
 
     ``scope`` (e.g. ``" [expression=happy]"``) is appended to the ``<model>/<metric>`` part of
     every comparison, for breakdowns (see :func:`compare_methods_by`).
@@ -431,7 +434,7 @@ def compare_methods(
         if reliability is None:
             continue
         rel = _reliability_of(reliability, metric).set_index("image_id")
-        for bound in ("ceiling", "floor"):
+        for bound in ("upper", "floor"):
             for method in methods:
                 paired = pd.concat([wide[method], rel[bound]], axis=1, join="inner").dropna()
                 if paired.empty:
@@ -446,7 +449,7 @@ def compare_methods(
 def compare_methods_by(
     similarity: pd.DataFrame, groups: Mapping[str, str], scope: str = "expression"
 ) -> pd.DataFrame:
-    """:func:`compare_methods` (Friedman and pairwise Wilcoxon, no floor/ceiling) within each group
+    """:func:`compare_methods` (Friedman and pairwise Wilcoxon, no floor/upper bound) within each group
     of images, e.g. per expression: ``groups`` maps image_id -> group; images without a group are
     an error naming the first. Comparisons carry ``[<scope>=<group>]``; Holm families stay per
     model, metric and group.
@@ -468,16 +471,19 @@ def summarise_similarity(
     seed: int = 0,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """Mean similarity per model, method and metric with a bootstrap CI over images.
+    """Mean similarity per model, method and metric, with bootstrap CIs over images.
 
-    Returns the columns of ``results/tables/similarity_summary.csv``. ``ceiling`` is the mean
-    per-image ceiling and ``normalized = (mean - floor) / (ceiling - floor)`` with the mean
-    per-image floor, both over the images of that row that have a finite ceiling/floor: 0 at the
-    floor (chance: another image's human map), 1 at the ceiling (human split-half agreement).
-    For lower-is-better metrics (kl, emd) the ceiling is below the floor and the formula still
-    maps floor -> 0 and ceiling -> 1 with larger = better (e.g. floor 2, ceiling 0.5, mean 1 ->
-    0.67). ``mean`` and its CI use every image of the row with a value (NaN values are dropped);
-    ceiling and normalized are NaN without ``reliability`` or when ceiling equals floor.
+    Returns the columns of ``results/tables/similarity_summary.csv``. ``mean`` and its CI use
+    every image of the row with a value (NaN values are dropped). With ``reliability``
+    (:func:`ferattention.humans.noise_ceiling`), ``floor``, ``lower`` and ``upper`` are the
+    per-image bounds averaged over the row's images that have them, and
+
+        ``normalized = (mean - floor) / (upper - floor)``
+
+    over those images: 0 for a map that scores like another image's human map, 1 for a map that
+    scores like the true attention would given the human noise (the upper bound). Its CI
+    (``normalized_low``, ``normalized_high``) resamples the images with their value and bounds
+    together. Metrics without an upper bound (see the reliability module) have NaN there.
     """
     _check_similarity(similarity)
     if reliability is not None:
@@ -488,20 +494,118 @@ def summarise_similarity(
         values = sub["value"].to_numpy(dtype=float)
         mean = float(values.mean()) if values.size else np.nan
         low, high = bootstrap_ci(values, np.mean, n_boot, seed, level)
-        ceiling = normalized = np.nan
+        row = {"model": model, "method": method, "metric": metric, "mean": mean, "ci_low": low,
+               "ci_high": high, "floor": np.nan, "lower": np.nan, "upper": np.nan,
+               "normalized": np.nan, "normalized_low": np.nan, "normalized_high": np.nan}
         if reliability is not None:
-            rel = _reliability_of(reliability, metric)
-            rel = rel[rel["image_id"].isin(sub["image_id"])]
-            rel = rel.dropna(subset=["ceiling", "floor"])
-            if not rel.empty:
-                ceiling, floor = float(rel["ceiling"].mean()), float(rel["floor"].mean())
-                if ceiling != floor:
-                    normalized = (mean - floor) / (ceiling - floor)
-        rows.append({
-            "model": model, "method": method, "metric": metric, "mean": mean, "ci_low": low,
-            "ci_high": high, "ceiling": ceiling, "normalized": normalized,
-        })
+            rel = _reliability_of(reliability, metric).set_index("image_id")
+            joined = sub.set_index("image_id")[["value"]].join(
+                rel[["floor", "lower", "upper"]], how="inner")
+            for bound in ("floor", "lower", "upper"):
+                if joined[bound].notna().any():
+                    row[bound] = float(joined[bound].mean())
+            both = joined.dropna(subset=["floor", "upper"])
+            if not both.empty:
+                row["normalized"], row["normalized_low"], row["normalized_high"] = (
+                    normalized_score(both["value"].to_numpy(), both["floor"].to_numpy(),
+                                     both["upper"].to_numpy(), n_boot, seed, level))
+        rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _normalized(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, axis: int = -1) -> np.ndarray:
+    mean_floor = np.mean(floor, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.mean(value, axis=axis) - mean_floor) / (np.mean(upper, axis=axis) - mean_floor)
+
+
+def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_boot: int = 2000,
+                     seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean(value) - mean(floor)) / (mean(upper) - mean(floor))`` over images, and its CI.
+
+    ``value``, ``floor``, ``upper``: (n_images,) per-image score and bounds. The CI is the
+    percentile bootstrap resampling images (the three arrays together). NaN when upper equals
+    floor on average; a CI of NaN with fewer than 2 images.
+    """
+    value, floor, upper = (np.asarray(x, dtype=float) for x in (value, floor, upper))
+    point = float(_normalized(value, floor, upper))
+    if value.size < 2 or not np.isfinite(point):
+        return point, np.nan, np.nan
+    if np.all(value == value[0]) and np.all(floor == floor[0]) and np.all(upper == upper[0]):
+        return point, point, point
+    low, high = _bootstrap((value, floor, upper), _normalized, n_boot, seed, level, paired=True)
+    return point, low, high
+
+
+#: Columns of :func:`attention_verdicts` (the claim about question 2, per model).
+VERDICT_COLUMNS: tuple[str, ...] = (
+    "model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images", "reason",
+)
+
+
+def attention_verdicts(similarity: pd.DataFrame, metric: str, higher_is_better: bool,
+                       alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which attention method is most human-like, per model, on the primary ``metric``, tested.
+
+    On the images where every method of the model has a value (complete cases), the attention
+    methods (not :func:`is_baseline`) are ranked by their mean; the best is compared with every
+    baseline and with the runner-up by two-sided Wilcoxon signed-rank tests over images (paired:
+    the same images), Holm-adjusted within the model (one family). Verdicts:
+
+    * ``most_human_like``: the best is better than every baseline and than the runner-up
+      (adjusted p < ``alpha``, in the metric's direction);
+    * ``not_better_than_baselines``: some baseline is not beaten;
+    * ``best_two_tied``: every baseline is beaten, but the runner-up is not;
+    * ``no_attention_method``: no attention method has values.
+
+    Returns ``(verdicts, tests)``: one row per model (:data:`VERDICT_COLUMNS`) and the tests as
+    stats rows (comparison ``<model>/<metric> [verdict]: <best> vs <other>``, effect size
+    rank-biserial, > 0 when the best has larger values).
+    """
+    _check_similarity(similarity)
+    verdicts, rows, families = [], [], []
+    for model, sub in similarity[similarity["metric"] == metric].groupby("model", sort=False):
+        wide = sub.pivot(index="image_id", columns="method", values="value").dropna()
+        methods = list(pd.unique(sub["method"]))
+        attention = [m for m in methods if not is_baseline(m) and m in wide]
+        baselines = [m for m in methods if is_baseline(m) and m in wide]
+        if not attention or wide.empty:
+            verdicts.append({"model": model, "metric": metric, "verdict": "no_attention_method",
+                             "best": None, "runner_up": None, "best_mean": np.nan,
+                             "n_images": len(wide), "reason": "no attention method has values"})
+            continue
+        means = wide[attention].mean()
+        ranked = sorted(attention, key=lambda m: -means[m] if higher_is_better else means[m])
+        best = ranked[0]
+        others = baselines + ranked[1:2]
+        tests = []
+        for other in others:
+            w, p, r = _wilcoxon(wide[best].to_numpy(), wide[other].to_numpy())
+            better = (wide[best].mean() > wide[other].mean()) == higher_is_better and \
+                wide[best].mean() != wide[other].mean()
+            tests.append((other, p, better))
+            rows.append(_row("wilcoxon_signed_rank", f"{model}/{metric} [verdict]: {best} vs {other}",
+                             w, p, r, len(wide)))
+            families.append(("verdict", model))
+        adjusted = holm([p for _, p, _ in tests]) if tests else np.array([])
+        beaten = {other: bool(better and p_adj < alpha)
+                  for (other, _, better), p_adj in zip(tests, adjusted)}
+        unbeaten = [b for b in baselines if not beaten[b]]
+        runner_up = ranked[1] if len(ranked) > 1 else None
+        if unbeaten:
+            verdict = "not_better_than_baselines"
+            reason = f"{best} does not beat {', '.join(unbeaten)} (Holm-adjusted, alpha {alpha:g})"
+        elif runner_up is not None and not beaten[runner_up]:
+            verdict = "best_two_tied"
+            reason = f"{best} and {runner_up} cannot be told apart (Holm-adjusted, alpha {alpha:g})"
+        else:
+            verdict = "most_human_like"
+            reason = (f"{best} beats every baseline" + (f" and {runner_up}" if runner_up else "")
+                      + f" (Holm-adjusted, alpha {alpha:g})")
+        verdicts.append({"model": model, "metric": metric, "verdict": verdict, "best": best,
+                         "runner_up": runner_up, "best_mean": float(means[best]),
+                         "n_images": len(wide), "reason": reason})
+    return pd.DataFrame(verdicts, columns=list(VERDICT_COLUMNS)), _frame(rows, families)
 
 
 def stats_table(*parts: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Parametric synthetic faces posed by facial action units: the embedded default dataset.
 
-No face data set can be downloaded where the default workflow runs (DESIGN.md section 11), so the
+No face data set can be downloaded where the default workflow runs (docs/design.md §11.1), so the
 default run draws gray cartoon faces whose expressions are built from FACS action units (AU), and
 whose region masks and diagnostic regions are therefore known exactly.
 
@@ -45,7 +45,7 @@ import pandas as pd
 
 from .labels import EXPRESSIONS, REGIONS, check_expressions
 
-#: Prototypical AU combinations of the canonical expressions (DESIGN.md section 11).
+#: Prototypical AU combinations of the canonical expressions (docs/design.md §11.1).
 EXPRESSION_AUS: dict[str, tuple[int, ...]] = {
     "neutral": (),
     "happy": (6, 12),

@@ -1,4 +1,4 @@
-"""Rule figure_similarity: human-machine similarity per method and metric, with ceiling and floor."""
+"""Rule figure_similarity: human-machine similarity per method and metric, with noise ceiling and floor."""
 
 from ferattention.runtime import rule_job
 

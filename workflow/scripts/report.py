@@ -29,5 +29,10 @@ with rule_job(snakemake):
         simulated_humans=snakemake.params.simulated_humans,
         higher_is_better={name: m.higher_is_better for name, m in METRICS.items()},
         extra_tables=extra,
+        verdicts=io.read_table(snakemake.input.verdict),
+        expected_attention=(io.read_table(snakemake.input.expected[0])
+                            if snakemake.input.expected else None),
+        # The recovery study is not part of the default run; shown once it has been run.
+        recovery_figure=snakemake.input.recovery[0] if snakemake.input.recovery else None,
     )
     report.render_report(context, snakemake.output.html)

@@ -4,23 +4,29 @@ from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
     from ferattention import io
+    from ferattention.attention import attention_density
     from ferattention.humans import simulate_observers
 
-    cfg = snakemake.params.simulated
+    cfg, p = snakemake.params.simulated, snakemake.params
     trial_list = io.read_table(snakemake.input.trials)
+    attention = attention_density(
+        cfg["attention"], sorted(set(trial_list["image_id"])), p.image_size,
+        method_maps=io.load_map_shards(snakemake.input.attention) if snakemake.input.attention
+        else None, center_sigma=p.center_sigma)
     trials, clicks = simulate_observers(
         trial_list,
         masks=io.load_maps(snakemake.input.regions),
         diagnostic=io.read_table(snakemake.input.diagnostic),
-        image_size=snakemake.params.image_size,
+        image_size=p.image_size,
         n_participants=cfg["participants"],
         seed=cfg["seed"],
         stimulus_size=cfg["stimulus_size"],
-        reveal_radius=snakemake.params.reveal_radius,
+        reveal_radius=p.reveal_radius,
         params=cfg["params"],
+        attention=attention,
     )
-    log.info("%d simulated participants: %d trials, %d clicks, %.1f%% correct",
-             cfg["participants"], len(trials), len(clicks),
+    log.info("%d simulated participants aiming at %r: %d trials, %d clicks, %.1f%% correct",
+             cfg["participants"], cfg["attention"], len(trials), len(clicks),
              100 * (trials["response"] == trial_list.set_index("trial_id")
                     .loc[trials["trial_id"].astype(str), "label"].to_numpy()).mean())
     io.write_csv(clicks, snakemake.output.clicks)

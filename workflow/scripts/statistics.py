@@ -28,8 +28,15 @@ with rule_job(snakemake) as log:
     methods_by_expression = stats.compare_methods_by(
         similarity, dict(zip(manifest["image_id"], manifest["label"])), "expression")
     summary = stats.summarise_similarity(similarity, reliability, n_boot=cfg["n_boot"], seed=cfg["seed"])
-    table = stats.stats_table(accuracy_tests, method_tests, by_expression, by_pair,
+    from ferattention.similarity import METRICS
+
+    primary = snakemake.params.primary
+    verdicts, verdict_tests = stats.attention_verdicts(similarity, primary,
+                                                       METRICS[primary].higher_is_better)
+    log.info("question 2 on %s:\n%s", primary, verdicts.to_string(index=False))
+    table = stats.stats_table(accuracy_tests, method_tests, verdict_tests, by_expression, by_pair,
                               methods_by_expression)
     log.info("%d tests; summary:\n%s", len(table), summary.to_string(index=False))
     io.write_csv(summary, snakemake.output.summary)
     io.write_csv(table, snakemake.output.stats)
+    io.write_csv(verdicts, snakemake.output.verdict)

@@ -3,7 +3,7 @@
  *
  * Reads window.FER_CONFIG (config.js) and window.FER_TRIALS (trials.js), runs
  * welcome -> instructions -> practice (with feedback) -> main trials -> done, and saves the two
- * CSV files of the workflow's click-log format (DESIGN.md section 4):
+ * CSV files of the workflow's click-log format (docs/design.md §4.4):
  *   <id>_trials.csv: participant_id,trial_id,image_id,option_a,option_b,response,rt_ms,
  *                    stimulus_width,stimulus_height
  *   <id>_clicks.csv: participant_id,trial_id,click_index,x,y,t_ms

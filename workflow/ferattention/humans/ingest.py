@@ -1,4 +1,4 @@
-"""Read and validate the two human-data CSV files (DESIGN.md section 4).
+"""Read and validate the two human-data CSV files (docs/design.md §4.4).
 
 ``trials``: ``participant_id,trial_id,image_id,option_a,option_b,response,rt_ms``
             (optional ``stimulus_width,stimulus_height``)
@@ -100,7 +100,7 @@ def load_human_data(
     Parameters
     ----------
     trials_path, clicks_path
-        The two CSV files of DESIGN.md section 4 (UTF-8, optional BOM; cells are stripped of
+        The two CSV files of docs/design.md §4.4 (UTF-8, optional BOM; cells are stripped of
         surrounding blanks; empty lines are skipped).
     images
         The image manifest; only its ``image_id`` and ``label`` columns are used.

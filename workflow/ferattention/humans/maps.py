@@ -1,4 +1,4 @@
-"""Human attention maps from clicks (DESIGN.md section 7).
+"""Human attention maps from clicks (docs/design.md §7.2).
 
 Coordinate convention, for stimulus and model images alike: continuous pixel coordinates with
 the origin at the top-left *corner* of the image, x to the right, y down. Pixel (row i, column j)
@@ -180,6 +180,44 @@ def _trial_rows(trials: pd.DataFrame):
     return trials[cols].itertuples(index=False, name=None)
 
 
+def trial_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+               reveal_radius: float, order_weighting: str = "none", order_decay: float = 0.5,
+               geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
+    """What each trial revealed: float64 (n_trials, S, S), row k for ``trials``' k-th row.
+
+    Each plane is :func:`trial_map` of the trial's clicks (all zeros for a trial without
+    clicks). Summing planes and then :func:`aggregate_map` gives the map of any subset of
+    trials, e.g. a split half of the participants (:mod:`.reliability`).
+    """
+    order_weights(1, order_weighting, order_decay)   # validate the options up front
+    geometries = geometries or {}
+    by_trial = _clicks_by_trial(clicks)
+    out = np.zeros((len(trials), image_size, image_size))
+    for k, (pid, tid, image_id, width, height) in enumerate(_trial_rows(trials)):
+        if (pid, tid) in by_trial:
+            x, y = by_trial[(pid, tid)]
+            out[k] = trial_map(x, y, width, height, image_size, reveal_radius, order_weighting,
+                               order_decay, geometries.get(image_id))
+    return out
+
+
+def aggregate_map(total: np.ndarray, blur_sigma: float) -> np.ndarray:
+    """A summed click map (S, S) -> human attention map, float32 (S, S) summing to 1.
+
+    Smoothed with a Gaussian of ``blur_sigma`` model pixels (``scipy.ndimage.gaussian_filter``,
+    reflecting borders so no mass is lost; 0 = no smoothing) and normalised to sum 1. A map
+    without clicks becomes the uniform map ``1 / S**2`` (no information on where people looked).
+    """
+    if blur_sigma < 0:
+        raise ValueError(f"blur_sigma must be >= 0, got {blur_sigma}")
+    total = np.asarray(total, dtype=float)
+    if total.sum() == 0:
+        return np.full(total.shape, 1.0 / total.size, np.float32)
+    if blur_sigma > 0:
+        total = gaussian_filter(total, blur_sigma, mode="reflect")
+    return (total / total.sum()).astype(np.float32)
+
+
 def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
                reveal_radius: float, blur_sigma: float, order_weighting: str = "none",
                order_decay: float = 0.5, geometries: Mapping[str, Geometry] | None = None
@@ -187,10 +225,8 @@ def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
     """Human attention map of every image in ``trials``: ``image_id -> float32 (S, S)``, sum 1.
 
     The map is the sum over the image's trials of :func:`trial_map` (disks of ``reveal_radius``
-    stimulus pixels, optionally weighted by click order), smoothed with a Gaussian of
-    ``blur_sigma`` model pixels (``scipy.ndimage.gaussian_filter``, reflecting borders so no mass
-    is lost; 0 = no smoothing) and normalised to sum 1. An image whose trials have no clicks at
-    all gets the uniform map ``1 / S**2`` (no information on where people looked).
+    stimulus pixels, optionally weighted by click order), smoothed and normalised by
+    :func:`aggregate_map`.
 
     ``trials`` and ``clicks`` as returned by :func:`~.ingest.load_human_data`; ``geometries``
     optionally maps image_id -> :data:`Geometry` for stimuli that show the original image.
@@ -200,38 +236,27 @@ def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
     order_weights(1, order_weighting, order_decay)   # validate the options up front
     geometries = geometries or {}
     by_trial = _clicks_by_trial(clicks)
-    sums: dict[str, np.ndarray] = {}
+    sums: dict[str, np.ndarray] = {}   # accumulated image by image: memory O(images), not trials
     for pid, tid, image_id, width, height in _trial_rows(trials):
         total = sums.setdefault(image_id, np.zeros((image_size, image_size)))
         if (pid, tid) in by_trial:
             x, y = by_trial[(pid, tid)]
             total += trial_map(x, y, width, height, image_size, reveal_radius, order_weighting,
                                order_decay, geometries.get(image_id))
-    maps = {}
-    for image_id in sorted(sums):
-        total = sums[image_id]
-        if total.sum() == 0:
-            maps[image_id] = np.full((image_size, image_size), 1.0 / image_size**2, np.float32)
-            continue
-        if blur_sigma > 0:
-            total = gaussian_filter(total, blur_sigma, mode="reflect")
-        maps[image_id] = (total / total.sum()).astype(np.float32)
-    return maps
+    return {image_id: aggregate_map(sums[image_id], blur_sigma) for image_id in sorted(sums)}
 
 
-def fixation_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
-                  geometries: Mapping[str, Geometry] | None = None) -> dict[str, np.ndarray]:
-    """Click positions as fixations: ``image_id -> bool (S, S)``, True at each clicked pixel.
+def trial_fixations(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+                    geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
+    """Click positions of each trial as fixations: bool (n_trials, S, S), row k for ``trials``' k-th row.
 
-    For the fixation-based metrics (NSS, AUC-Judd). The pixel of a click is the model pixel
-    containing its mapped position; clicks mapping outside the model input (outside a crop) are
-    left out. Images without clicks get an all-False map.
+    The pixel of a click is the model pixel containing its mapped position; clicks mapping
+    outside the model input (outside a crop) are left out.
     """
     geometries = geometries or {}
     by_trial = _clicks_by_trial(clicks)
-    fixations: dict[str, np.ndarray] = {}
-    for pid, tid, image_id, width, height in _trial_rows(trials):
-        fix = fixations.setdefault(image_id, np.zeros((image_size, image_size), dtype=bool))
+    out = np.zeros((len(trials), image_size, image_size), dtype=bool)
+    for k, (pid, tid, image_id, width, height) in enumerate(_trial_rows(trials)):
         if (pid, tid) not in by_trial:
             continue
         x, y = to_model_coords(*by_trial[(pid, tid)], width, height, image_size,
@@ -239,7 +264,21 @@ def fixation_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
         inside = (x >= 0) & (x <= image_size) & (y >= 0) & (y <= image_size)
         cols = np.minimum(x[inside].astype(int), image_size - 1)
         rows = np.minimum(y[inside].astype(int), image_size - 1)
-        fix[rows, cols] = True
+        out[k, rows, cols] = True
+    return out
+
+
+def fixation_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
+                  geometries: Mapping[str, Geometry] | None = None) -> dict[str, np.ndarray]:
+    """Click positions as fixations: ``image_id -> bool (S, S)``, True at each clicked pixel.
+
+    For the fixation-based metrics (NSS, AUC-Judd): the union of :func:`trial_fixations` over
+    the image's trials. Images without clicks get an all-False map.
+    """
+    planes = trial_fixations(trials, clicks, image_size, geometries)
+    fixations: dict[str, np.ndarray] = {}
+    for image_id, plane in zip(trials["image_id"].tolist(), planes):
+        fixations[image_id] = fixations.get(image_id, False) | plane
     return {k: fixations[k] for k in sorted(fixations)}
 
 

@@ -1,136 +1,178 @@
-"""Split-half reliability of human maps: the noise ceiling and the cross-image floor.
+"""The noise ceiling of human maps: split-half reliability with the Spearman-Brown correction.
 
-Following the ClickMe lab's practice (Linsley et al. 2019; Fel et al. 2022, DESIGN.md section 7):
-the participants of an image are split into two random halves and the two halves' maps are
-compared with each metric (ceiling: how well human data predicts other humans on the same
-image); a half of the image compared with a half of another, random image gives the floor (how
-well a map of the wrong face does). Both are averaged over ``repeats`` random splits. The halves
-hold half the participants, so the ceiling is that of a map from half the data (no
-Spearman-Brown correction is applied).
+Every method is compared with the human map of an image made from ALL of its participants
+(``results/humans/maps.npz``). That map is noisy: a map equal to the true attention (the map an
+infinite number of participants would give) would not score 1 against it. The bounds below are
+measured at exactly that noise level, per image and metric (Spearman 1904, 1910; Brown 1910; the
+split-half ceiling with the Spearman-Brown step is the one of Brain-Score and of the ClickMe human
+maps, Linsley et al. 2019; docs/design.md §7.4):
+
+``split_half``
+    The participants of the image are split into two halves A and B (B gets the extra one when
+    their number is odd); ``(metric(A, B) + metric(B, A)) / 2``, averaged over every possible
+    split when there are at most ``repeats`` of them, else over ``repeats`` random splits.
+``lower`` (correlation metrics)
+    ``r_N = 2 r_h / (1 + r_h)``, the Spearman-Brown prediction, from the split-half correlation
+    ``r_h``, of the correlation between two independent groups of N participants: how well
+    another group of humans the size of this one would score.
+``upper`` (correlation metrics)
+    ``sqrt(max(r_N, 0))``: the expected correlation of the true map with the map of N
+    participants (correction for attenuation: ``map = truth + independent noise`` gives
+    ``corr(truth, map)**2 = r_N``). This is what a method equal to the truth scores, given the
+    human noise; the normalised score of ``stats.summarise_similarity`` is 1 there.
+``floor``
+    The score of the human map of another, random image against this image's map (both from all
+    participants), averaged over ``repeats`` draws: how well a map that knows faces, but not this
+    face, does.
+
+The Spearman-Brown step holds for correlations (Pearson ``cc``; ``spearman`` approximately),
+so ``lower`` and ``upper`` are given for the metrics in :data:`SPEARMAN_BROWN_METRICS` only;
+for the others (similarity, KL, NSS, AUC-Judd, IoU, EMD) no established correction to the full
+group's noise level exists, and they are NaN: those metrics are reported raw, with their floor
+and split-half score.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from itertools import combinations
+from math import comb
 
 import numpy as np
 import pandas as pd
 
+from .maps import Geometry, aggregate_map, trial_fixations, trial_maps
+
 #: ``metric(pred (N,H,W) float, ref (N,H,W) float, fixations (N,H,W) bool) -> (N,) float``;
 #: ``fixations`` are the clicks behind ``ref``.
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-#: ``map_fn(trials, clicks) -> image_id -> (H, W) array`` for the images in ``trials``.
-MapFn = Callable[[pd.DataFrame, pd.DataFrame], Mapping[str, np.ndarray]]
 
-COLUMNS = ["image_id", "metric", "ceiling", "floor", "n_participants"]
-_KEY = ["participant_id", "trial_id"]
+#: Metrics that are correlations, for which the Spearman-Brown step and the attenuation bound hold.
+SPEARMAN_BROWN_METRICS: frozenset[str] = frozenset({"spearman", "cc"})
+COLUMNS = ["image_id", "metric", "split_half", "lower", "upper", "floor", "n_participants"]
 
 
-def split_half_reliability(trials: pd.DataFrame, clicks: pd.DataFrame, map_fn: MapFn,
-                           metrics: Mapping[str, Metric], repeats: int, seed: int, *,
-                           fixation_fn: MapFn | None = None) -> pd.DataFrame:
-    """Per image and metric, the split-half ceiling and the cross-image floor.
+def spearman_brown(r: np.ndarray | float, factor: float = 2.0) -> np.ndarray:
+    """Spearman-Brown prophecy: reliability of a measure ``factor`` times as long as one with ``r``.
+
+    ``factor * r / (1 + (factor - 1) * r)``; with ``factor = 2`` the split-half correlation
+    becomes that of two groups of the full size. r = 1 stays 1, r = 0 stays 0.
+    """
+    r = np.asarray(r, dtype=float)
+    return factor * r / (1 + (factor - 1) * r)
+
+
+def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[str, Metric],
+                  repeats: int, seed: int, *, image_size: int, reveal_radius: float,
+                  blur_sigma: float, order_weighting: str = "none", order_decay: float = 0.5,
+                  geometries: Mapping[str, Geometry] | None = None) -> pd.DataFrame:
+    """Per image and metric: split-half score, lower and upper bound, floor (module docstring).
 
     Parameters
     ----------
     trials, clicks
         As returned by :func:`~.ingest.load_human_data`.
-    map_fn
-        Builds the maps of a subset of the data, e.g.
-        ``functools.partial(human_maps, image_size=64, reveal_radius=12, blur_sigma=2)``.
     metrics
-        Name -> metric callable (see :data:`Metric`).
+        Name -> metric callable (see :data:`Metric`); names in :data:`SPEARMAN_BROWN_METRICS`
+        get ``lower`` and ``upper``.
     repeats, seed
-        Number of random splits, and the seed that makes them reproducible.
-    fixation_fn
-        Builds the fixation maps (e.g. ``partial(fixation_maps, image_size=64)``) for metrics
-        that use fixations (NSS, AUC-Judd); without it they get all-False fixations.
-
-    Each split compares half A with half B in both directions (``metric(A, B, fix_B)`` and
-    ``metric(B, A, fix_A)``, averaged) so asymmetric metrics (KL, NSS) are not biased by the
-    arbitrary labelling of the halves; the floor replaces the prediction by the same half of a
-    random other image (``metric(A_other, B, fix_B)``, ``metric(B_other, A, fix_A)``). With an
-    odd number of participants half B gets the extra one.
+        Random splits per image (all splits instead when there are at most ``repeats``) and
+        other images drawn for the floor; the seed makes them reproducible.
+    image_size, reveal_radius, blur_sigma, order_weighting, order_decay, geometries
+        How the maps are made: the settings of :func:`~.maps.human_maps`, so that the halves
+        and the full maps are made exactly like ``results/humans/maps.npz``.
 
     Returns
     -------
-    DataFrame with columns ``image_id, metric, ceiling, floor, n_participants``: one row per
-    image (sorted) and metric (in the given order). Images with fewer than 2 participants get
-    NaN (no split exists); the floor is NaN when no other image has 2 participants.
+    DataFrame with :data:`COLUMNS`, one row per image (sorted) and metric (in the given order).
+    An image with fewer than 2 participants has NaN ``split_half``, ``lower`` and ``upper``;
+    the floor is NaN when there is no other image.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(seed)
     t = trials.reset_index(drop=True)
-    n_participants = t.groupby("image_id")["participant_id"].nunique()
-    images = sorted(n_participants.index)
-    eligible = [i for i in images if n_participants[i] >= 2]
-    scores = {(i, name): (np.nan, np.nan) for i in images for name in metrics}
+    images = sorted(set(t["image_id"].tolist()))
+    settings = dict(image_size=image_size, reveal_radius=reveal_radius,
+                    order_weighting=order_weighting, order_decay=order_decay,
+                    geometries=geometries)
+    key = ["participant_id", "trial_id"]
+    clicks_of_image = dict(tuple(clicks.merge(t[[*key, "image_id"]], on=key, how="inner")
+                                 .groupby("image_id", sort=False)))
+    no_clicks = clicks.iloc[:0]
 
-    if eligible:
-        ceilings, floors = _split_scores(t, clicks, eligible, map_fn, fixation_fn, metrics,
-                                         repeats, np.random.default_rng(seed))
-        with warnings.catch_warnings():   # an image whose halves are never comparable -> NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for name in metrics:
-                ceiling = np.nanmean(ceilings[name], axis=0)
-                floor = np.nanmean(floors[name], axis=0)
-                for k, image_id in enumerate(eligible):
-                    scores[(image_id, name)] = (ceiling[k], floor[k])
+    full, full_fix, n_participants = [], [], []
+    halves: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    split_image: list[int] = []
+    for k, image_id in enumerate(images):
+        sub = t[t["image_id"] == image_id]
+        sub_clicks = clicks_of_image.get(image_id, no_clicks)[clicks.columns]
+        planes = trial_maps(sub, sub_clicks, **settings)
+        fixes = trial_fixations(sub, sub_clicks, image_size, geometries)
+        people, person_of_trial = np.unique(sub["participant_id"].to_numpy(), return_inverse=True)
+        per_person = np.zeros((len(people), image_size, image_size))
+        np.add.at(per_person, person_of_trial, planes)
+        fix_person = np.zeros(per_person.shape, dtype=bool)
+        np.logical_or.at(fix_person, person_of_trial, fixes)
+        full.append(aggregate_map(per_person.sum(axis=0), blur_sigma))
+        full_fix.append(fix_person.any(axis=0))
+        n_participants.append(len(people))
+        for a in _splits(len(people), repeats, rng):
+            b = np.setdiff1d(np.arange(len(people)), a)
+            halves.append((aggregate_map(per_person[a].sum(axis=0), blur_sigma),
+                           fix_person[a].any(axis=0),
+                           aggregate_map(per_person[b].sum(axis=0), blur_sigma),
+                           fix_person[b].any(axis=0)))
+            split_image.append(k)
+    full_maps, full_fixations = np.stack(full), np.stack(full_fix)
+    split_image_arr = np.asarray(split_image, dtype=int)
 
-    return pd.DataFrame(
-        [(i, name, *scores[(i, name)], int(n_participants[i])) for i in images for name in metrics],
-        columns=COLUMNS)
+    m = len(images)
+    other = None
+    if m >= 2:   # `repeats` random other images for each image
+        other = rng.integers(0, m - 1, size=(repeats, m))
+        other += other >= np.arange(m)
 
-
-def _split_scores(t: pd.DataFrame, clicks: pd.DataFrame, eligible: list[str], map_fn: MapFn,
-                  fixation_fn: MapFn | None, metrics: Mapping[str, Metric], repeats: int,
-                  rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Scores of every split: metric name -> (repeats, len(eligible)) arrays, ceiling and floor."""
-    t = t[t["image_id"].isin(eligible)].reset_index(drop=True)
-    # One entry per (image, participant), sorted by image: the unit that is split.
-    pairs = (t[["image_id", "participant_id"]].drop_duplicates()
-             .sort_values(["image_id", "participant_id"]).reset_index(drop=True))
-    pair_image = pd.Categorical(pairs["image_id"], categories=eligible).codes
-    n_of_image = np.bincount(pair_image, minlength=len(eligible))
-    start_of_image = np.concatenate([[0], np.cumsum(n_of_image)[:-1]])
-    pair_of_trial = t.merge(pairs.reset_index(), on=["image_id", "participant_id"],
-                            how="left")["index"].to_numpy()
-    rows = clicks.reset_index(drop=True).merge(
-        t[_KEY].reset_index(), on=_KEY, how="inner")   # clicks of eligible trials only
-    trial_of_click = rows["index"].to_numpy()
-    click_frame = rows[list(clicks.columns)]
-
-    m = len(eligible)
-    ceilings = {name: np.full((repeats, m), np.nan) for name in metrics}
-    floors = {name: np.full((repeats, m), np.nan) for name in metrics}
-    for r in range(repeats):
-        order = np.lexsort((rng.random(len(pairs)), pair_image))
-        position = np.empty(len(pairs), dtype=int)
-        position[order] = np.arange(len(pairs)) - start_of_image[pair_image[order]]
-        in_b = position >= n_of_image[pair_image] // 2
-        half_of_trial = in_b[pair_of_trial]
-        halves = []
-        for half in (False, True):
-            sub_trials = t[half_of_trial == half]
-            sub_clicks = click_frame[half_of_trial[trial_of_click] == half]
-            maps = map_fn(sub_trials, sub_clicks)
-            fix = fixation_fn(sub_trials, sub_clicks) if fixation_fn is not None else None
-            stack = np.stack([np.asarray(maps[i]) for i in eligible])
-            halves.append((stack, np.zeros(stack.shape, dtype=bool) if fix is None
-                           else np.stack([np.asarray(fix[i], dtype=bool) for i in eligible])))
-        (a, fix_a), (b, fix_b) = halves
-        other = None
-        if m >= 2:   # a random other image for each image
-            other = rng.integers(0, m - 1, size=m)
-            other += other >= np.arange(m)
+    rows = []
+    with warnings.catch_warnings():   # an image whose scores are all NaN gives NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
         for name, metric in metrics.items():
-            ceilings[name][r] = (_score(metric, a, b, fix_b, name)
-                                 + _score(metric, b, a, fix_a, name)) / 2
+            split_half = np.full(m, np.nan)
+            if halves:
+                a, fa, b, fb = (np.stack(x) for x in zip(*halves))
+                scores = (_score(metric, a, b, fb, name) + _score(metric, b, a, fa, name)) / 2
+                sums = np.bincount(split_image_arr, weights=np.nan_to_num(scores), minlength=m)
+                counts = np.bincount(split_image_arr, weights=np.isfinite(scores), minlength=m)
+                split_half = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+            floor = np.full(m, np.nan)
             if other is not None:
-                floors[name][r] = (_score(metric, a[other], b, fix_b, name)
-                                   + _score(metric, b[other], a, fix_a, name)) / 2
-    return ceilings, floors
+                ref = np.tile(full_maps, (repeats, 1, 1))
+                fix = np.tile(full_fixations, (repeats, 1, 1))
+                floor = np.nanmean(_score(metric, full_maps[other.ravel()], ref, fix, name)
+                                   .reshape(repeats, m), axis=0)
+            lower = upper = np.full(m, np.nan)
+            if name in SPEARMAN_BROWN_METRICS:
+                lower = spearman_brown(split_half)
+                upper = np.sqrt(np.clip(lower, 0.0, 1.0))
+            rows += [(image_id, name, split_half[k], lower[k], upper[k], floor[k],
+                      n_participants[k]) for k, image_id in enumerate(images)]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {name: k for k, name in enumerate(metrics)}
+    return table.sort_values(["image_id", "metric"], key=lambda c: c.map(order)
+                             if c.name == "metric" else c, kind="stable").reset_index(drop=True)
+
+
+def _splits(n: int, repeats: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Half A of each split of ``n`` participants (sorted indices, size n // 2).
+
+    Every split when there are at most ``repeats`` of them (exact), else ``repeats`` random ones.
+    """
+    if n < 2:
+        return []
+    if comb(n, n // 2) <= repeats:
+        return [np.array(a) for a in combinations(range(n), n // 2)]
+    return [np.sort(rng.permutation(n)[: n // 2]) for _ in range(repeats)]
 
 
 def _score(metric: Metric, pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray,

@@ -1,4 +1,4 @@
-"""Simulated observers for the embedded default (DESIGN.md section 11).
+"""Simulated observers for the embedded default (docs/design.md §11.2).
 
 A simulated participant does what the real task asks: the face is hidden, each click uncovers a
 disk, and the participant answers when it has seen enough. The model, per trial with options
@@ -9,8 +9,12 @@ disk, and the participant answers when it has seen enough. The model, per trial 
   fraction ``f_r`` of region ``r`` yields evidence ``E = sum_r w_r f_r`` (``E = 1`` when every
   region is uncovered; regions with an empty mask are left out and the rest renormalised).
 * Where to click. With probability ``diagnostic_preference`` the participant aims at the
-  expected evidence gain of a click (the evidence density convolved with the reveal disk);
-  otherwise at a generic face prior (a Gaussian at the centroid of the face regions). Already
+  expected gain of a click: the attention density convolved with the reveal disk. The attention
+  density is, by default, the evidence density itself (the participant looks where the
+  diagnostic information is); an ``attention`` map per image plants another one instead (the
+  centre, a uniform density, any method's maps: see :func:`attention_density`), so that a
+  recovery study knows which map the clicks follow. Otherwise the click aims at a generic face
+  prior (a Gaussian at the centroid of the face regions). Already
   uncovered pixels are excluded (nobody re-uncovers the same spot on purpose); the aimed point is
   scattered by Gaussian motor/spatial noise ``spatial_noise`` (stimulus pixels).
 * When to stop. After each click, once ``E >= threshold`` (and at least ``min_clicks``), or at
@@ -23,7 +27,7 @@ disk, and the participant answers when it has seen enough. The model, per trial 
 
 Participant-level parameters are drawn once per participant from a normal ``(mean, sd)`` clipped
 to a plausible range; trial-level times are drawn per trial. The output is exactly the two CSV
-schemas of DESIGN.md section 4, so simulated data goes through the same ingestion as real data.
+schemas of docs/design.md §4.4, so simulated data goes through the same ingestion as real data.
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ from .maps import reveal_mask
 #: Defaults. Pairs are ``(mean, sd)`` of a normal: per participant for the first five keys,
 #: per trial for the two times; ``_BOUNDS`` clips the draws.
 DEFAULT_PARAMS: dict[str, Any] = {
-    "diagnostic_preference": (0.75, 0.1),  # probability that a click aims at evidence, [0, 1]
-    "spatial_noise": (6.0, 2.0),           # sd of click scatter, stimulus pixels
-    "threshold": (0.6, 0.1),               # evidence at which the participant answers
+    # Tuned so that human maps differ between images (the noise ceiling's upper bound minus the
+    # floor is 0.16 on spearman at the default): a comparison of methods needs that spread.
+    "diagnostic_preference": (0.97, 0.02),  # probability that a click aims at the attention, [0, 1]
+    "spatial_noise": (3.0, 1.0),            # sd of click scatter, stimulus pixels
+    "threshold": (0.8, 0.05),               # evidence at which the participant answers
     "lapse": (0.03, 0.02),                 # probability of a random answer
     "click_interval_ms": (650.0, 100.0),   # participant's mean time between clicks
     "first_click_ms": (1000.0, 250.0),     # per trial: time from onset to the first click
@@ -71,7 +77,8 @@ _PARTICIPANT_KEYS = ("diagnostic_preference", "spatial_noise", "threshold", "lap
 def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                        diagnostic: pd.DataFrame, image_size: int, n_participants: int,
                        seed: int, stimulus_size: int, reveal_radius: float,
-                       params: Mapping[str, Any] | None = None
+                       params: Mapping[str, Any] | None = None,
+                       attention: Mapping[str, np.ndarray] | None = None,
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate ``n_participants`` observers on the 2AFC trials; return (trials, clicks) CSVs.
 
@@ -84,7 +91,8 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     masks
         image_id -> uint8 (4, S, S) region masks in :data:`~ferattention.labels.REGIONS` order.
     diagnostic
-        ``expression_a, expression_b, region, weight`` (DESIGN.md section 4 contracts).
+        ``expression_a, expression_b, region, weight`` (``data/diagnostic_regions.csv``,
+        docs/design.md §5.1).
     image_size
         S, the model input size of ``masks``.
     n_participants, seed
@@ -95,6 +103,10 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
         Radius of the uncovered disk, stimulus pixels.
     params
         Overrides of :data:`DEFAULT_PARAMS` (unknown keys are an error).
+    attention
+        Optional image_id -> (S, S) density (>= 0, any scale) that the clicks aim at instead of
+        the evidence (module docstring); every image of ``trials`` needs one. The evidence, and
+        so the answers and when to stop, still come from the diagnostic regions.
 
     Returns
     -------
@@ -119,7 +131,13 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
         if shape != (len(REGIONS), image_size, image_size):
             raise ValueError(f"region masks of image {image_id!r}: expected shape "
                              f"{(len(REGIONS), image_size, image_size)}, got {shape}")
-    scenes = _SceneCache(masks, weights, image_size, radius, p["prior_sigma"])
+    if attention is not None:
+        for image_id in images:
+            shape = np.shape(attention[image_id]) if image_id in attention else None
+            if shape != (image_size, image_size):
+                raise ValueError(f"attention map of image {image_id!r}: expected shape "
+                                 f"{(image_size, image_size)}, got {shape}")
+    scenes = _SceneCache(masks, weights, image_size, radius, p["prior_sigma"], attention)
 
     width = max(3, len(str(n_participants)))
     trial_rows, click_rows = [], []
@@ -152,6 +170,29 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                                                    "stimulus_height"])
     out_clicks = pd.DataFrame(click_rows, columns=list(CLICK_COLUMNS))
     return out_trials, out_clicks
+
+
+def expected_attention(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
+                       diagnostic: pd.DataFrame, image_size: int,
+                       attention: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The density simulated clicks aim at, per image: ``image_id -> float64 (S, S)``, sum 1.
+
+    With a planted ``attention`` map, that map (rectified, normalised); with the default
+    (``regions``), the evidence density averaged over the image's option pairs in ``trials``
+    (each participant draws one of them at random). What a method would have to match to
+    be the most human-like by construction; arguments as :func:`simulate_observers` takes them.
+    """
+    weights = _diagnostic_weights(diagnostic)
+    out = {}
+    for image_id, group in trials.astype({"image_id": str}).groupby("image_id"):
+        if attention is not None:
+            m = np.clip(np.asarray(attention[image_id], dtype=float), 0, None)
+        else:
+            scenes = _SceneCache(masks, weights, image_size, 1.0, 0.25)
+            m = np.mean([scenes.get(image_id, a, b)[0]
+                         for a, b in zip(group["option_a"], group["option_b"])], axis=0)
+        out[image_id] = m / m.sum() if m.sum() > 0 else np.full(m.shape, 1.0 / m.size)
+    return out
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -198,8 +239,11 @@ class _SceneCache:
     """Per (image, option pair): evidence density, expected gain of a click, face prior."""
 
     def __init__(self, masks: Mapping[str, np.ndarray], weights: dict, image_size: int,
-                 radius: float, prior_sigma: float) -> None:
+                 radius: float, prior_sigma: float,
+                 attention: Mapping[str, np.ndarray] | None = None) -> None:
         self.masks, self.weights, self.size = masks, weights, image_size
+        self.attention = attention
+        self.attention_gain: dict[str, np.ndarray] = {}
         self.prior_sigma = prior_sigma * image_size
         r = int(np.floor(radius))
         offsets = np.arange(-r, r + 1)
@@ -217,9 +261,20 @@ class _SceneCache:
             w = w / w.sum() if w.sum() > 0 else w
             # Evidence per pixel: uncovering all of region r gives w_r.
             density = np.tensordot(w / np.maximum(area, 1), regions.astype(float), axes=1)
-            gain = correlate(density, self.disk, mode="constant")
+            gain = (correlate(density, self.disk, mode="constant") if self.attention is None
+                    else self._attention_gain(image_id))
             self.cache[key] = (density, gain, self._prior(regions))
         return self.cache[key]
+
+    def _attention_gain(self, image_id: str) -> np.ndarray:
+        """The planted attention density convolved with the reveal disk (one per image)."""
+        if image_id not in self.attention_gain:
+            density = np.clip(np.asarray(self.attention[image_id], dtype=float), 0, None)
+            if not np.isfinite(density).all() or density.sum() <= 0:
+                density = np.ones((self.size, self.size))   # no information: anywhere
+            self.attention_gain[image_id] = correlate(density / density.sum(), self.disk,
+                                                      mode="constant")
+        return self.attention_gain[image_id]
 
     def _prior(self, regions: np.ndarray) -> np.ndarray:
         face = regions.any(axis=0)

@@ -13,22 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..attention import center_gaussian
 from .base import METHODS, SaliencyMethod, compute_maps, register
-
-
-def center_gaussian(height: int, width: int, sigma: float) -> np.ndarray:
-    """Isotropic Gaussian ``exp(-d^2 / (2 s^2))`` centred on the image, peak 1, float32 ``(H, W)``.
-
-    ``d`` is the distance in pixels from the image centre ``((H-1)/2, (W-1)/2)`` and
-    ``s = sigma * min(H, W)``.
-    """
-    if not sigma > 0:
-        raise ValueError(f"center: sigma must be > 0 (a fraction of the image size); got {sigma}")
-    s = sigma * min(height, width)
-    y = np.arange(height) - (height - 1) / 2
-    x = np.arange(width) - (width - 1) / 2
-    d2 = y[:, None] ** 2 + x[None, :] ** 2
-    return np.exp(-d2 / (2 * s**2)).astype(np.float32)
 
 
 @register("center")

@@ -1,0 +1,61 @@
+# Recovery study (`snakemake --cores 8 recovery`, not part of `all`): for each planted attention
+# source, simulated observers click where it says, and the whole comparison is redone; the
+# planted map must come out first (ferattention.recovery).
+
+RECOVERY = config["recovery"]
+RECOVERY_MODEL = RECOVERY["model"] or MODELS[0]
+RECOVERY_EXTERNAL = list(RECOVERY["external"])
+
+
+rule recovery_source:
+    wildcard_constraints:
+        source=_name_regex(RECOVERY["sources"]),
+    input:
+        trials="results/data/trials.csv",
+        regions="results/data/regions.npz",
+        diagnostic="results/data/diagnostic_regions.csv",
+        shards=lambda wc: expand("results/saliency/{model}/{method}/shard-{shard}.npz",
+                                 model=MODELS, method=METHODS, shard=range(n_shards())),
+        external=expand("results/external/{name}/maps.npz", name=RECOVERY_EXTERNAL),
+    output:
+        table="results/recovery/{source}.csv",
+    params:
+        models=MODELS,
+        methods=METHODS,
+        external=RECOVERY_EXTERNAL,
+        planted_model=RECOVERY_MODEL,
+        simulated=config["humans"]["simulated"],
+        maps=HUMAN_MAP_SETTINGS,
+        reliability=config["humans"]["reliability"],
+        metrics=config["similarity"]["metrics"],
+        center_sigma=config["saliency"]["center"].get("sigma", 0.25),
+        image_size=config["dataset"]["image_size"],
+        statistics=config["statistics"],
+    log:
+        "logs/recovery/{source}.log",
+    benchmark:
+        "benchmarks/recovery/{source}.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/recovery_source.py"
+
+
+rule recovery_table:
+    input:
+        expand("results/recovery/{source}.csv", source=RECOVERY["sources"]),
+    output:
+        table="results/recovery/recovery.csv",
+        figure=multiext("results/figures/recovery", ".png", ".pdf"),
+    log:
+        "logs/recovery_table.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/recovery_table.py"
+
+
+rule recovery:
+    input:
+        "results/recovery/recovery.csv",
+        "results/figures/recovery.png",
