@@ -205,8 +205,10 @@ def test_iou_top10_of_a_plateau_map_is_its_expectation_over_tie_breaks():
     # a constant map scores chance: I ~ Hypergeometric(100, 10, 10)
     chance = sm.iou_top10(_one(np.zeros((10, 10))), _one(ref), draws=20000)[0]
     assert chance == pytest.approx(_expected_iou(100, 10, 10), abs=0.003)
-    # seeded: the same call gives the same value
+    # seeded: the same call gives the same value; and symmetric in its two maps
     assert sm.iou_top10(_one(pred), _one(ref))[0] == sm.iou_top10(_one(pred), _one(ref))[0]
+    both = sm.iou_top10(_one(pred), _one(np.zeros((10, 10))))[0]
+    assert both == sm.iou_top10(_one(np.zeros((10, 10))), _one(pred))[0]
 
 
 def test_emd_moves_mass_by_the_shift_in_pixels():

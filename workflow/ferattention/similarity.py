@@ -53,8 +53,8 @@ KL_UNIFORM_MIX: float = 0.01
 #: Top share of pixels, in percent, kept by ``iou_top10`` (Harmonization's ``percentile=10``).
 IOU_TOP_PERCENT: float = 10.0
 
-#: Seeded random tie-breaks averaged by ``iou_top10`` (seed ``IOU_TIE_SEED``).
-IOU_TIE_DRAWS: int = 16
+#: Seeded random tie-breaks averaged by ``iou_top10`` (seed ``IOU_TIE_SEED``), each used both ways.
+IOU_TIE_DRAWS: int = 8
 IOU_TIE_SEED: int = 0
 
 #: Cells per side of the grid on which ``emd`` compares maps (MIT downsamples by 32).
@@ -260,23 +260,27 @@ def _top_split(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _draw_top(above: np.ndarray, at: np.ndarray, need: np.ndarray,
-              rng: np.random.Generator) -> np.ndarray:
-    """The top-``k`` mask of :func:`_top_split`'s parts: ``need`` of the tied pixels, chosen at random."""
+              keys: np.ndarray | None) -> np.ndarray:
+    """The top-``k`` mask of :func:`_top_split`'s parts: the ``need`` tied pixels with the smallest
+    ``keys`` (uniform random (N, P); unused where the whole run of ties fits in the top ``k``)."""
     mask = above.copy()
     n_at = at.sum(axis=1)
     whole = n_at == need
     mask[whole] |= at[whole]
     tied = np.flatnonzero(~whole)
     if len(tied):
-        keys = np.where(at[tied], rng.random((len(tied), at.shape[1])), np.inf)
-        cut = np.sort(keys, axis=1)[np.arange(len(tied)), need[tied] - 1][:, None]
-        mask[tied] |= keys <= cut
+        if keys is None:
+            raise ValueError("ties at the cut need random keys")
+        k = np.where(at[tied], keys[tied], np.inf)
+        cut = np.sort(k, axis=1)[np.arange(len(tied)), need[tied] - 1][:, None]
+        mask[tied] |= k <= cut
     return mask
 
 
 def top_masks(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """(N, P) maps -> bool (N, P): each row's ``k`` largest values, ties at the cut broken at random."""
-    return _draw_top(*_top_split(np.asarray(x, dtype=np.float64), k), rng)
+    x = np.asarray(x, dtype=np.float64)
+    return _draw_top(*_top_split(x, k), rng.random(x.shape))
 
 
 def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None, *,
@@ -288,9 +292,12 @@ def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = 
     the score is the same. Where the cut falls inside a run of equal values (a flat plateau, a
     clamped or constant map), the pixels of the run are chosen at random and the IoU is averaged
     over ``draws`` draws from ``numpy.random.default_rng(seed)``; the code instead keeps none of
-    the run, which scores a constant map 0 and a map with a flat top by its tie luck. A constant
-    map so scores chance, ``E[I / (2k - I)]`` with ``I`` hypergeometric (about 0.053). Images
-    without a tie at either cut are exact in one draw. Range [0, 1], higher is better.
+    the run, which scores a constant map 0 and a map with a flat top by its tie luck. Each draw
+    makes two independent random orders and uses them both ways round (pred with the first, ref
+    with the second, then the reverse), so the score stays exactly symmetric in its two maps. A
+    constant map so scores chance, ``E[I / (2k - I)]`` with ``I`` hypergeometric (about 0.053).
+    Images without a tie at either cut are exact in one evaluation. Range [0, 1], higher is
+    better.
     """
     p, r, _ = _check_maps(pred, ref)
     if draws < 1:
@@ -298,12 +305,17 @@ def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = 
     k = top_count(p.shape[1])
     parts_p, parts_r = _top_split(p, k), _top_split(r, k)
     tied = (parts_p[1].sum(axis=1) > parts_p[2]) | (parts_r[1].sum(axis=1) > parts_r[2])
+    if not tied.any():
+        inter = (_draw_top(*parts_p, None) & _draw_top(*parts_r, None)).sum(axis=1)
+        return inter / (2 * k - inter)
     rng = np.random.default_rng(seed)
     total = np.zeros(len(p))
-    for _ in range(draws if tied.any() else 1):
-        inter = (_draw_top(*parts_p, rng) & _draw_top(*parts_r, rng)).sum(axis=1)
-        total += inter / (2 * k - inter)
-    return total / (draws if tied.any() else 1)
+    for _ in range(draws):
+        first, second = rng.random(p.shape), rng.random(p.shape)
+        for keys_p, keys_r in ((first, second), (second, first)):
+            inter = (_draw_top(*parts_p, keys_p) & _draw_top(*parts_r, keys_r)).sum(axis=1)
+            total += inter / (2 * k - inter)
+    return total / (2 * draws)
 
 
 def _block_mean(maps: np.ndarray, grid: int) -> tuple[np.ndarray, float, float]:
