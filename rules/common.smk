@@ -13,6 +13,7 @@ PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import check_schema  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
+from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Every problem on its own line, naming the key (Snakemake's validate shows one, with the schema).
@@ -28,7 +29,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 ENV = "../envs/ferattention.yaml"
 MODELS = list(config["models"])
-METHODS = config["saliency"]["methods"]
+# Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.
+METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["random_model"]["methods"])
+# Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).
+SHUFFLED = shuffled_methods(METHODS)
 SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
 # Maps from outside (saliency.external, recovery.external): read from a file, model-free.
 EXTERNAL = {**config["recovery"]["external"], **config["saliency"]["external"]}
@@ -84,13 +88,13 @@ def _check_config():
     split = ds["split"]
     if abs(split["train"] + split["val"] + split["test"] - 1) > 1e-6:
         raise ValueError("config: dataset.split train + val + test must sum to 1")
-    cam_methods = {"cam"} & {*METHODS, config["saliency"]["random_model"].get("method", "gradcam")}
+    cam_methods = {"cam"} & {base_method(m) for m in METHODS}
     for name, spec in config["models"].items():
         if cam_methods and spec["arch"] in MLP_HEAD_ARCHS:
             raise ValueError(
                 f"config: models.{name}: {spec['arch']} has an MLP head, and CAM is defined only "
                 "for global-average-pooling + linear heads; remove cam from saliency.methods "
-                "(and saliency.random_model.method) or choose another architecture"
+                "(and saliency.random_model.methods) or choose another architecture"
             )
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .methods import expand_methods
+
 REPO = Path(__file__).resolve().parents[2]
 LIMIT_SECONDS = 15.0
 
@@ -120,7 +122,10 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             if counts.get("prepare_dataset"):
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
             shard_size = config["saliency"]["shard_size"]
-            expected = (len(config["models"]) * len(config["saliency"]["methods"])
+            sal = config["saliency"]
+            methods = expand_methods(sal["methods"],
+                                     (sal.get("random_model") or {}).get("methods", ["cam", "gradcam"]))
+            expected = (len(config["models"]) * len(methods)
                         * -(-n_test // shard_size))
             results.append({
                 "images": n, "test_images": n_test, "shard_size": shard_size,

@@ -14,7 +14,8 @@ Conventions read from the tables:
   e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
 * The most human-like method per model and metric is the one with the best ``mean`` in the metric's
   direction (section 8); the normalised score (1 = the upper bound of the noise ceiling) is reported beside it. Baselines
-  (``center``, ``random_model``) are reported but never named the winner.
+  (``center``, ``random_model_<m>``, ``shuffled_<m>``: :func:`ferattention.methods.is_baseline`)
+  are reported but never named the winner.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import pandas as pd
 from . import __version__
 from .figures import figure_paths as _figure_files
 from .figures import (
-    BASELINES,
     is_higher_better,
     order_methods,
     order_metrics,
     require_columns,
 )
 from .io import atomic_path
+from .methods import is_baseline
 
 TITLE = "Human and machine attention in facial expression recognition"
 
@@ -62,7 +63,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
                   "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
                   "ceiling (what the true attention map would score given the human noise); "
-                  "dotted line: floor (another image's human map).",
+                  "dotted line: floor (another image's human map). Grey band, hollow dots: "
+                  "baselines: center (a centred Gaussian), random_model_<m> (method m on "
+                  "untrained weights, darker colour of m) and shuffled_<m> (m's map of another "
+                  "image of the same expression, lighter colour of m).",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
     "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
@@ -74,7 +78,8 @@ FIGURE_CAPTIONS: dict[str, str] = {
                         "dashed line: chance.",
     "regions": "Share of each map's mass in each facial region (mean over test images, 95% CI); "
                "area: the share a uniform map gets (the region's size). Maps with negative values "
-               "(CAM) are shifted by their minimum first.",
+               "(CAM) are shifted by their minimum first. Hatched: baselines (center, "
+               "random_model_<m>); shuffled_<m> has no bars (its maps are m's, on other images).",
     "recovery": "Recovery study: simulated observers aim at each planted attention source (rows); "
                 "each compared map's normalised score (columns); frame: the winner, *: the "
                 "planted map. A pipeline that can tell attention methods apart puts the frame on "
@@ -86,7 +91,9 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
-                    "rises fast under insertion (high AUC).",
+                    "rises fast under insertion (high AUC). Dotted: baselines (center, "
+                    "random_model_<m>); shuffled_<m> is not scored (another image's map). Tied "
+                    "pixels are taken in random order, averaged over seeded draws.",
 }
 
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).
@@ -357,8 +364,8 @@ def similarity_answers(
             higher = is_higher_better(metric, higher_is_better)
             direction = "higher is better" if higher else "lower is better"
             methods = order_methods(sub.index.tolist())
-            attention = [m for m in methods if m not in BASELINES]
-            baselines = [m for m in methods if m in BASELINES]
+            attention = [m for m in methods if not is_baseline(m)]
+            baselines = [m for m in methods if is_baseline(m)]
             base_text = ", ".join(f"{b} {format_number(sub.at[b, 'mean'])}" for b in baselines)
             entry: dict[str, Any] = {"model": model, "metric": metric, "higher_is_better": higher,
                                      "winner": None, "loser": None, "winner_mean": None,
@@ -435,13 +442,13 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
                 continue
             higher = is_higher_better(metric)
             best = sub.sort_values("mean", ascending=not higher, kind="stable").iloc[0]
-            attention = sub[~sub["method"].isin(BASELINES)]
+            attention = sub[~sub["method"].map(is_baseline)]
             best_method = (attention.sort_values("mean", ascending=not higher, kind="stable")
                            .iloc[0]["method"] if not attention.empty else None)
             text = (f"Model {a['model']}, {metric}: the map closest to the planted attention is "
                     f"{best['method']} ({metric} {format_number(best['mean'])} against the "
                     f"density itself)")
-            if best["method"] in BASELINES:
+            if is_baseline(best["method"]):
                 text += (f", a baseline; among the attention methods it is {best_method}. The "
                          f"most human-like method found is {a['winner']}: "
                          + ("as expected" if a["winner"] == best_method else "not the one expected")

@@ -42,6 +42,8 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
+from .methods import is_baseline
+
 #: Columns of the stats table (docs/design.md §5.5), in order.
 STATS_COLUMNS: tuple[str, ...] = (
     "test", "comparison", "statistic", "p_value", "p_adjusted", "effect_size", "n",
@@ -588,13 +590,6 @@ def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_
 VERDICT_COLUMNS: tuple[str, ...] = (
     "model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images", "reason",
 )
-
-
-def is_baseline(method: str) -> bool:
-    """Whether ``method`` is a control rather than an attention method: the centre bias, a
-    method on an untrained network (``random_model``, ``random_model_<m>``) or a method's maps
-    shuffled between images of the same expression (``shuffled_<m>``)."""
-    return method in ("center", "random_model") or method.startswith(("random_model_", "shuffled_"))
 
 
 def attention_verdicts(similarity: pd.DataFrame, metric: str, higher_is_better: bool,
