@@ -47,8 +47,8 @@ rule figure_examples:
     input:
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",
-        # The first shard of every method of the first model holds the example images.
-        shards=expand("results/saliency/{model}/{method}/shard-0.npz", model=MODELS[0], method=METHODS),
+        # The first shard of every method of every model holds the example images.
+        shards=expand("results/saliency/{model}/{method}/shard-0.npz", model=MODELS, method=METHODS),
     output:
         png=report(
             "results/figures/examples.png",
@@ -57,6 +57,7 @@ rule figure_examples:
         ),
         pdf="results/figures/examples.pdf",
     params:
+        models=MODELS,
         methods=METHODS,
         n_examples=6,
     log:
