@@ -13,6 +13,7 @@ sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import MODEL_FREE_SOURCES, check_config  # noqa: E402
 from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
+from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 CONFIG_SOURCES = [str(f) for f in workflow.configfiles] + (
@@ -31,7 +32,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 ENV = "../envs/ferattention.yaml"
 MODELS = list(config["models"])
-METHODS = config["saliency"]["methods"]
+# Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.
+METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["random_model"]["methods"])
+# Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).
+SHUFFLED = shuffled_methods(METHODS)
 SIMULATED_HUMANS = config["humans"]["source"] == "simulated"
 # Maps from outside (saliency.external, recovery.external): read from a file, model-free.
 EXTERNAL = {**config["recovery"]["external"], **config["saliency"]["external"]}

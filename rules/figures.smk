@@ -47,8 +47,8 @@ rule figure_examples:
     input:
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",
-        # The first shard of every method of the first model holds the example images.
-        shards=shards.shard_paths(MODELS[:1], METHODS, 1),
+        # The first shard of every method of every model holds the example images.
+        shards=shards.shard_paths(MODELS, METHODS, 1),
     output:
         png=report(
             "results/figures/examples.png",
@@ -57,6 +57,7 @@ rule figure_examples:
         ),
         pdf="results/figures/examples.pdf",
     params:
+        models=MODELS,
         methods=METHODS,
         n_examples=6,
     log:

@@ -17,8 +17,9 @@ rule saliency:
     params:
         shard_size=config["saliency"]["shard_size"],
         target=config["saliency"]["target"],
-        # Only this method's settings: changing another method's leaves these maps alone.
-        method_params=lambda wc: config["saliency"].get(wc.method, {}),
+        # Only this method's settings: changing another method's leaves these maps alone
+        # (random_model_<m> takes m's settings).
+        method_params=lambda wc: config["saliency"].get(base_method(wc.method), {}),
     threads: 4
     resources:
         mem_mb=4000,

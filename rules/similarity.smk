@@ -2,6 +2,8 @@
 
 
 rule similarity:
+    wildcard_constraints:
+        method="|".join(METHODS),  # shuffled_<m> is the next rule's
     input:
         shards=saliency_shards,
         human_maps="results/humans/maps.npz",
@@ -18,10 +20,33 @@ rule similarity:
         "../workflow/scripts/similarity.py"
 
 
+# The shuffled baseline of method m: m's maps, each image scored with the map of another image of
+# the same expression (a seeded derangement within expression), at no model cost.
+rule similarity_shuffled:
+    wildcard_constraints:
+        method="|".join(attention_methods(METHODS)),
+    input:
+        shards=saliency_shards,
+        human_maps="results/humans/maps.npz",
+        fixations="results/humans/fixations.npz",
+        manifest="results/data/manifest.csv",
+    output:
+        table="results/similarity/{model}/shuffled_{method}.csv",
+    params:
+        metrics=config["similarity"]["metrics"],
+        seed=config["similarity"]["shuffle_seed"],
+    log:
+        "logs/similarity/{model}/shuffled_{method}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/similarity_shuffled.py"
+
+
 rule similarity_table:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
-        expand("results/similarity/{model}/{method}.csv", model=MODELS, method=METHODS),
+        expand("results/similarity/{model}/{method}.csv", model=MODELS, method=METHODS + SHUFFLED),
     output:
         table="results/tables/similarity.csv",
     log:

@@ -274,7 +274,8 @@ def test_drop_mode_runs_to_the_end_without_the_corrupt_image(base, tmp_path):
     assert len(manifest) == 2 * IMAGES_PER_LABEL - 1
     assert "happy/img03" not in set(manifest["image_id"])
     test_ids = set(manifest.loc[manifest["split"] == "test", "image_id"])
-    for method in ("cam", "gradcam", "extremal_perturbation", "center", "random_model"):
+    for method in ("cam", "gradcam", "extremal_perturbation", "center", "random_model_cam",
+                   "random_model_gradcam"):
         maps = {}
         for shard in (tmp_path / "results/saliency/tiny" / method).glob("shard-*.npz"):
             maps.update(io.load_maps(shard))

@@ -47,11 +47,13 @@ CASES = [
      ("saliency.extremal_perturbation.max_iter", "'ten' is not of type 'integer'")),
     ("unknown_setting_value", set_key("saliency.extremal_perturbation", {"reward": "contrastiv"}),
      ("saliency.extremal_perturbation.reward", "unknown value 'contrastiv'", "did you mean 'contrastive'?")),
-    ("unknown_random_model_method", set_key("saliency.random_model", {"method": "gradcm"}),
-     ("saliency.random_model.method", "unknown method 'gradcm'", "did you mean 'gradcam'?")),
-    ("unknown_random_model_setting",
-     set_key("saliency.random_model", {"method": "scorecam", "method_params": {"batch_sise": 8}}),
-     ("saliency.random_model.method_params.batch_sise", "unknown key", "did you mean 'batch_size'?")),
+    ("unknown_random_model_method", set_key("saliency.random_model", {"methods": ["cam", "gradcm"]}),
+     ("saliency.random_model.methods.1", "unknown method 'gradcm'", "did you mean 'gradcam'?")),
+    ("unknown_random_model_setting", set_key("saliency.random_model", {"method": "gradcam"}),
+     ("saliency.random_model.method", "unknown key", "did you mean 'methods'?")),
+    ("shuffled_listed", set_key("saliency.methods", ["cam", "gradcam", "extremal_perturbation",
+                                                     "shuffled_gradcam"]),
+     ("saliency.methods.3", "'shuffled_gradcam' is not listed", "scored for every attention method")),
     ("unknown_metric", set_key("similarity.metrics", ["spearman", "ccc"]),
      ("similarity.metrics.1", "unknown value 'ccc'", "did you mean 'cc'?")),
     ("unknown_architecture", set_key("models", {"net": {"arch": "resnet81"}}),
@@ -91,7 +93,7 @@ def test_the_default_config_and_the_names_it_defines_are_valid():
     assert problems(lambda c: None) == []
     # Names the config defines are methods too: external maps and the baseline families.
     assert problems(lambda c: (set_key("saliency", {
-        "methods": ["cam", "deepgaze", "random_model_gradcam", "shuffled_gradcam", "shuffled_deepgaze"],
+        "methods": ["cam", "deepgaze", "random_model_gradcam", "random_model"],
         "external": {"deepgaze": {"path": "maps.npz"}}})(c),
         set_key("recovery.sources", ["regions", "deepgaze"])(c))) == []
     # An untrained network has no maps from outside.
@@ -108,7 +110,7 @@ def test_the_default_config_and_the_names_it_defines_are_valid():
 def test_cam_on_the_untrained_network_is_a_head_mistake_too():
     found = problems(lambda c: (set_key("models", {"v": {"arch": "vgg16_bn"}})(c),
                                 set_key("saliency.methods", ["gradcam", "random_model"])(c),
-                                set_key("saliency.random_model", {"method": "cam"})(c),
+                                set_key("saliency.random_model", {"methods": ["cam"]})(c),
                                 set_key("recovery.sources", ["regions"])(c)))
     assert len(found) == 1 and found[0].startswith("models.v.arch: vgg16_bn has an MLP head"), found
 

@@ -77,3 +77,48 @@ def test_curve_auc_and_baselines():
     assert blurred.shape == x.shape and blurred.std() < x.std()
     with pytest.raises(ValueError, match="'blur' or 'mean'"):
         ff.baseline_images(x, "zeros")
+
+
+class QuadrantShareModel(torch.nn.Module):
+    """Softmax probability of class 0 equals the top-left quadrant's mean (in (0, 1])."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = x[:, 0, : H // 2, : H // 2].mean(dim=(1, 2)).clamp(1e-9, 1 - 1e-9)
+        return torch.stack([torch.log(p), torch.log1p(-p)], dim=1)
+
+
+def test_a_constant_map_deletes_pixels_in_random_order_not_raster_order():
+    image, _, _, target = _setup()
+    model = QuadrantShareModel()
+    flat = np.zeros((1, H, H), np.float32)
+    assert ff.tie_at_a_step(flat, 8).tolist() == [True]
+    # Deleting c random pixels of 64 (mean baseline 0.25) removes 16c/64 quadrant pixels on
+    # average, so the expected deletion curve is 1 - 0.75 * c / 64 = 1 - 0.75 k / 8 (by hand).
+    curves = ff.deletion_insertion(model, image, flat, target, steps=8, baseline="mean",
+                                   tie_draws=3000, seed=0)
+    expected = 1 - 0.75 * np.arange(9) / 8
+    np.testing.assert_allclose(curves["deletion"][0], expected, atol=0.01)
+    # insertion from the mean image puts pixels back at random: 0.25 + 0.75 k / 8
+    np.testing.assert_allclose(curves["insertion"][0], 0.25 + 0.75 * np.arange(9) / 8, atol=0.01)
+    # the raster order (row by row from the top) would have removed the whole quadrant by k = 4
+    assert curves["deletion"][0, 4] > 0.5
+    # seeded: the same call gives the same curves
+    again = ff.deletion_insertion(model, image, flat, target, steps=8, baseline="mean",
+                                  tie_draws=3000, seed=0)
+    np.testing.assert_array_equal(again["deletion"], curves["deletion"])
+
+
+def test_maps_without_a_tie_at_a_step_run_once_and_are_deterministic():
+    image, on, _, target = _setup()
+    model = QuadrantShareModel()
+    ramp = np.arange(H * H, dtype=np.float32).reshape(1, H, H)
+    assert ff.tie_at_a_step(ramp, 8).tolist() == [False]
+    assert ff.tie_at_a_step(on, 8).tolist() == [True]  # 16 tied ones, a cut every 8 pixels
+    # 16 ones then 48 zeros: the cut at 16 pixels separates them; cuts at 8, 24, ..., 56 fall in a run
+    assert ff.tie_steps(on, 8)[0].tolist() == [False, True, False, True, True, True, True, True, False]
+    a = ff.deletion_insertion(model, image, ramp, target, steps=8, baseline="mean", tie_draws=1)
+    b = ff.deletion_insertion(model, image, ramp, target, steps=8, baseline="mean", tie_draws=5,
+                              seed=7)
+    np.testing.assert_array_equal(a["deletion"], b["deletion"])
+    # the ramp is highest at the bottom right: the quadrant (top left) goes last
+    assert a["deletion"][0, 4] == pytest.approx(1.0)

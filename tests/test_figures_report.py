@@ -200,10 +200,45 @@ def test_similarity_answer_names_winner_and_loser():
 
 def test_similarity_answer_never_names_a_baseline():
     means = {("cam", "cc"): 0.2, ("gradcam", "cc"): 0.3, ("center", "cc"): 0.9,
-             ("random_model", "cc"): 0.95}
+             ("random_model_gradcam", "cc"): 0.95, ("shuffled_cam", "cc"): 0.97,
+             ("shuffled_gradcam", "cc"): 0.25}
     (a,) = report.similarity_answers(_summary(means))
-    assert a["winner"] == "gradcam" and a["beats_baselines"] is False
-    assert "does not beat the random_model baseline" in a["sentence"]
+    assert a["winner"] == "gradcam" and a["loser"] == "cam" and a["beats_baselines"] is False
+    assert "does not beat the shuffled_cam baseline" in a["sentence"]
+    assert "random_model_gradcam 0.95" in a["sentence"]
+
+
+def test_baselines_follow_the_methods_in_their_shades():
+    names = ["shuffled_gradcam", "random_model_gradcam", "center", "gradcam", "shuffled_cam",
+             "my_method", "random_model_cam", "cam"]
+    assert figures.order_methods(names) == [
+        "cam", "gradcam", "my_method", "center", "random_model_cam", "random_model_gradcam",
+        "shuffled_cam", "shuffled_gradcam"]
+    import matplotlib.colors as mc
+
+    base = np.array(mc.to_rgb(figures.color_of("gradcam")))
+    lighter = np.array(mc.to_rgb(figures.color_of("shuffled_gradcam")))
+    darker = np.array(mc.to_rgb(figures.color_of("random_model_gradcam")))
+    np.testing.assert_allclose(lighter, 0.45 * base + 0.55, atol=1 / 255)
+    np.testing.assert_allclose(darker, 0.65 * base, atol=1 / 255)
+    assert figures.color_of("shuffled_my_method") != figures.color_of("my_method")
+
+
+def test_similarity_figure_draws_baselines_hollow_on_a_band(captured):
+    means = {("cam", "cc"): 0.2, ("center", "cc"): 0.5, ("shuffled_cam", "cc"): 0.1}
+    sim = pd.DataFrame([("a", "cnn", me, mt, v) for (me, mt), v in means.items()],
+                       columns=["image_id", "model", "method", "metric", "value"])
+    rel = pd.DataFrame([("a", "cc", 0.8, 0.1, 4)],
+                       columns=["image_id", "metric", "upper", "floor", "n_participants"])
+    figures.plot_similarity(sim, _summary(means), rel, "unused")
+    ax = captured[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cam", "center", "shuffled_cam"]
+    points = [c for c in ax.collections if len(c.get_offsets()) == 1 and c.get_offsets()[0][0] > -1]
+    filled = {round(c.get_offsets()[0][0]): len(c.get_facecolors()) > 0 for c in points
+              if c.get_offsets()[0][1] in (0.2, 0.5, 0.1)}
+    assert filled == {0: True, 1: False, 2: False}
+    bands = [p for p in ax.patches if p.get_facecolor()[:3] == pytest.approx((0.93,) * 3, abs=1e-3)]
+    assert len(bands) == 1 and bands[0].get_x() == pytest.approx(0.5)
 
 
 def test_accuracy_answer_verdicts():
@@ -303,6 +338,17 @@ def test_regions_figure_means(captured):
     ax = captured[0].axes[0]
     heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
     assert sorted(heights) == pytest.approx([0.1, 0.2, 0.8, 0.9])
+
+
+def test_regions_figure_hatches_baselines(captured):
+    regions = pd.DataFrame([("x", a, m, r, s) for a, m, r, s in [
+        ("human", "human", "mouth", 0.8), ("model:cnn", "cam", "mouth", 0.1),
+        ("model:cnn", "random_model_cam", "mouth", 0.3)]],
+        columns=["image_id", "agent", "method", "region", "share"])
+    figures.plot_regions(regions, "unused")
+    ax = captured[0].axes[0]
+    hatch = {round(p.get_height(), 3): p.get_hatch() for p in ax.patches if p.get_height() > 0}
+    assert hatch == {0.8: None, 0.1: None, 0.3: figures.BASELINE_HATCH}
 
 
 def test_faithfulness_figure_legend_has_mean_auc(captured):

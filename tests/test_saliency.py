@@ -67,7 +67,7 @@ def quadrant_net() -> models.GapLinearNet:
 
 
 def test_registry_lists_the_methods():
-    expected = {"cam", "gradcam", "gradcam_pp", "scorecam", "extremal_perturbation", "center", "random_model"}
+    expected = {"cam", "gradcam", "gradcam_pp", "scorecam", "extremal_perturbation", "center"}
     assert expected <= set(saliency.available_methods())
     assert set(saliency.available_methods()) == set(saliency.METHODS)
 
@@ -185,7 +185,7 @@ def test_maps_lie_where_the_network_looks(name, params):
     [("cam", None), ("gradcam", None), ("gradcam_pp", None), ("scorecam", None),
      ("extremal_perturbation", {"areas": [0.1], "max_iter": 3}),
      ("extremal_perturbation", {"areas": [0.1], "max_iter": 3, "implementation": "torchray"}),
-     ("random_model", None), ("center", None)],
+     ("center", None)],
 )
 def test_model_state_never_leaks(name, params):
     model = _compact()
@@ -220,13 +220,40 @@ def test_center_is_a_centred_gaussian():
     np.testing.assert_allclose(maps[0], maps[0].T)
 
 
-def test_random_model_delegates_to_the_named_method():
-    untrained = _compact(seed=11)
-    x, t = _images(2, 32), torch.tensor([0, 3])
-    got = saliency.compute_maps("random_model", untrained, x, t, {"method": "gradcam_pp"})
-    np.testing.assert_array_equal(got, saliency.compute_maps("gradcam_pp", untrained, x, t))
-    with pytest.raises(ValueError, match="random_model: method"):
-        saliency.compute_maps("random_model", untrained, x, t, {"method": "random_model"})
+@pytest.mark.parametrize("method", ["cam", "gradcam"])
+def test_random_model_maps_are_the_method_on_seeded_untrained_weights(method):
+    x, t = _images(3, 32), torch.tensor([0, 3, 1])
+    trained = models.build_model("compact_cnn", 5, seed=4)
+    with torch.no_grad():  # stands in for training: any change of the weights from their seed
+        for p in trained.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    got = saliency.random_model_maps(method, "compact_cnn", 5, 4, x, t)
+    again = saliency.random_model_maps(method, "compact_cnn", 5, 4, x, t)
+    np.testing.assert_array_equal(got, again)                      # deterministic per seed
+    untrained = models.build_model("compact_cnn", 5, seed=4)
+    np.testing.assert_array_equal(got, saliency.compute_maps(method, untrained, x, t))
+    assert not np.allclose(got, saliency.compute_maps(method, trained, x, t), atol=1e-4)
+    other_seed = saliency.random_model_maps(method, "compact_cnn", 5, 5, x, t)
+    assert not np.allclose(got, other_seed, atol=1e-4)
+    with pytest.raises(ValueError, match="random_model: method must be an attention method"):
+        saliency.random_model_maps("center", "compact_cnn", 5, 4, x, t)
+
+
+def test_method_names_expand_random_model_and_tell_baselines():
+    from ferattention import methods as mn
+
+    run = mn.expand_methods(["cam", "gradcam", "extremal_perturbation", "center", "random_model"],
+                            ["cam", "gradcam"])
+    assert run == ["cam", "gradcam", "extremal_perturbation", "center", "random_model_cam",
+                   "random_model_gradcam"]
+    assert mn.attention_methods(run) == ["cam", "gradcam", "extremal_perturbation"]
+    assert mn.shuffled_methods(run) == ["shuffled_cam", "shuffled_gradcam",
+                                        "shuffled_extremal_perturbation"]
+    assert [mn.is_baseline(m) for m in ("center", "random_model_cam", "shuffled_gradcam", "cam")] \
+        == [True, True, True, False]
+    assert mn.base_method("random_model_gradcam") == mn.base_method("shuffled_gradcam") == "gradcam"
+    with pytest.raises(ValueError, match="not baselines"):
+        mn.expand_methods(["random_model"], ["center"])
 
 
 def test_compute_maps_batches_and_accepts_numpy():

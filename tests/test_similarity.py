@@ -83,14 +83,37 @@ def test_cc_sim_by_hand_2x2():
 
 
 def test_kl_by_hand_2x2():
-    # KL(uniform || (1,1,1,5)/8) = 3 * .25 log(.25 / .125) + .25 log(.25 / .625)
+    a, n = 0.01, 4  # the uniform mixture: P' = 0.99 P + 0.0025
+    assert sm.KL_UNIFORM_MIX == a
+    # KL(uniform || 0.99 (1,1,1,5)/8 + 0.0025) = 3 * .25 log(.25 / .12625) + .25 log(.25 / .62125)
     pred, ref = _one([[1, 1], [1, 5]]), _one([[1, 1], [1, 1]])
-    assert sm.kl(pred, ref)[0] == pytest.approx(0.75 * np.log(2) + 0.25 * np.log(0.4))
-    # machine mass 0 where the human mass is 0.5: MIT's eps = 2^-52 bounds the penalty
+    assert sm.kl(pred, ref)[0] == pytest.approx(0.75 * np.log(0.25 / 0.12625) + 0.25 * np.log(0.25 / 0.62125))
+    # machine mass exactly 0 where half the human mass is: finite, set by the mixture
+    # Q' = (.4975, .4975, .0025, .0025), P' = (.9925, .0025, .0025, .0025)
     pred, ref = _one([[1, 0], [0, 0]]), _one([[1, 1], [0, 0]])
-    expected = 0.5 * np.log(0.5) + 0.5 * np.log(0.5 / 2.0**-52)
-    assert sm.kl(pred, ref)[0] == pytest.approx(expected, rel=1e-9)
-    assert sm.KL_EPS == 2.0**-52
+    expected = 0.4975 * np.log(0.4975 / 0.9925) + 0.4975 * np.log(0.4975 / 0.0025)
+    assert sm.kl(pred, ref)[0] == pytest.approx(expected, rel=1e-12)
+    assert a / n == 0.0025
+
+
+def test_kl_of_a_clamped_plateau_map_is_finite_and_equals_the_hand_value():
+    # 8 x 8: the machine map is a flat plateau on the left half and exactly 0 (clamped) on the
+    # right; the human map is uniform on a 4 x 4 block straddling both halves.
+    pred = np.zeros((8, 8))
+    pred[:, :4] = 3.0
+    ref = np.zeros((8, 8))
+    ref[2:6, 2:6] = 1.0
+    u = 0.01 / 64
+    p_left, p_right = 0.99 / 32 + u, u
+    q_in, q_out = 0.99 / 16 + u, u
+    expected = (8 * q_in * np.log(q_in / p_left) + 8 * q_in * np.log(q_in / p_right)
+                + 24 * q_out * np.log(q_out / p_left) + 24 * q_out * np.log(q_out / p_right))
+    got = sm.kl(_one(pred), _one(ref))[0]
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-12)
+    # all mass on disjoint pixels, the worst case, stays below log(1 + 0.99 n / 0.01)
+    one_hot = np.arange(64).reshape(8, 8)
+    worst = sm.kl(_one(one_hot == 0), _one(one_hot == 63))[0]
+    assert np.isfinite(worst) and worst <= np.log(1 + 0.99 * 64 / 0.01)
 
 
 def test_nss_by_hand_2x2():
@@ -141,6 +164,53 @@ def test_iou_top10_by_hand_4x5():
     assert sm.iou_top10(_one(pred), _one(pred[::-1, ::-1]))[0] == 0.0
 
 
+def _harmonization_iou(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The Harmonization code's IoU: pixels strictly above the 90th percentile (reference)."""
+    p, r = p.reshape(len(p), -1), r.reshape(len(r), -1)
+    tp = p > np.percentile(p, 90, axis=1, keepdims=True)
+    tr = r > np.percentile(r, 90, axis=1, keepdims=True)
+    return (tp & tr).sum(1) / (tp | tr).sum(1)
+
+
+def test_iou_top10_equals_harmonization_on_maps_without_ties():
+    np.testing.assert_allclose(sm.iou_top10(A, B), _harmonization_iou(A, B))
+    big_a, big_b = RNG.random((3, 64, 64)), RNG.random((3, 64, 64))
+    np.testing.assert_allclose(sm.iou_top10(big_a, big_b), _harmonization_iou(big_a, big_b))
+    assert sm.top_count(64 * 64) == 410 and sm.top_count(100) == 10 and sm.top_count(144) == 15
+
+
+def _expected_iou(plateau: int, inside: int, k: int) -> float:
+    """E[I / (2k - I)] when k of a plateau of `plateau` tied pixels are drawn at random and
+    `inside` of them are in the other map's (fixed) top k: I is hypergeometric (by hand)."""
+    from math import comb
+
+    total = comb(plateau, k)
+    return sum(comb(inside, i) * comb(plateau - inside, k - i) / total * i / (2 * k - i)
+               for i in range(0, min(inside, k) + 1))
+
+
+def test_iou_top10_of_a_plateau_map_is_its_expectation_over_tie_breaks():
+    # 10 x 10 maps, k = 10. The machine map has a flat top plateau of 20 pixels; the human map's
+    # top 10 pixels lie inside it. I ~ Hypergeometric(20, 10, 10).
+    ref = np.arange(100.0).reshape(10, 10)  # top 10: the last row
+    pred = np.zeros((10, 10)) - np.arange(100.0).reshape(10, 10) / 1000  # distinct, below the plateau
+    pred[8:, :] = 1.0                       # plateau: last two rows
+    want = _expected_iou(20, 10, 10)
+    assert 0.2 < want < 0.4  # the strict-percentile code gives 0: nothing is above the plateau
+    got = sm.iou_top10(_one(pred), _one(ref), draws=20000)[0]
+    assert got == pytest.approx(want, abs=0.003)
+    # raster order does not matter: the same plateau flipped scores the same
+    flipped = sm.iou_top10(_one(pred[::-1, ::-1]), _one(ref[::-1, ::-1]), draws=20000)[0]
+    assert flipped == pytest.approx(want, abs=0.003)
+    # a constant map scores chance: I ~ Hypergeometric(100, 10, 10)
+    chance = sm.iou_top10(_one(np.zeros((10, 10))), _one(ref), draws=20000)[0]
+    assert chance == pytest.approx(_expected_iou(100, 10, 10), abs=0.003)
+    # seeded: the same call gives the same value; and symmetric in its two maps
+    assert sm.iou_top10(_one(pred), _one(ref))[0] == sm.iou_top10(_one(pred), _one(ref))[0]
+    both = sm.iou_top10(_one(pred), _one(np.zeros((10, 10))))[0]
+    assert both == sm.iou_top10(_one(np.zeros((10, 10))), _one(pred))[0]
+
+
 def test_emd_moves_mass_by_the_shift_in_pixels():
     # 16 x 16 maps on a 16-cell grid: one pixel per cell
     a, b = np.zeros((16, 16)), np.zeros((16, 16))
@@ -181,9 +251,13 @@ def test_constant_machine_map_conventions(value):
     assert np.all(sm.cc(const, B) == 0) and np.all(sm.spearman(const, B) == 0)
     assert np.all(sm.nss(const, B, FIX) == 0)
     assert np.allclose(sm.auc_judd(const, B, FIX), 0.5)
-    assert np.all(sm.iou_top10(const, B) == 0)
-    # a constant map is the uniform distribution: KL = log(P) - H(q), SIM vs uniform = 1
+    # top-10% IoU of a constant map: chance, E[I / (2k - I)] with I ~ Hypergeometric(144, 15, 15)
+    chance = sm.iou_top10(const, B, draws=4000)
+    assert np.allclose(chance, _expected_iou(144, 15, 15), atol=0.004)
+    # a constant map is the uniform distribution (the mixture leaves it uniform):
+    # KL = log(P) - H(q'), q' = 0.99 q + 0.01 / P; SIM vs uniform = 1
     q = B.reshape(len(B), -1) / B.reshape(len(B), -1).sum(axis=1, keepdims=True)
+    q = 0.99 * q + 0.01 / n_px
     assert np.allclose(sm.kl(const, B), np.log(n_px) - stats.entropy(q, axis=1), atol=1e-9)
     assert np.allclose(sm.sim(const, np.ones_like(B)), 1)
     assert np.allclose(sm.sim(const, B), np.minimum(1 / n_px, sm._minmax_distribution(B.reshape(6, -1))).sum(1))
@@ -331,3 +405,46 @@ def test_region_table_per_source_without_area_concatenates_to_the_whole():
                        for i, (k, v) in enumerate(sources.items())], ignore_index=True)
     pd.testing.assert_frame_equal(whole.sort_values(["agent", "region"]).reset_index(drop=True),
                                   parts.sort_values(["agent", "region"]).reset_index(drop=True))
+
+
+# ------------------------------------------------------------------ the shuffled baseline
+
+
+def test_shuffle_partners_is_a_seeded_derangement_within_each_expression():
+    labels = {f"img{i:02d}": ["happy", "sad", "fear"][i % 3] for i in range(30)}
+    labels["lonely"] = "contempt"  # the only image of its expression
+    for seed in range(20):
+        partners = sm.shuffle_partners(labels, seed)
+        assert set(partners) == set(labels)
+        assert partners["lonely"] is None
+        paired = {i: j for i, j in partners.items() if j is not None}
+        assert all(i != j for i, j in paired.items())                   # never its own map
+        assert all(labels[i] == labels[j] for i, j in paired.items())   # same expression
+        assert sorted(paired.values()) == sorted(paired)                # each map used once
+    assert sm.shuffle_partners(labels, 3) == sm.shuffle_partners(dict(reversed(labels.items())), 3)
+    assert sm.shuffle_partners(labels, 3) != sm.shuffle_partners(labels, 4)
+    two = sm.shuffle_partners({"a": "x", "b": "x"}, 0)
+    assert two == {"a": "b", "b": "a"}
+
+
+def test_shuffled_similarity_scores_each_image_with_its_partners_map():
+    ids = [f"i{k}" for k in range(7)]
+    labels = {i: "happy" if k < 4 else "sad" for k, i in enumerate(ids)}
+    labels["i6"] = "fear"  # alone: NaN
+    # machine maps = the human maps, so a method scores 1 against itself; shuffled never does
+    human = {i: RNG.random((12, 12)) for i in ids}
+    machine = {i: human[i].copy() for i in ids}
+    table, alone = sm.shuffled_similarity_table(machine, human, None, labels, ["cc"], seed=1)
+    assert alone == ["i6"]
+    assert list(table["image_id"]) == ids and list(table.columns) == ["image_id", "metric", "value"]
+    partners = sm.shuffle_partners(labels, 1)
+    for _, row in table.iterrows():
+        j = partners[row["image_id"]]
+        if j is None:
+            assert np.isnan(row["value"])
+        else:
+            assert row["value"] < 0.99
+            want = sm.cc(human[j][None], human[row["image_id"]][None])[0]
+            assert row["value"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="no expression label for image_id 'i0'"):
+        sm.shuffled_similarity_table(machine, human, None, {}, ["cc"])

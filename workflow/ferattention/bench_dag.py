@@ -32,6 +32,7 @@ import pandas as pd
 import yaml
 
 from . import shards
+from .methods import expand_methods
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT_SECONDS = 15.0
@@ -122,7 +123,10 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             if counts.get("prepare_dataset"):
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
             shard_size = config["saliency"]["shard_size"]
-            expected = (len(config["models"]) * len(config["saliency"]["methods"])
+            sal = config["saliency"]
+            methods = expand_methods(sal["methods"],
+                                     (sal.get("random_model") or {}).get("methods", ["cam", "gradcam"]))
+            expected = (len(config["models"]) * len(methods)
                         * shards.n_shards(n_test, shard_size))
             results.append({
                 "images": n, "test_images": n_test, "shard_size": shard_size,

@@ -85,6 +85,9 @@ class MethodSpec:
     baseline: bool
     settings: tuple[Setting, ...] = ()
     needs: frozenset[str] = frozenset({"model"})
+    #: False for a name the workflow expands (``random_model`` -> ``random_model_<m>``) rather than
+    #: a class of :data:`ferattention.saliency.METHODS`.
+    registered: bool = True
     description: str = ""
 
     def defaults(self) -> dict[str, Any]:
@@ -129,13 +132,19 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
                 {"enum": ["batched", "torchray"]}),
     ), description="Extremal Perturbation, preserve variant (Fong et al. 2019)"),
     MethodSpec("center", 10, True, (
-        Setting("sigma", "number", 0.25, "standard deviation, fraction of the image side",
+        Setting("sigma", "number", 0.25,
+                "standard deviation of the centred Gaussian, fraction of the image side",
                 {"exclusiveMinimum": 0}),
     ), needs=frozenset(), description="a centred Gaussian, the same for every image"),
     MethodSpec("random_model", 11, True, (
-        Setting("method", "string", "gradcam", "the method run on the untrained network", {"minLength": 1}),
-        Setting("method_params", "object", {}, "that method's settings"),
-    ), description="a method's maps on the untrained network (same seed)"),
+        Setting("methods", "array", ["cam", "gradcam"],
+                "attention methods to run on the untrained network (extremal_perturbation is left out "
+                "of the default for time: it costs as much as the trained network's EP)",
+                {"minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": "^[a-z0-9_]+$"}}),
+    ), registered=False,
+        description="random_model_<m> for each m listed: method m on the model's architecture with "
+                    "untrained weights drawn from the model's seed; m's own settings (saliency.<m>) "
+                    "apply"),
 )}
 
 #: Planted attention sources that are not methods of the run (``humans.simulated.attention``,
@@ -185,8 +194,11 @@ def method_defaults(name: str) -> dict[str, Any]:
 def method_schema(name: str) -> dict[str, Any]:
     """The JSON-schema block of ``saliency.<name>``: closed (``additionalProperties: false``)."""
     spec = METHODS[name]
-    return {"type": "object", "default": {}, "additionalProperties": False,
-            "properties": {s.name: s.json_schema() for s in spec.settings}}
+    block: dict[str, Any] = {"type": "object", "default": {}, "additionalProperties": False}
+    if not spec.registered:
+        block["description"] = spec.description
+    block["properties"] = {s.name: s.json_schema() for s in spec.settings}
+    return block
 
 
 def method_order(names: Iterable[str]) -> list[str]:

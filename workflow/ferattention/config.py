@@ -14,6 +14,7 @@ import yaml
 
 from . import catalogue
 from .catalogue import MODEL_FREE_SOURCES
+from .methods import RANDOM_MODEL_PREFIX, SHUFFLED_PREFIX, expand_methods
 
 
 def _close(value: Any, allowed: Sequence[str]) -> str:
@@ -72,24 +73,23 @@ def _unknown(key: str, what: str, value: Any, allowed: Sequence[str]) -> str:
 
 def allowed_methods(config: Mapping[str, Any]) -> list[str]:
     """Every name ``saliency.methods`` may hold: the catalogue's methods, ``saliency.external``
-    names, ``random_model_<m>`` of the catalogue's attention methods (an untrained network) and
-    ``shuffled_<m>`` of those and of the external maps."""
+    names and ``random_model_<m>`` of the catalogue's attention methods (an untrained network).
+    (``shuffled_<m>`` is scored for every attention method without being listed.)"""
     attention = [m for m in catalogue.METHODS if not catalogue.is_baseline(m)]
     external = list(config["saliency"]["external"])
     baselines = [m for m in catalogue.METHODS if catalogue.is_baseline(m)]
-    families = [f"random_model_{m}" for m in attention] + [f"shuffled_{m}" for m in [*attention, *external]]
-    return [*attention, *external, *baselines, *families]
+    return [*attention, *external, *baselines, *(f"{RANDOM_MODEL_PREFIX}{m}" for m in attention)]
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
     """Every problem the JSON schema cannot see, one line each naming the key and, for a wrong
     name, the closest allowed one. ``config`` is valid against the schema, defaults filled in.
 
-    Checked: method names (``saliency.methods``, ``saliency.random_model.method`` and its
-    ``method_params``), architectures whose head does not support a requested method (CAM needs
-    a global-average-pooling + linear head), the split fractions, the attention sources, models
-    and observer parameters of ``humans.simulated`` and ``recovery``, external map names, ``similarity.primary``,
-    and the paths each ``dataset.source`` and ``humans.source`` needs.
+    Checked: method names (``saliency.methods``, ``saliency.random_model.methods``),
+    architectures whose head does not support a requested method (CAM needs a
+    global-average-pooling + linear head), the split fractions, the attention sources, models and
+    observer parameters of ``humans.simulated`` and ``recovery``, external map names,
+    ``similarity.primary``, and the paths each ``dataset.source`` and ``humans.source`` needs.
     """
     problems: list[str] = []
     ds, hu, sal, rec = config["dataset"], config["humans"], config["saliency"], config["recovery"]
@@ -121,32 +121,35 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append(f"recovery.external.{name}: also in saliency.external; keep one")
 
     allowed = allowed_methods(config)
-    methods = [m for m in sal["methods"] if isinstance(m, str)]  # others: a schema problem
     for i, name in enumerate(sal["methods"]):
-        if isinstance(name, str) and name not in allowed:
+        if not isinstance(name, str) or name in allowed:
+            continue  # a non-string: a schema problem
+        if name.startswith(SHUFFLED_PREFIX):
+            problems.append(f"saliency.methods.{i}: {name!r} is not listed: {SHUFFLED_PREFIX}<m> is "
+                            "scored for every attention method m of the run; remove it")
+        else:
             problems.append(_unknown(f"saliency.methods.{i}", "method", name, allowed))
-    inner_allowed = [m for m in catalogue.METHODS if m != "random_model"]
-    inner = sal["random_model"]["method"]
-    if inner not in inner_allowed:
-        problems.append(_unknown("saliency.random_model.method", "method", inner, inner_allowed))
-    else:
-        problems += _problems(sal["random_model"]["method_params"], catalogue.method_schema(inner),
-                              "saliency.random_model.method_params")
+    inner_allowed = [m for m in catalogue.METHODS if not catalogue.is_baseline(m)]
+    inner = [m for m in sal["random_model"]["methods"] if isinstance(m, str)]
+    for i, name in enumerate(inner):
+        if name not in inner_allowed:
+            problems.append(_unknown(f"saliency.random_model.methods.{i}", "method", name, inner_allowed))
+    listed = [m for m in sal["methods"] if isinstance(m, str) and m in allowed]
+    methods = expand_methods(listed, [m for m in inner if m in inner_allowed] or ["gradcam"])
 
     requested = [m for m in methods if m not in sal["external"]]
-    if "random_model" in methods:
-        requested.append(inner)
     gap = [a for a, spec in catalogue.ARCHITECTURES.items() if spec.head == "gap_linear"]
     for name, spec in config["models"].items():
         unsupported = [m for m in dict.fromkeys(requested)
                        if catalogue.is_known_method(m) and not catalogue.supports(spec["arch"], m)]
         if unsupported:
             head = catalogue.ARCHITECTURES[spec["arch"]].head
+            bases = ", ".join(dict.fromkeys(catalogue.family(m)[1] for m in unsupported))
             problems.append(
-                f"models.{name}.arch: {spec['arch']} has an {head.upper()} head, and "
-                f"{', '.join(unsupported)} needs a global-average-pooling + linear head "
-                f"({_close(spec['arch'], gap)}allowed: {', '.join(gap)}); or remove "
-                f"{', '.join(unsupported)} from saliency.methods (and saliency.random_model.method)")
+                f"models.{name}.arch: {spec['arch']} has an {head.upper()} head, and {bases} "
+                f"needs a global-average-pooling + linear head ({_close(spec['arch'], gap)}allowed: "
+                f"{', '.join(gap)}); or remove {bases} from saliency.methods (and "
+                "saliency.random_model.methods)")
 
     models = list(config["models"])
     sim = hu["simulated"]

@@ -8,8 +8,11 @@ at what the model uses makes the probability fall fast under deletion (low AUC) 
 under insertion (high AUC). Any map can be scored this way, the human map included: it asks how
 much the model relies on the pixels humans looked at.
 
-Conventions: pixels are ranked by value, ties by position (a stable sort, so a constant map
-removes pixels in raster order); step ``k`` changes ``round(k * P / steps)`` pixels of ``P``. The
+Conventions: pixels are ranked by value; ties are broken at random, and where a run of equal
+values straddles a step (a flat plateau, a clamped or constant map) the curves are averaged over
+``tie_draws`` seeded draws, so that no map is favoured or penalised by raster order (a sort by
+position would remove a constant map's pixels row by row from the top). Points whose cut falls
+between two different values do not depend on the order and run once. Step ``k`` changes ``round(k * P / steps)`` pixels of ``P``. The
 baseline is the image blurred with a Gaussian (``baseline="blur"``, sigma ``blur_sigma``, default
 an eighth of the image side, as RISE's insertion baseline) or the image's mean grey
 (``baseline="mean"``). The AUC is the trapezoid area under probability over the changed share
@@ -32,7 +35,9 @@ from .catalogue import schema_defaults
 _FAITHFULNESS = schema_defaults("faithfulness")
 
 #: Steps of a curve by default (17 points including 0 and 1): cheap and smooth enough for an AUC.
-DEFAULT_STEPS: int = 16
+DEFAULT_STEPS: int = _FAITHFULNESS["steps"]
+#: Random tie-breaks averaged by default for maps with a tie across a step.
+DEFAULT_TIE_DRAWS: int = _FAITHFULNESS["tie_draws"]
 CURVES: tuple[str, ...] = ("deletion", "insertion")
 #: Columns of ``results/tables/faithfulness.csv``.
 FAITHFULNESS_COLUMNS: tuple[str, ...] = ("image_id", "model", "method", "curve", "auc")
@@ -50,15 +55,84 @@ def baseline_images(images: torch.Tensor, baseline: str = _FAITHFULNESS["baselin
     return gaussian_blur(images, [kernel, kernel], [sigma, sigma])
 
 
-def _rank_masks(maps: torch.Tensor, steps: int) -> torch.Tensor:
-    """(N, H, W) maps -> bool (N, steps + 1, H, W): the pixels changed at each step."""
+def _step_counts(n_pixels: int, steps: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Pixels changed at each step: ``round(k * P / steps)`` for ``k = 0 .. steps``, long ``(steps + 1,)``."""
+    return torch.round(torch.arange(steps + 1, device=device) * n_pixels / steps).long()
+
+
+def _rank_masks(maps: torch.Tensor, steps: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """(N, H, W) maps -> bool (N, steps + 1, H, W): the pixels changed at each step.
+
+    Pixels are taken in decreasing value; ties in a random order drawn from ``generator`` (CPU),
+    by stable-sorting a random permutation of the pixels.
+    """
     n, h, w = maps.shape
     p = h * w
-    order = torch.sort(maps.reshape(n, p), dim=1, descending=True, stable=True).indices
+    perm = torch.rand(n, p, generator=generator).argsort(dim=1).to(maps.device)
+    values = maps.reshape(n, p).gather(1, perm)
+    order = perm.gather(1, torch.sort(values, dim=1, descending=True, stable=True).indices)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(p, device=maps.device).expand(n, p))
-    counts = torch.round(torch.arange(steps + 1, device=maps.device) * p / steps).long()
+    counts = _step_counts(p, steps, maps.device)
     return (rank[:, None, :] < counts[None, :, None]).reshape(n, steps + 1, h, w)
+
+
+def tie_steps(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
+    """(N, H, W) maps -> bool (N, steps + 1): whether step ``k``'s cut falls inside a run of equal values.
+
+    Only at those steps does the order of tied pixels change which pixels are changed (the top
+    ``round(k * P / steps)`` set is otherwise unique); the other points need a single draw.
+    """
+    maps = torch.as_tensor(np.asarray(maps, dtype=np.float32))
+    n = maps.shape[0]
+    values = torch.sort(maps.reshape(n, -1), dim=1, descending=True).values
+    p = values.shape[1]
+    counts = _step_counts(p, steps)
+    inner = (counts > 0) & (counts < p)
+    out = torch.zeros(n, steps + 1, dtype=torch.bool)
+    cut = counts[inner]
+    out[:, inner] = values[:, cut - 1] == values[:, cut]
+    return out.numpy()
+
+
+def tie_at_a_step(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
+    """(N, H, W) maps -> bool (N,): whether some step's cut falls inside a run of equal values."""
+    return tie_steps(maps, steps).any(axis=1)
+
+
+@torch.no_grad()
+def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tensor,
+                 maps: torch.Tensor, targets: torch.Tensor, steps: int, batch_size: int,
+                 generator: torch.Generator, points: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+    """One draw of the tie order: ``{"deletion": (N, steps + 1), "insertion": (...)}``.
+
+    With ``points`` (bool ``(N, steps + 1)``) only those points go through the model; the others
+    are NaN.
+    """
+    device = images.device
+    n_img, k1 = images.shape[0], steps + 1
+    if points is None:
+        points = np.ones((n_img, k1), dtype=bool)
+    per_chunk = max(1, batch_size // k1)
+    out = {c: np.full((n_img, k1), np.nan) for c in CURVES}
+    for start in range(0, n_img, per_chunk):
+        sl = slice(start, start + per_chunk)
+        sel = torch.as_tensor(points[sl], device=device)            # (n, k1)
+        if not sel.any():
+            continue
+        n = sel.shape[0]
+        changed = _rank_masks(maps[sl], steps, generator)[:, :, None][sel]   # (m, 1, H, W)
+        x = images[sl, None].expand(n, k1, *images.shape[1:])[sel]          # (m, C, H, W)
+        b = base[sl, None].expand(n, k1, *images.shape[1:])[sel]
+        tgt = targets[sl, None].expand(n, k1)[sel]
+        for curve, batch in (("deletion", torch.where(changed, b, x)),
+                             ("insertion", torch.where(changed, x, b))):
+            prob = F.softmax(model(batch).float(), dim=1).gather(1, tgt[:, None])[:, 0]
+            block = out[curve][sl]
+            block[points[sl]] = prob.cpu().numpy()
+    return out
 
 
 @torch.no_grad()
@@ -71,15 +145,22 @@ def deletion_insertion(
     baseline: str = _FAITHFULNESS["baseline"],
     blur_sigma: float | None = None,
     batch_size: int = 256,
+    tie_draws: int = DEFAULT_TIE_DRAWS,
+    seed: int = _FAITHFULNESS["seed"],
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves: ``{"deletion": (N, steps + 1), "insertion": (...)}``.
 
     ``images``: (N, C, H, W) on the model's device; ``maps``: (N, H, W); ``targets``: (N,) class
     indices. Entry ``[i, k]`` is the target's softmax probability after changing the top
-    ``k / steps`` of image ``i``'s pixels. ``batch_size`` bounds the images x steps sent at once.
+    ``k / steps`` of image ``i``'s pixels, averaged over ``tie_draws`` random orders of tied
+    pixels (``torch.Generator`` seeded with ``seed``, then ``seed + 1``, ...) at the points where
+    a tie straddles the cut (:func:`tie_steps`); one draw for the others, whose pixel sets do not
+    depend on the order. ``batch_size`` bounds the images x steps sent at once.
     """
     if steps < 1:
         raise ValueError(f"faithfulness steps must be >= 1, got {steps}")
+    if tie_draws < 1:
+        raise ValueError(f"faithfulness tie_draws must be >= 1, got {tie_draws}")
     device = images.device
     maps = torch.as_tensor(np.asarray(maps, dtype=np.float32), device=device)
     if images.ndim != 4 or maps.shape != (images.shape[0], *images.shape[2:]):
@@ -89,19 +170,22 @@ def deletion_insertion(
         raise ValueError("faithfulness: maps contain non-finite values")
     model.eval()
     base = baseline_images(images, baseline, blur_sigma)
-    k1 = steps + 1
-    per_chunk = max(1, batch_size // k1)
-    out = {c: np.empty((images.shape[0], k1), dtype=np.float64) for c in CURVES}
-    for start in range(0, images.shape[0], per_chunk):
-        sl = slice(start, start + per_chunk)
-        x, b = images[sl, None], base[sl, None]                     # (n, 1, C, H, W)
-        changed = _rank_masks(maps[sl], steps)[:, :, None]          # (n, k1, 1, H, W)
-        tgt = targets[sl].to(device).repeat_interleave(k1)
-        for curve, batch in (("deletion", torch.where(changed, b, x)),
-                             ("insertion", torch.where(changed, x, b))):
-            logits = model(batch.reshape(-1, *images.shape[1:]))
-            prob = F.softmax(logits.float(), dim=1).gather(1, tgt[:, None])[:, 0]
-            out[curve][sl] = prob.reshape(-1, k1).cpu().numpy()
+    targets = targets.to(device)
+    out = _curves_once(model, images, base, maps, targets, steps, batch_size,
+                       torch.Generator().manual_seed(seed))
+    tied = tie_steps(maps.cpu(), steps) if tie_draws > 1 else np.zeros((len(maps), 0), bool)
+    rows = np.flatnonzero(tied.any(axis=1))
+    if len(rows):
+        idx = torch.as_tensor(rows, device=device)
+        points = tied[rows]
+        sums = {c: np.where(points, out[c][rows], 0.0) for c in CURVES}
+        for draw in range(1, tie_draws):
+            more = _curves_once(model, images[idx], base[idx], maps[idx], targets[idx], steps,
+                                batch_size, torch.Generator().manual_seed(seed + draw), points)
+            for c in CURVES:
+                sums[c] += np.where(points, more[c], 0.0)
+        for c in CURVES:
+            out[c][rows] = np.where(points, sums[c] / tie_draws, out[c][rows])
     return out
 
 

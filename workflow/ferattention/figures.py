@@ -28,6 +28,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from . import catalogue  # noqa: E402
 from .io import atomic_path  # noqa: E402
+from .methods import RANDOM_MODEL_PREFIX, SHUFFLED_PREFIX, base_method, is_baseline  # noqa: E402
 
 #: Fixed colours (seaborn's colour-blind-safe palette) of the agents and methods the design names.
 METHOD_COLORS: dict[str, str] = {
@@ -47,12 +48,21 @@ MODEL_COLOR = "#4c5d73"
 EXTRA_COLORS: tuple[str, ...] = ("#de8f05", "#56b4e9", "#ece133", "#17becf", "#7f3c8d", "#3b3b98")
 
 #: Names, display order, baseline status and metric direction: :mod:`ferattention.catalogue`.
-#: Baseline methods (docs/design.md §6.5) are drawn after the attention methods;
-#: ``HIGHER_IS_BETTER``: which way is better per metric (metrics not listed: higher).
+#: Baseline methods named without a method (docs/design.md §6.5); ``random_model_<m>`` and
+#: ``shuffled_<m>`` are baselines too (:func:`ferattention.methods.is_baseline`). All are drawn
+#: after the attention methods. ``HIGHER_IS_BETTER``: which way is better per metric.
 BASELINES: tuple[str, ...] = tuple(m for m in catalogue.METHODS if catalogue.is_baseline(m))
 METHOD_ORDER: tuple[str, ...] = tuple(m for m in catalogue.METHODS if not catalogue.is_baseline(m))
 METRIC_ORDER: tuple[str, ...] = tuple(catalogue.METRICS)
 HIGHER_IS_BETTER = catalogue.HIGHER_IS_BETTER
+
+#: How far a method's baselines move its colour: ``shuffled_<m>`` towards white (lighter),
+#: ``random_model_<m>`` towards black (darker); figures also hatch or dot every baseline.
+BASELINE_SHADE: dict[str, tuple[str, float]] = {SHUFFLED_PREFIX: ("#ffffff", 0.55),
+                                                RANDOM_MODEL_PREFIX: ("#000000", 0.35)}
+
+#: Hatch of baseline bars.
+BASELINE_HATCH = "///"
 
 #: The one style of every figure: seaborn's white grid at paper scale, slightly enlarged text.
 STYLE: dict[str, Any] = {
@@ -82,9 +92,18 @@ def _styled(func: _F) -> _F:
 
 
 def color_of(name: str) -> str:
-    """The fixed hex colour of one method or agent name (``model:<name>`` agents included)."""
+    """The fixed hex colour of one method or agent name (``model:<name>`` agents included).
+
+    A method's baselines take its colour, shaded (:data:`BASELINE_SHADE`): ``shuffled_gradcam``
+    is a lighter, ``random_model_gradcam`` a darker ``gradcam``.
+    """
     if name in METHOD_COLORS:
         return METHOD_COLORS[name]
+    for prefix, (towards, amount) in BASELINE_SHADE.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rgb = np.array(matplotlib.colors.to_rgb(color_of(base_method(name))))
+            mixed = (1 - amount) * rgb + amount * np.array(matplotlib.colors.to_rgb(towards))
+            return matplotlib.colors.to_hex(mixed)
     return EXTRA_COLORS[zlib.crc32(name.encode("utf-8")) % len(EXTRA_COLORS)]
 
 
@@ -94,7 +113,11 @@ def palette(methods: Sequence[str]) -> dict[str, str]:
 
 
 def order_methods(methods: Sequence[str]) -> list[str]:
-    """Distinct ``methods`` in display order: named methods, other methods (sorted), baselines."""
+    """Distinct ``methods`` in display order: named methods, other methods (sorted), baselines.
+
+    Baselines come as ``center``, ``random_model_<m>``, then ``shuffled_<m>``, each group in the
+    order of its methods (:func:`ferattention.catalogue.method_order`).
+    """
     return catalogue.method_order(methods)
 
 
@@ -239,8 +262,15 @@ def plot_similarity(
         for method, group in sub.groupby("method", sort=False):
             vals = group["value"].to_numpy(dtype=float)
             jitter = rng.uniform(-0.18, 0.18, size=len(vals))
-            ax.scatter(pos[method] + jitter, vals, s=point_size, color=colors[method], alpha=0.45,
-                       linewidths=0, zorder=2)
+            if is_baseline(method):  # hollow points on a grey band: a baseline, not a method
+                ax.scatter(pos[method] + jitter, vals, s=point_size, facecolors="none",
+                           edgecolors=colors[method], alpha=0.6, linewidths=0.6, zorder=2)
+            else:
+                ax.scatter(pos[method] + jitter, vals, s=point_size, color=colors[method], alpha=0.45,
+                           linewidths=0, zorder=2)
+        first_base = next((pos[m] for m in methods if is_baseline(m)), None)
+        if first_base is not None:
+            ax.axvspan(first_base - 0.5, len(methods) - 0.5, color="0.93", linewidth=0, zorder=0)
         rel = reliability[reliability["metric"] == metric]
         for column, color, style in (("upper", METHOD_COLORS["human"], "-"), ("floor", "0.35", ":")):
             vals = rel[column].to_numpy(dtype=float)
@@ -274,6 +304,9 @@ def plot_similarity(
                label="floor (another image's human map), band: 95% CI"),
         Line2D([], [], marker="o", color="0.5", alpha=0.6, linestyle="none", markersize=4,
                label="one image"),
+        Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="0.5", linestyle="none",
+               markersize=4, label="one image, baseline (grey band; shuffled_: lighter, "
+                                   "random_model_: darker colour of its method)"),
     ]
     fig.suptitle("Similarity of machine attention to human attention", fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
@@ -483,7 +516,13 @@ def plot_regions(regions: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, 
     frame = regions.assign(series=np.where(
         regions["agent"].isin(["human", "area"]), regions["agent"],
         regions["agent"].str.removeprefix("model:") + " / " + regions["method"]))
-    series = list(dict.fromkeys(["human", *sorted(set(frame["series"]) - {"human", "area"}), "area"]))
+    by_model: dict[str, list[str]] = {}
+    for name in sorted(set(frame["series"]) - {"human", "area"}):
+        model, method = name.split(" / ", 1)
+        by_model.setdefault(model, []).append(method)
+    machine = [f"{model} / {method}" for model in sorted(by_model)
+               for method in order_methods(by_model[model])]  # each model's baselines last
+    series = list(dict.fromkeys(["human", *machine, "area"]))
     series = [s for s in series if s in set(frame["series"])]
     colors = {s: color_of("human") if s == "human" else "#bbbbbb" if s == "area"
               else color_of(s.split(" / ", 1)[1]) for s in series}
@@ -492,6 +531,10 @@ def plot_regions(regions: pd.DataFrame, path: str | os.PathLike) -> tuple[Path, 
     sns.barplot(data=frame, x="region", y="share", hue="series", order=region_order,
                 hue_order=series, palette=colors, errorbar=("ci", 95), n_boot=500, seed=0,
                 ax=ax, edgecolor="black", linewidth=0.4)
+    for container, name in zip(ax.containers, series):
+        if " / " in name and is_baseline(name.split(" / ", 1)[1]):  # baselines hatched
+            for bar in container:
+                bar.set_hatch(BASELINE_HATCH)
     ax.set_ylabel("share of map mass (mean over images)")
     ax.set_xlabel("")
     ax.set_title(title)
@@ -529,7 +572,7 @@ def plot_faithfulness(curves: pd.DataFrame, auc: pd.DataFrame,
                 value = mean_auc.get((model, method, kind), np.nan)
                 ax.plot(line["fraction"], line["probability"], color=color_of(method),
                         linewidth=2.0 if method == "human" else 1.4,
-                        linestyle=":" if catalogue.is_baseline(method) else "-",
+                        linestyle=":" if is_baseline(method) else "-",
                         label=f"{method} (AUC {value:.3f})")
             better = "lower" if kind == "deletion" else "higher"
             ax.set_title(f"{model}: {kind} ({better} AUC = more faithful)")

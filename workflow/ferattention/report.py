@@ -14,7 +14,8 @@ Conventions read from the tables:
   e.g. ``human vs model:cnn``); its significance uses ``p_adjusted`` when given, else ``p_value``.
 * The most human-like method per model and metric is the one with the best ``mean`` in the metric's
   direction (section 8); the normalised score (1 = the upper bound of the noise ceiling) is reported beside it. Baselines
-  (``center``, ``random_model``) are reported but never named the winner.
+  (``center``, ``random_model_<m>``, ``shuffled_<m>``: :func:`ferattention.methods.is_baseline`)
+  are reported but never named the winner.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .figures import (
     require_columns,
 )
 from .io import atomic_path
+from .methods import is_baseline
 
 TITLE = "Human and machine attention in facial expression recognition"
 
@@ -62,7 +64,10 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
                   "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
                   "ceiling (what the true attention map would score given the human noise); "
-                  "dotted line: floor (another image's human map).",
+                  "dotted line: floor (another image's human map). Grey band, hollow dots: "
+                  "baselines: center (a centred Gaussian), random_model_<m> (method m on "
+                  "untrained weights, darker colour of m) and shuffled_<m> (m's map of another "
+                  "image of the same expression, lighter colour of m).",
     "examples": "Example faces with the human map and each method's map overlaid.",
     "dataset": "Example faces of the dataset: identities (rows) by expressions (columns).",
     "dataset_examples": "Example faces of the prepared dataset, as the models see them: "
@@ -74,7 +79,8 @@ FIGURE_CAPTIONS: dict[str, str] = {
                         "dashed line: chance.",
     "regions": "Share of each map's mass in each facial region (mean over test images, 95% CI); "
                "area: the share a uniform map gets (the region's size). Maps with negative values "
-               "(CAM) are shifted by their minimum first.",
+               "(CAM) are shifted by their minimum first. Hatched: baselines (center, "
+               "random_model_<m>); shuffled_<m> has no bars (its maps are m's, on other images).",
     "recovery": "Recovery study: simulated observers aim at each planted attention source (rows); "
                 "each compared map's normalised score (columns); frame: the winner, *: the "
                 "planted map. A pipeline that can tell attention methods apart puts the frame on "
@@ -86,7 +92,9 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "faithfulness": "Deletion (left) and insertion (right) curves: the model's probability of the "
                     "target class as the most attended pixels are removed or inserted first, mean "
                     "over images per map; a faithful map drops fast under deletion (low AUC) and "
-                    "rises fast under insertion (high AUC).",
+                    "rises fast under insertion (high AUC). Dotted: baselines (center, "
+                    "random_model_<m>); shuffled_<m> is not scored (another image's map). Tied "
+                    "pixels are taken in random order, averaged over seeded draws.",
 }
 
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).

@@ -21,7 +21,14 @@ reference code is silent or returns NaN, the conventions below apply (all tested
   a constant map (an all-zero one included) is the uniform distribution (MIT leaves an all-zero map
   at zero and gives NaN for other constant maps in SIM). ``auc_judd`` gives a constant map 0.5.
   ``iou_top10`` gives 0 when either map has no pixel strictly above its 90th percentile (as the
-  Harmonization code does through its epsilon).
+  Harmonization code does through its epsilon) and a constant map its expected score under
+  random tie-breaking (chance level, about 0.053 for 10% of the pixels).
+* Ties (flat or clamped maps: a ReLU's zeros, EP's saturated masks, a constant map) never decide
+  a score by raster order. ``iou_top10`` keeps exactly the top ``k`` pixels of each map, breaking
+  ties at random, and averages over ``IOU_TIE_DRAWS`` seeded draws (see the function).
+* ``kl`` mixes both distributions with a small uniform share ``KL_UNIFORM_MIX`` before comparing
+  them, so a machine map that is exactly 0 where humans looked gets a finite, bounded penalty
+  that is the same for every method (see the function).
 * Negative values (CAM is not rectified) are shifted away by the map's minimum before a map is
   read as a distribution in ``kl`` and ``emd``; non-negative maps are used as they are (as MIT's
   KLdiv does). ``sim`` min-max normalises every map (as MIT's similarity does).
@@ -38,15 +45,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from . import catalogue
 
-#: MATLAB's ``eps`` (2^-52), the regulariser of MIT's KLdiv.
-KL_EPS: float = float(np.finfo(np.float64).eps)
+#: Share of uniform mass mixed into both maps in ``kl``: ``P' = (1 - a) P + a / n_pixels``.
+KL_UNIFORM_MIX: float = 0.01
 
 #: Top share of pixels, in percent, kept by ``iou_top10`` (Harmonization's ``percentile=10``).
 IOU_TOP_PERCENT: float = 10.0
+
+#: Seeded random tie-breaks averaged by ``iou_top10`` (seed ``IOU_TIE_SEED``), each used both ways.
+IOU_TIE_DRAWS: int = 8
+IOU_TIE_SEED: int = 0
 
 #: Cells per side of the grid on which ``emd`` compares maps (MIT downsamples by 32).
 EMD_GRID: int = 16
@@ -158,14 +169,24 @@ def sim(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) 
 
 
 def kl(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
-    """KL divergence KL(ref || pred) of the maps as distributions, in nats (MIT ``KLdiv``).
+    """KL divergence KL(ref || pred) of the maps as distributions, in nats.
 
-    ``sum_x Q(x) log(eps + Q(x) / (P(x) + eps))`` with Q the human and P the machine distribution
-    and eps = 2^-52 (MATLAB's ``eps``). 0 for identical maps, lower is better.
+    ``sum_x Q'(x) log(Q'(x) / P'(x))`` with Q the human and P the machine distribution, each mixed
+    with the uniform distribution: ``P' = (1 - a) P + a / n`` (``a = KL_UNIFORM_MIX = 0.01``, n
+    pixels; likewise Q'). MIT's KLdiv regularises with MATLAB's ``eps`` (2^-52) instead, so a map
+    that is exactly 0 where humans looked (GradCAM's ReLU, a saturated EP mask) costs about
+    ``36 * Q(zero region)`` nats, and the score is decided by that constant rather than by the map
+    (Bylinskii et al., TPAMI 2019, section on KL's sensitivity to zero-valued predictions). The
+    mixture bounds every term: KL <= log(1 + (1 - a) n / a), e.g. 12.9 nats at 64 x 64. It is
+    applied to both maps, so identical maps still score 0, and to every method alike; the value
+    of ``a`` is this workflow's choice (1% of the mass, small beside any map's structure), not a
+    published constant. Lower is better.
     """
     p, r, _ = _check_maps(pred, ref)
-    q_dist, p_dist = _mass_distribution(r), _mass_distribution(p)
-    return (q_dist * np.log(KL_EPS + q_dist / (p_dist + KL_EPS))).sum(axis=1)
+    a, n = KL_UNIFORM_MIX, p.shape[1]
+    q_dist = (1 - a) * _mass_distribution(r) + a / n
+    p_dist = (1 - a) * _mass_distribution(p) + a / n
+    return special.rel_entr(q_dist, p_dist).sum(axis=1)
 
 
 def nss(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
@@ -222,19 +243,81 @@ def auc_judd(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = N
     return np.where((n_fix > 0) & (n_other > 0), area, np.nan)
 
 
-def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None) -> np.ndarray:
-    """Intersection over union of the pixels above each map's 90th percentile (Harmonization).
+def top_count(n_pixels: int, percent: float = IOU_TOP_PERCENT) -> int:
+    """Pixels kept as the top ``percent``: those strictly above ``np.percentile`` (linear) of a tie-free map.
 
-    Percentiles use numpy's linear interpolation and the comparison is strict, as in the
-    Harmonization code. Range [0, 1], higher is better; 0 when the union is empty.
+    ``n - 1 - floor((1 - percent / 100) * (n - 1))``, e.g. 410 of 4096 and 10 of 100, so that on
+    maps without ties :func:`iou_top10` equals the Harmonization code's strict comparison.
+    """
+    position = round((100.0 - percent) / 100.0 * (n_pixels - 1), 9)
+    return int(n_pixels - 1 - np.floor(position))
+
+
+def _top_split(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, P) maps -> (above, at, need): pixels above each row's k-th largest value, pixels equal
+    to it (bool (N, P)), and how many of those complete the top ``k`` ((N,))."""
+    kth = -np.partition(-x, k - 1, axis=1)[:, k - 1 : k]
+    above, at = x > kth, x == kth
+    return above, at, k - above.sum(axis=1)
+
+
+def _draw_top(above: np.ndarray, at: np.ndarray, need: np.ndarray,
+              keys: np.ndarray | None) -> np.ndarray:
+    """The top-``k`` mask of :func:`_top_split`'s parts: the ``need`` tied pixels with the smallest
+    ``keys`` (uniform random (N, P); unused where the whole run of ties fits in the top ``k``)."""
+    mask = above.copy()
+    n_at = at.sum(axis=1)
+    whole = n_at == need
+    mask[whole] |= at[whole]
+    tied = np.flatnonzero(~whole)
+    if len(tied):
+        if keys is None:
+            raise ValueError("ties at the cut need random keys")
+        k = np.where(at[tied], keys[tied], np.inf)
+        cut = np.sort(k, axis=1)[np.arange(len(tied)), need[tied] - 1][:, None]
+        mask[tied] |= k <= cut
+    return mask
+
+
+def top_masks(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(N, P) maps -> bool (N, P): each row's ``k`` largest values, ties at the cut broken at random."""
+    x = np.asarray(x, dtype=np.float64)
+    return _draw_top(*_top_split(x, k), rng.random(x.shape))
+
+
+def iou_top10(pred: np.ndarray, ref: np.ndarray, fixations: np.ndarray | None = None, *,
+              draws: int = IOU_TIE_DRAWS, seed: int = IOU_TIE_SEED) -> np.ndarray:
+    """Intersection over union of the top 10% pixels of both maps (Harmonization, tie-aware).
+
+    Each map keeps exactly its :func:`top_count` largest pixels (410 of 64 x 64). Without ties
+    that is the set the Harmonization code keeps (pixels strictly above the 90th percentile) and
+    the score is the same. Where the cut falls inside a run of equal values (a flat plateau, a
+    clamped or constant map), the pixels of the run are chosen at random and the IoU is averaged
+    over ``draws`` draws from ``numpy.random.default_rng(seed)``; the code instead keeps none of
+    the run, which scores a constant map 0 and a map with a flat top by its tie luck. Each draw
+    makes two independent random orders and uses them both ways round (pred with the first, ref
+    with the second, then the reverse), so the score stays exactly symmetric in its two maps. A
+    constant map so scores chance, ``E[I / (2k - I)]`` with ``I`` hypergeometric (about 0.053).
+    Images without a tie at either cut are exact in one evaluation. Range [0, 1], higher is
+    better.
     """
     p, r, _ = _check_maps(pred, ref)
-    q = 100.0 - IOU_TOP_PERCENT
-    top_p = p > np.percentile(p, q, axis=1, keepdims=True)
-    top_r = r > np.percentile(r, q, axis=1, keepdims=True)
-    inter = (top_p & top_r).sum(axis=1)
-    union = (top_p | top_r).sum(axis=1)
-    return np.divide(inter, union, out=np.zeros(len(p)), where=union > 0)
+    if draws < 1:
+        raise ValueError(f"iou_top10: draws must be >= 1, got {draws}")
+    k = top_count(p.shape[1])
+    parts_p, parts_r = _top_split(p, k), _top_split(r, k)
+    tied = (parts_p[1].sum(axis=1) > parts_p[2]) | (parts_r[1].sum(axis=1) > parts_r[2])
+    if not tied.any():
+        inter = (_draw_top(*parts_p, None) & _draw_top(*parts_r, None)).sum(axis=1)
+        return inter / (2 * k - inter)
+    rng = np.random.default_rng(seed)
+    total = np.zeros(len(p))
+    for _ in range(draws):
+        first, second = rng.random(p.shape), rng.random(p.shape)
+        for keys_p, keys_r in ((first, second), (second, first)):
+            inter = (_draw_top(*parts_p, keys_p) & _draw_top(*parts_r, keys_r)).sum(axis=1)
+            total += inter / (2 * k - inter)
+    return total / (2 * draws)
 
 
 def _block_mean(maps: np.ndarray, grid: int) -> tuple[np.ndarray, float, float]:
@@ -306,10 +389,12 @@ METRICS: dict[str, Metric] = {
         _metric("spearman", spearman, "Spearman rank correlation of pixel values (Harmonization)"),
         _metric("cc", cc, "Pearson correlation coefficient (MIT CC)"),
         _metric("sim", sim, "histogram intersection of the maps as distributions (MIT SIM)"),
-        _metric("kl", kl, "KL(human || machine) of the maps as distributions, nats (MIT KLdiv)"),
+        _metric("kl", kl,
+                "KL(human || machine) of the maps as distributions, 1% uniform mixture, nats"),
         _metric("nss", nss, "mean z-scored machine map at clicked pixels (MIT NSS)"),
         _metric("auc_judd", auc_judd, "ROC area of the machine map for clicked pixels (MIT AUC_Judd)"),
-        _metric("iou_top10", iou_top10, "IoU of the top-10% pixels of both maps (Harmonization)"),
+        _metric("iou_top10", iou_top10,
+                "IoU of the top-10% pixels of both maps, ties broken at random (Harmonization)"),
         _metric("emd", emd, "earth mover's distance on a coarse grid, pixels (MIT EMD)"),
     )
 }
@@ -363,6 +448,72 @@ def similarity_table(
         for m in metrics
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the shuffled baseline
+
+def shuffle_partners(labels: Mapping[str, str], seed: int = 0) -> dict[str, str | None]:
+    """Pair every image with another image of the same expression: ``image_id -> partner image_id``.
+
+    ``labels`` maps image_id to its expression. Within each expression the images are put in a
+    random order (``numpy.random.default_rng(seed)``, images sorted by id first so the result does
+    not depend on the mapping's order) and each takes the next one's map, the last the first's: a
+    random cyclic permutation, so no image is its own partner (a derangement) and every map is
+    used exactly once, keeping the method's distribution of map shapes and sizes intact. An
+    expression with a single image has no partner: ``None`` (scored NaN by the caller).
+    """
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[str]] = {}
+    for image_id in sorted(labels):
+        by_label.setdefault(str(labels[image_id]), []).append(image_id)
+    partners: dict[str, str | None] = {}
+    for label in sorted(by_label):
+        ids = by_label[label]
+        if len(ids) == 1:
+            partners[ids[0]] = None
+            continue
+        cycle = [ids[i] for i in rng.permutation(len(ids))]
+        partners.update(zip(cycle, cycle[1:] + cycle[:1]))
+    return partners
+
+
+def shuffled_similarity_table(
+    machine: Mapping[str, np.ndarray],
+    human: Mapping[str, np.ndarray],
+    fixations: Mapping[str, np.ndarray] | None,
+    labels: Mapping[str, str],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The shuffled baseline: each image's human map scored against the machine map of its partner.
+
+    Partners come from :func:`shuffle_partners` over the images of ``machine`` (``labels`` must
+    name the expression of each). Returns the table of :func:`similarity_table` (same images and
+    columns; images whose expression has a single image get NaN values) and the ids without a
+    partner, for the caller to log.
+    """
+    missing = [i for i in machine if i not in labels]
+    if missing:
+        raise ValueError(f"shuffled baseline: no expression label for image_id {missing[0]!r} "
+                         f"({len(missing)} in all)")
+    partners = shuffle_partners({i: labels[i] for i in machine}, seed)
+    shuffled = {i: machine[partners[i]] for i in machine if partners[i] is not None}
+    alone = [i for i in machine if partners[i] is None]
+    table = (similarity_table(shuffled, human, fixations, metrics)
+             if any(i in human for i in shuffled) else None)
+    scored = [i for i in machine if i in human]
+    nan_rows = pd.DataFrame({"image_id": [i for m in metrics for i in alone if i in human],
+                             "metric": [m for m in metrics for i in alone if i in human],
+                             "value": np.nan})
+    frames = [f for f in (table, nan_rows) if f is not None and not f.empty]
+    if not frames:
+        raise ValueError("shuffled baseline: no image has both a machine and a human map")
+    out = pd.concat(frames, ignore_index=True)
+    order = {i: n for n, i in enumerate(scored)}
+    out = out.assign(_m=out["metric"].map({m: n for n, m in enumerate(metrics)}),
+                     _i=out["image_id"].map(order))
+    return out.sort_values(["_m", "_i"]).drop(columns=["_m", "_i"]).reset_index(drop=True), alone
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from . import catalogue
+from .methods import is_baseline
 
 #: Defaults of the bootstrap settings: the config schema's ``statistics`` block (their one source).
 _N_BOOT, _SEED = (catalogue.schema_defaults("statistics")[k] for k in ("n_boot", "seed"))
@@ -593,13 +594,6 @@ def normalized_score(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, n_
 VERDICT_COLUMNS: tuple[str, ...] = (
     "model", "metric", "verdict", "best", "runner_up", "best_mean", "n_images", "reason",
 )
-
-
-def is_baseline(method: str) -> bool:
-    """Whether ``method`` is a control rather than an attention method: the centre bias, a
-    method on an untrained network (``random_model``, ``random_model_<m>``) or a method's maps
-    shuffled between images of the same expression (``shuffled_<m>``)."""
-    return catalogue.is_baseline(method)
 
 
 def attention_verdicts(similarity: pd.DataFrame, metric: str, higher_is_better: bool,

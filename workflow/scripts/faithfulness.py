@@ -25,7 +25,7 @@ with rule_job(snakemake) as log:
              cfg["steps"], cfg["baseline"], device)
     auc, curves = faithfulness.faithfulness_tables(
         model, x, frame["image_id"].tolist(), targets.to(device), maps, snakemake.wildcards.model,
-        steps=cfg["steps"], baseline=cfg["baseline"])
+        steps=cfg["steps"], baseline=cfg["baseline"], tie_draws=cfg["tie_draws"], seed=cfg["seed"])
     log.info("mean AUC:\n%s", auc.groupby(["method", "curve"])["auc"].mean().unstack().to_string())
     io.write_csv(curves, snakemake.output.curves)
     io.write_csv(auc, snakemake.output.auc)

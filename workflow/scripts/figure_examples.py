@@ -1,4 +1,4 @@
-"""Rule figure_examples: faces with the human map and every method's map."""
+"""Rule figure_examples: faces with the human map and every method's map, of every model."""
 
 from ferattention.runtime import rule_job
 
@@ -7,9 +7,12 @@ with rule_job(snakemake):
 
     frame, images = datasets.read_prepared(snakemake.input.manifest, split="test")
     human = io.load_maps(snakemake.input.human_maps)
-    method_maps = {m: io.load_maps(p) for m, p in zip(snakemake.params.methods, snakemake.input.shards)}
+    models, methods = snakemake.params.models, snakemake.params.methods
+    # Shards come model by model (expand's order); with several models a column is "<method> [<model>]".
+    names = [m if len(models) == 1 else f"{m} [{model}]" for model in models for m in methods]
+    method_maps = {name: io.load_maps(p) for name, p in zip(names, snakemake.input.shards)}
     # One example per expression where possible, among images that have human and machine maps.
-    shown = frame[frame["image_id"].isin(human) & frame["image_id"].isin(method_maps[snakemake.params.methods[0]])]
+    shown = frame[frame["image_id"].isin(human) & frame["image_id"].isin(method_maps[names[0]])]
     ids = shown.groupby("label", sort=False).head(1)["image_id"].tolist()[: snakemake.params.n_examples]
     figures.plot_examples(
         images=dict(zip(frame["image_id"], images)), human_maps=human, method_maps=method_maps,

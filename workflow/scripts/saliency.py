@@ -6,7 +6,8 @@ with rule_job(snakemake) as log:
     import torch
 
     from ferattention import datasets, io, models, shards, training
-    from ferattention.saliency import compute_maps, target_classes
+    from ferattention.methods import RANDOM_MODEL_PREFIX, base_method
+    from ferattention.saliency import compute_maps, random_model_maps, target_classes
 
     method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
     size = snakemake.params.shard_size
@@ -17,10 +18,11 @@ with rule_job(snakemake) as log:
     x = torch.as_tensor(images).unsqueeze(1).to(device)
 
     targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
-    if method == "random_model":
-        # The same network at its initial weights (same seed): what training added is the difference.
-        model = models.build_model(meta["arch"], len(meta["classes"]), meta["seed"]).to(device).eval()
-
     log.info("%s on shard %d: %d images (%s)", method, shard, len(frame), device)
-    maps = compute_maps(method, model, x, targets.to(device), snakemake.params.method_params)
+    if method.startswith(RANDOM_MODEL_PREFIX):
+        # The same network at its initial weights (same seed): what training added is the difference.
+        maps = random_model_maps(base_method(method), meta["arch"], len(meta["classes"]), meta["seed"],
+                                 x, targets.to(device), snakemake.params.method_params, device)
+    else:
+        maps = compute_maps(method, model, x, targets.to(device), snakemake.params.method_params)
     io.save_maps(dict(zip(frame["image_id"], maps)), snakemake.output.maps)
