@@ -22,6 +22,10 @@ rule report:
         faithfulness="results/tables/faithfulness.csv",
         metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         figures=FIGURES,
+        extremal_areas=expand(
+            "results/saliency/{model}/extremal_perturbation/areas.csv",
+            model=MODELS if "extremal_perturbation" in METHODS else [],
+        ),
     output:
         html="results/report.html",
     params:

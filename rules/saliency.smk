@@ -11,6 +11,8 @@ rule saliency:
         manifest="results/data/manifest.csv",
     output:
         maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+    wildcard_constraints:
+        method="(?!extremal_perturbation(?![^/]))[^/]+",  # its own rule below
     params:
         shard_size=config["saliency"]["shard_size"],
         target=config["saliency"]["target"],
@@ -28,3 +30,30 @@ rule saliency:
         ENV
     script:
         "../workflow/scripts/saliency.py"
+
+
+# Extremal Perturbation also records the area each mask reached next to its target.
+use rule saliency as saliency_extremal_perturbation with:
+    output:
+        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+        areas="results/saliency/{model}/{method}/areas-shard-{shard}.csv",
+    wildcard_constraints:
+        method="extremal_perturbation",
+
+
+rule extremal_areas:
+    localrule: True
+    input:
+        lambda wc: expand(
+            "results/saliency/{model}/extremal_perturbation/areas-shard-{shard}.csv",
+            model=wc.model,
+            shard=range(n_shards()),
+        ),
+    output:
+        table="results/saliency/{model}/extremal_perturbation/areas.csv",
+    log:
+        "logs/saliency/{model}/extremal_perturbation/areas.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/concat_tables.py"

@@ -7,6 +7,7 @@ with rule_job(snakemake) as log:
 
     from ferattention import datasets, io, models, training
     from ferattention.saliency import compute_maps, target_classes
+    from ferattention.saliency.extremal import areas_table, extremal_maps_and_areas
 
     method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
     size = snakemake.params.shard_size
@@ -22,5 +23,10 @@ with rule_job(snakemake) as log:
         model = models.build_model(meta["arch"], len(meta["classes"]), meta["seed"]).to(device).eval()
 
     log.info("%s on shard %d: %d images (%s)", method, shard, len(frame), device)
-    maps = compute_maps(method, model, x, targets.to(device), snakemake.params.method_params)
+    params = snakemake.params.method_params
+    if "areas" in snakemake.output.keys():  # extremal_perturbation: also the areas reached
+        maps, reached, areas = extremal_maps_and_areas(model, x, targets.to(device), params)
+        io.write_csv(areas_table(frame["image_id"], areas, reached), snakemake.output.areas)
+    else:
+        maps = compute_maps(method, model, x, targets.to(device), params)
     io.save_maps(dict(zip(frame["image_id"], maps)), snakemake.output.maps)
