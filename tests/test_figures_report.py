@@ -362,3 +362,20 @@ def test_report_breakdowns_extra_tables_and_provenance(figure_dir, tmp_path):
     text = report.render_report(context, tmp_path / "r.html").read_text()
     assert "Regions" in text and "Normalised score = (mean − floor)" in text
     assert "2026-01-02 03:04 UTC" in text
+
+
+def test_extremal_areas_summary_hand_computed():
+    areas = pd.DataFrame({
+        "image_id": ["a", "b", "c", "a", "b", "c"],
+        "model": ["m"] * 6,
+        "area_target": [0.1, 0.1, 0.1, 0.2, 0.2, 0.2],
+        "area_reached": [0.10, 0.14, 0.12, 0.30, 0.20, 0.25],
+    })
+    table = report.extremal_areas_summary(areas)
+    assert list(table.columns) == ["model", "target area", "images", "mean area reached", "min", "max"]
+    assert table["target area"].tolist() == [0.1, 0.2] and table["images"].tolist() == [3, 3]
+    np.testing.assert_allclose(table["mean area reached"], [0.12, 0.25])
+    np.testing.assert_allclose(table["min"], [0.10, 0.20])
+    np.testing.assert_allclose(table["max"], [0.14, 0.30])
+    with pytest.raises(ValueError, match="area_reached"):
+        report.extremal_areas_summary(areas.drop(columns="area_reached"))
