@@ -284,7 +284,8 @@ def test_max_blur_scales_with_the_image_and_blurs_rather_than_darkens(monkeypatc
     # The method builds its pyramid with the scaled blur.
     used = []
     original = extremal.Perturbation
-    monkeypatch.setattr(extremal, "Perturbation", lambda *a, **k: used.append(k["max_blur"]) or original(*a, **k))
+    monkeypatch.setattr(extremal, "Perturbation",
+                        lambda *a, **k: used.append(k["max_blur"]) or original(*a, **k))
     saliency.compute_maps("extremal_perturbation", _compact(), x, torch.tensor([0]), {"max_iter": 1})
     assert used == [pytest.approx(20 * 64 / 224)]
 

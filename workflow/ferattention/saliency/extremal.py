@@ -32,10 +32,11 @@ per-image time, so no implementation that makes them can be 3x faster there.
 Equivalence is judged by TorchRay's own reproducibility (:func:`torchray_equivalence`): the
 project's EP equals TorchRay when, over images, its 5th-percentile Pearson r against TorchRay is
 at least that of TorchRay with its input moved by 1e-6, its 95th-percentile max abs diff at most
-TorchRay's, and the mean maps agree with r >= 0.999. This loop meets it (``python -m ferattention.bench ep-equivalence``, 32 faces
-of the trained default model, default settings: TorchRay against itself with 1e-6 noise r_p5
-0.99965, max diff p95 0.077; this loop against TorchRay r_p5 0.999993, max diff p95 0.010; mean
-maps r 0.9999998). Faster variants fail it by far, measured on
+TorchRay's, and the mean maps agree with r >= 0.999. This loop meets it
+(``python -m ferattention.bench ep-equivalence``, 32 faces of the trained default model, default
+settings: TorchRay against itself with 1e-6 noise r_p5 0.99965, max diff p95 0.077; this loop
+against TorchRay r_p5 0.999993, max diff p95 0.010; mean maps r 0.9999998). Faster variants fail
+it by far, measured on
 8 faces of the trained default model (default settings, 150 iterations): TorchRay against itself
 with 1e-6 noise r_p5 0.9997, max diff p95 0.063; a mask generator computed in another order
 (2-3x faster, equal to TorchRay's to 3e-6 in value and relative 1e-5 in gradient) with TorchRay's
