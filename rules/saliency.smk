@@ -9,7 +9,7 @@ rule saliency:
     wildcard_constraints:
         # Extremal Perturbation has its own rule below; maps from outside are made by
         # rule external_saliency.
-        method=rf"(?!(?:{_name_regex(['extremal_perturbation', *EXTERNAL])})$)[a-z0-9_]+",
+        method=rf"(?!(?:{_name_regex(['extremal_perturbation', *EXTERNAL])})(?![^/]))[a-z0-9_]+",
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
