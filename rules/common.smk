@@ -30,6 +30,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
 )
 
+# `--cores` as typed: a job's torch threads are its share of the cores actually available
+# (ferattention.runtime.job_threads), so `--cores 8` on a 2-core machine does not oversubscribe.
+os.environ["FERATTENTION_TOTAL_CORES"] = str(workflow._cores or 0)
+
 ENV = "../envs/ferattention.yaml"
 MODELS = list(config["models"])
 # Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.

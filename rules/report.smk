@@ -32,6 +32,10 @@ rule report:
         # the next `snakemake` sees this new input and rewrites the report with its figure.
         recovery=lambda wc: ["results/figures/recovery.png"]
         if Path("results/figures/recovery.png").is_file() else [],
+        extremal_areas=expand(
+            "results/saliency/{model}/extremal_perturbation/areas.csv",
+            model=MODELS if "extremal_perturbation" in METHODS else [],
+        ),
     output:
         html="results/report.html",
     params:

@@ -7,8 +7,9 @@
 
 rule saliency:
     wildcard_constraints:
-        # maps from outside are made by rule external_saliency
-        method=rf"(?!(?:{_name_regex(list(EXTERNAL))})$)[a-z0-9_]+",
+        # Extremal Perturbation has its own rule below; maps from outside are made by
+        # rule external_saliency.
+        method=rf"(?!(?:{_name_regex(['extremal_perturbation', *EXTERNAL])})(?![^/]))[a-z0-9_]+",
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
@@ -32,6 +33,33 @@ rule saliency:
         ENV
     script:
         "../workflow/scripts/saliency.py"
+
+
+# Extremal Perturbation also records the area each mask reached next to its target.
+use rule saliency as saliency_extremal_perturbation with:
+    output:
+        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
+        areas="results/saliency/{model}/{method}/areas-shard-{shard}.csv",
+    wildcard_constraints:
+        method="extremal_perturbation",
+
+
+rule extremal_areas:
+    localrule: True
+    input:
+        lambda wc: expand(
+            "results/saliency/{model}/extremal_perturbation/areas-shard-{shard}.csv",
+            model=wc.model,
+            shard=range(n_shards()),
+        ),
+    output:
+        table="results/saliency/{model}/extremal_perturbation/areas.csv",
+    log:
+        "logs/saliency/{model}/extremal_perturbation/areas.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/concat_tables.py"
 
 
 # Maps from outside (saliency.external, recovery.external): read and checked once, then served

@@ -124,7 +124,7 @@ NOT_SETTINGS = {
     # TorchRay's own signature, mirrored by the batched implementation (issue 16 owns them); the
     # method passes every setting explicitly from ExtremalPerturbation.params.
     *(("saliency/extremal.py", fn, key) for fn in ("batched_extremal_masks", "torchray_extremal_masks")
-      for key in ("reward", "perturbation", "num_levels", "jitter", "smooth")),
+      for key in ("reward", "perturbation", "num_levels", "jitter", "smooth", "max_blur")),
 }
 
 

@@ -449,3 +449,20 @@ def test_verdict_sentences_claim_a_winner_only_when_tested():
     assert "no attention method is more human-like than the baselines" in second
     assert "does not beat center" in second and "most human-like attention method is" not in second
     assert "the best two attention methods" in third and "cannot be told apart" in third
+
+
+def test_extremal_areas_summary_hand_computed():
+    areas = pd.DataFrame({
+        "image_id": ["a", "b", "c", "a", "b", "c"],
+        "model": ["m"] * 6,
+        "area_target": [0.1, 0.1, 0.1, 0.2, 0.2, 0.2],
+        "area_reached": [0.10, 0.14, 0.12, 0.30, 0.20, 0.25],
+    })
+    table = report.extremal_areas_summary(areas)
+    assert list(table.columns) == ["model", "target area", "images", "mean area reached", "min", "max"]
+    assert table["target area"].tolist() == [0.1, 0.2] and table["images"].tolist() == [3, 3]
+    np.testing.assert_allclose(table["mean area reached"], [0.12, 0.25])
+    np.testing.assert_allclose(table["min"], [0.10, 0.20])
+    np.testing.assert_allclose(table["max"], [0.14, 0.30])
+    with pytest.raises(ValueError, match="area_reached"):
+        report.extremal_areas_summary(areas.drop(columns="area_reached"))

@@ -233,7 +233,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_outputs(clean_runs, tmp_path_
     assert_outputs_whole(workdir)
     pending = rules(planned_jobs(workdir))
     assert pending["train"] == 1
-    assert pending["saliency"] == len(CONFIG["saliency"]["methods"]) * N_SHARDS
+    # (Extremal Perturbation's shards have a rule of their own, which also writes its areas.)
+    assert (pending["saliency"] + pending.get("saliency_extremal_perturbation", 0)
+            == len(CONFIG["saliency"]["methods"]) * N_SHARDS)
     assert not pending.keys() & {"prepare_dataset", "make_trials", "simulate_observers"}  # kept
     # A crash leaves Snakemake's lock on the folder: the user unlocks it (Snakemake says so).
     locked = snakemake(workdir)
@@ -250,7 +252,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_outputs(clean_runs, tmp_path_
     assert model.exists()  # training finished in this run and is kept
     assert_outputs_whole(workdir)
     pending = planned_jobs(workdir)
-    assert ("saliency", {"model": "tiny", "method": "extremal_perturbation",
+    assert ("saliency_extremal_perturbation", {"model": "tiny", "method": "extremal_perturbation",
                          "shard": log.stem.split("-")[1]}) in pending
     assert not rules(pending).keys() & {"prepare_dataset", "train"}
 
@@ -286,7 +288,8 @@ def test_an_extremal_perturbation_parameter_reruns_only_its_maps_and_what_uses_t
         config = changed(run, f"saliency.extremal_perturbation.{key}", value)
         jobs = planned_jobs(run, "--configfile", config)
         ran = rules(jobs)
-        saliency = sorted((wc["method"], wc["shard"]) for rule, wc in jobs if rule == "saliency")
+        saliency = sorted((wc["method"], wc["shard"]) for rule, wc in jobs
+                          if rule in ("saliency", "saliency_extremal_perturbation"))
         assert saliency == [("extremal_perturbation", str(k)) for k in range(N_SHARDS)], key
         similarity = [wc["method"] for rule, wc in jobs if rule == "similarity"]
         assert similarity == ["extremal_perturbation"], key
@@ -303,11 +306,13 @@ def test_a_human_map_parameter_reruns_no_model_or_saliency_job(clean_runs):
     assert ran["human_maps"] == 1 and ran["human_reliability"] == 1, ran
     similarity = sorted(wc["method"] for rule, wc in jobs if rule == "similarity")
     assert similarity == ["cam", "extremal_perturbation"]
-    assert not ran.keys() & (UPSTREAM | {"saliency", "human_view_predictions", "accuracy"}), ran
+    assert not ran.keys() & (UPSTREAM | {"saliency", "saliency_extremal_perturbation",
+                                         "human_view_predictions", "accuracy"}), ran
 
     # The reliability settings change the ceiling only, not the maps.
     ran = rules(planned_jobs(run, "--configfile", changed(run, "humans.reliability.repeats", 3)))
     assert ran["human_reliability"] == 1 and ran["statistics"] == 1, ran
-    spared = UPSTREAM | {"human_maps", "saliency", "similarity", "human_view_predictions",
+    spared = UPSTREAM | {"human_maps", "saliency", "saliency_extremal_perturbation", "similarity",
+                         "human_view_predictions",
                         "faithfulness"}
     assert not ran.keys() & spared, ran

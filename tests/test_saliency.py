@@ -18,8 +18,9 @@ torch.set_num_threads(1)
 
 # Small EP settings so the file stays fast: 32 px images -> step 1, sigma 3 (scaled defaults).
 # No jitter: TorchRay's jitter flips the image every other step, which assumes a network that does
-# not care about left and right -- the quadrant network below does.
-EP_FAST = {"areas": [0.1, 0.2], "max_iter": 60, "jitter": False}
+# not care about left and right -- the quadrant network below does. Contrastive reward: with the
+# quadrant network's two opposite classes it is twice the simple one, so 60 steps suffice.
+EP_FAST = {"areas": [0.1, 0.2], "max_iter": 60, "jitter": False, "reward": "contrastive"}
 
 
 def _compact(seed: int = 0, n_classes: int = 5, width: int = 8) -> models.GapLinearNet:
@@ -320,3 +321,92 @@ def test_target_classes_by_label_or_prediction():
 
     images = np.zeros((4, 8, 8), np.float32)
     assert target_classes(["a"] * 4, ["a", "b", "c"], "prediction", Constant(), images).tolist() == [2] * 4
+
+
+def test_max_blur_scales_with_the_image_and_blurs_rather_than_darkens(monkeypatch):
+    from torchray.attribution.extremal_perturbation import Perturbation
+
+    from ferattention import synthetic
+    from ferattention.saliency import extremal
+
+    assert extremal.scaled_max_blur(224) == 20.0  # TorchRay's value, for its 224 px images
+    assert extremal.scaled_max_blur(64) == pytest.approx(20 * 64 / 224)
+    img, _ = synthetic.render_face(synthetic.sample_identity(np.random.default_rng(0)), "happy", 1.0, 64)
+    x = torch.as_tensor(img, dtype=torch.float32)[None, None]
+
+    def most_perturbed(max_blur: float) -> torch.Tensor:
+        return Perturbation(x, max_blur=max_blur).pyramid[0, 0]
+
+    # The method builds its pyramid with the scaled blur.
+    used = []
+    original = extremal.Perturbation
+    monkeypatch.setattr(extremal, "Perturbation",
+                        lambda *a, **k: used.append(k["max_blur"]) or original(*a, **k))
+    saliency.compute_maps("extremal_perturbation", _compact(), x, torch.tensor([0]), {"max_iter": 1})
+    assert used == [pytest.approx(20 * 64 / 224)]
+
+    def face(y: torch.Tensor) -> float:
+        return float(y[24:40, 24:40].mean())
+
+    scaled, unscaled = most_perturbed(used[0]), most_perturbed(20.0)
+    # A blur of the face: about the image's brightness, in the centre and overall ...
+    assert face(scaled) == pytest.approx(face(x[0, 0]), rel=0.05)
+    assert float(scaled.mean()) > 0.85 * float(x.mean())
+    def detail(y: torch.Tensor) -> float:  # mean |horizontal difference| over the face
+        return float(y[16:48, 16:48].diff(dim=1).abs().mean())
+
+    assert detail(scaled) < 0.5 * detail(x[0, 0])  # ... and blurred
+    # ... where TorchRay's fixed 20 px with zero padding is a dark vignette at 64 px.
+    assert face(unscaled) < 0.7 * face(x[0, 0]) and float(unscaled.mean()) < 0.7 * float(x.mean())
+
+
+def test_equivalence_with_torchray_small_case(monkeypatch):
+    from ferattention.saliency import extremal
+
+    model = _compact(seed=2, n_classes=4)
+    x, t = _images(4, 32, seed=5), torch.tensor([0, 1, 2, 3])
+    params = {"areas": [0.1], "max_iter": 40, "reward": "contrastive"}
+    result = extremal.torchray_equivalence(model, x, t, params)
+    assert result["images"] == 4
+    for side in ("torchray_noisy", "project"):
+        assert -1 <= result[side]["r_p5"] <= 1 and result[side]["max_abs_diff_p95"] >= 0
+        assert result[side]["r_min"] <= result[side]["r_p5"]
+        assert result[side]["max_abs_diff_max"] >= result[side]["max_abs_diff_p95"]
+    assert result["equal"], result  # TorchRay's generator and sort, batched: within TorchRay's own noise
+
+    # A candidate that puts the masks elsewhere (mirrored) is not equal.
+    torchray = extremal._IMPLEMENTATIONS["torchray"]
+    monkeypatch.setitem(extremal._IMPLEMENTATIONS, "batched",
+                        lambda *a, **k: torchray(*a, **k).flip(-1))
+    result = extremal.torchray_equivalence(model, x, t, params)
+    assert not result["equal"] and not result["max_abs_diff_p95_ok"], result
+
+
+def test_pearson_and_max_diff_hand_computed():
+    from ferattention.saliency.extremal import _pearson_and_max_diff
+
+    a = np.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    b = np.array([[[0.0, 2.0], [4.0, 6.5]], [[1.0, 1.0], [1.0, 1.0]], [[2.0, 2.0], [2.0, 2.0]]])
+    r, diff = _pearson_and_max_diff(a, b)
+    assert r[0] == pytest.approx(np.corrcoef(a[0].ravel(), b[0].ravel())[0, 1])
+    assert list(r[1:]) == [1.0, 0.0]  # equal constant maps; unequal constant maps
+    assert list(diff) == [3.5, 0.0, 1.0]
+
+
+def test_areas_reached_are_the_mask_means():
+    from ferattention.saliency.extremal import areas_table, extremal_maps_and_areas
+
+    model = _compact(seed=2, n_classes=4)
+    x, t = _images(3, 32, seed=4), torch.tensor([0, 3, 1])
+    params = {"areas": [0.1, 0.3], "max_iter": 20}
+    maps, reached, areas = extremal_maps_and_areas(model, x, t, params, batch_size=2)
+    method = saliency.make_method("extremal_perturbation", params)
+    with saliency.base.preserved_state(model):
+        masks = method.masks(model, x, t).numpy()
+    np.testing.assert_allclose(maps, masks.sum(axis=1), atol=1e-6)
+    np.testing.assert_allclose(reached, masks.mean(axis=(2, 3)), atol=1e-6)
+    table = areas_table(["a", "b", "c"], areas, reached)
+    assert list(table.columns) == ["image_id", "area_target", "area_reached"]
+    assert list(table["image_id"]) == ["a", "a", "b", "b", "c", "c"]
+    assert list(table["area_target"]) == [0.1, 0.3] * 3
+    np.testing.assert_allclose(table["area_reached"], reached.ravel())

@@ -40,7 +40,8 @@ SLURM_CONFIG = {
 }
 # Heavy rules: each of their jobs must be a SLURM job. Light rules (`localrule: True`) run beside
 # Snakemake: the trial list, tables, statistics, figures and report.
-CLUSTER_RULES = {"prepare_dataset", "train", "evaluate", "saliency", "simulate_observers",
+CLUSTER_RULES = {"prepare_dataset", "train", "evaluate", "saliency", "saliency_extremal_perturbation",
+                 "simulate_observers",
                  "ingest_humans", "human_maps", "human_reliability", "similarity"}
 LIGHT_RULES = {"make_trials", "similarity_table", "accuracy", "statistics", "figure_accuracy",
                "figure_similarity", "figure_examples", "report"}

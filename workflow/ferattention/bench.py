@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m ferattention.bench {saliency,faces,train,dag,workflow,inference} [options]``.
+"""Benchmarks: ``python -m ferattention.bench {saliency,ep-equivalence,faces,train,dag,workflow,inference} [options]``.
 
 Each prints one JSON object per line with the measured figures and their ratio to the target:
 
@@ -9,6 +9,10 @@ Each prints one JSON object per line with the measured figures and their ratio t
 - ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench_workflow`, issue 2);
 - ``inference``: calibration (false-positive rate, power) of the accuracy tests
   (:mod:`ferattention.bench_inference`, issue 15).
+- ``ep-equivalence``: the project's Extremal Perturbation against TorchRay on faces of a trained
+  model, judged by TorchRay's own reproducibility (input moved by 1e-6), with the verdict
+  (:func:`ferattention.saliency.extremal.torchray_equivalence`, issue 16). Needs a trained model
+  and prepared data (default: ``results/`` of a finished run in the current directory).
 
 ``saliency`` times each method as the workflow runs it (one call on a batch) against the
 straightforward use of its library (one image at a time), checks that both give the same maps, and
@@ -35,6 +39,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,10 +48,11 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from . import saliency
+from . import models, saliency
 from .models import build_model
 from .saliency.base import preserved_state
 
+REPO = Path(__file__).resolve().parents[2]
 SALIENCY_METHODS = ("cam", "gradcam", "gradcam_pp", "extremal_perturbation")
 
 
@@ -217,6 +223,31 @@ OTHER_BENCHMARKS = {"faces": "bench_faces", "train": "bench_train", "dag": "benc
                     "workflow": "bench_workflow", "inference": "bench_inference"}
 
 
+def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:
+    """Print and return :func:`torchray_equivalence` on the first ``--images`` test faces."""
+    import yaml
+    from snakemake.utils import validate
+
+    from . import datasets
+    from .saliency.extremal import torchray_equivalence
+
+    model, meta = models.load_checkpoint(args.model, "cpu")
+    frame, images = datasets.read_prepared(args.manifest, split="test")
+    frame, images = frame.iloc[: args.images], images[: args.images]
+    with open(args.configfile) as f:
+        config = yaml.safe_load(f)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # fills the defaults
+    targets = saliency.target_classes(frame["label"], meta["classes"], config["saliency"]["target"],
+                                      model, images)
+    params = dict(config["saliency"].get("extremal_perturbation", {}))
+    start = time.perf_counter()
+    result = torchray_equivalence(model, torch.as_tensor(images).unsqueeze(1), targets, params)
+    result = {"benchmark": "ep-equivalence", "params": params, **result,
+              "seconds": round(time.perf_counter() - start, 1)}
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in OTHER_BENCHMARKS:
@@ -240,7 +271,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sal.add_argument("--repeats", type=int, default=3, help="timed runs, best kept (cam/gradcam)")
     sal.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     sal.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k]")
+    eq = sub.add_parser("ep-equivalence", help="EP against TorchRay on a trained model's faces")
+    eq.add_argument("--model", default="results/models/compact/model.pt")
+    eq.add_argument("--manifest", default="results/data/manifest.csv")
+    eq.add_argument("--configfile", default=str(REPO / "config.yaml"),
+                    help="its saliency.target and saliency.extremal_perturbation are used")
+    eq.add_argument("--images", type=int, default=32, help="test faces (default 32)")
+    eq.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.benchmark == "ep-equivalence":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        bench_ep_equivalence(args)
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     bench_saliency(args)

@@ -130,7 +130,8 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
                         * shards.n_shards(n_test, shard_size))
             results.append({
                 "images": n, "test_images": n_test, "shard_size": shard_size,
-                "jobs": counts.get("total", 0), "saliency_jobs": counts.get("saliency", 0),
+                "jobs": counts.get("total", 0), "saliency_jobs": counts.get("saliency", 0)
+                + counts.get("saliency_extremal_perturbation", 0),
                 "expected_saliency_jobs": expected, "seconds": round(seconds, 2),
                 "limit_seconds": LIMIT_SECONDS, "ratio": round(LIMIT_SECONDS / seconds, 2),
             })

@@ -119,14 +119,21 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
         Setting("sigma", ("number", "null"), None,
                 "mask smoothness, pixels; null = TorchRay's 21 px at 224 px scaled to the image",
                 {"exclusiveMinimum": 0}),
-        Setting("reward", "string", "contrastive", "target minus best other logit, or the target logit",
-                {"enum": ["contrastive", "simple"]}),
+        Setting("reward", "string", "simple",
+                "simple = the target logit, the default of TorchRay's extremal_perturbation "
+                "(reward_func=simple_reward), as the paper used TorchRay; contrastive = target logit "
+                "minus the largest other logit (TorchRay's example script)",
+                {"enum": ["simple", "contrastive"]}),
         Setting("perturbation", "string", "blur", "what the masked-out part becomes",
                 {"enum": ["blur", "fade"]}),
         Setting("num_levels", "integer", 8, "levels of the perturbation pyramid", {"minimum": 1}),
         Setting("jitter", "boolean", True, "flip the mask every other step"),
         Setting("smooth", "number", 0.0, "Gaussian smoothing of the final masks, fraction of the size",
                 {"minimum": 0}),
+        Setting("max_blur", ("number", "null"), None,
+                "largest blur (Gaussian sigma, pixels of the model input) of the perturbation "
+                "pyramid; null scales TorchRay's 20 px for 224 px images to the image size",
+                {"exclusiveMinimum": 0}),
         Setting("implementation", "string", "batched",
                 "batched (one optimisation per batch) or torchray (TorchRay's function per image)",
                 {"enum": ["batched", "torchray"]}),

@@ -616,6 +616,17 @@ def faithfulness_summary(faithfulness: pd.DataFrame) -> pd.DataFrame:
     return wide.assign(images=n).reset_index()
 
 
+def extremal_areas_summary(areas: pd.DataFrame) -> pd.DataFrame:
+    """EP ``areas.csv`` tables (with a ``model`` column) as one row per model and target area:
+    images, mean, min and max area reached."""
+    require_columns(areas, ["image_id", "model", "area_target", "area_reached"], "EP areas table")
+    grouped = areas.groupby(["model", "area_target"], sort=False)["area_reached"]
+    return pd.DataFrame({
+        "images": grouped.size(), "mean area reached": grouped.mean(),
+        "min": grouped.min(), "max": grouped.max(),
+    }).reset_index().rename(columns={"area_target": "target area"})
+
+
 def provenance(generated: dt.datetime) -> str:
     """One line: package, Python and (when importable) Snakemake versions, and the date."""
     import platform

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -37,6 +38,57 @@ class _Tee:
 
     def isatty(self) -> bool:
         return False
+
+
+#: Environment variable with Snakemake's ``--cores`` (set by rules/common.smk; 0 or unset: unknown).
+TOTAL_CORES_VAR = "FERATTENTION_TOTAL_CORES"
+
+
+def _cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> float | None:
+    """CPUs allowed by the cgroup's quota (v2 ``cpu.max`` or v1 ``cfs_quota_us``); None: no quota."""
+    try:
+        with open(os.path.join(root, "cpu.max")) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as f:
+            quota = int(f.read())
+        with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as f:
+            period = int(f.read())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def available_cores(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup CPU quota (at least 1)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        n = min(n, math.floor(limit))
+    return max(1, n)
+
+
+def job_threads(requested: int, total_cores: int | None, available: int) -> int:
+    """Threads for a job that Snakemake gave ``requested`` threads out of ``--cores total_cores``.
+
+    Never more than the ``available`` cores. When ``--cores`` exceeds them (``--cores 8`` on a
+    2-core machine), Snakemake may run jobs totalling ``total_cores`` threads at once, so each
+    gets its share of the real cores, ``requested * available // total_cores`` (at least 1): two
+    4-thread jobs under ``--cores 8`` on 2 cores run one thread each instead of contending with
+    four. A pure function of the machine and ``--cores``, so results stay reproducible for both.
+    ``total_cores`` 0 or None (unknown, e.g. a cluster job): ``min(requested, available)``.
+    """
+    requested, available = max(1, int(requested)), max(1, int(available))
+    share = requested
+    if total_cores and total_cores > available:
+        share = requested * available // int(total_cores)
+    return max(1, min(requested, available, share))
 
 
 def limit_threads(n: int) -> None:
@@ -70,9 +122,13 @@ def rule_job(smk: Any) -> Iterator[logging.Logger]:
         logger = logging.getLogger(name)
         start = time.perf_counter()
         try:
-            limit_threads(smk.threads)
+            total = int(os.environ.get(TOTAL_CORES_VAR) or 0)
+            cores = available_cores()
+            threads = job_threads(smk.threads, total, cores)
+            limit_threads(threads)
             # Float sums on the CPU depend on the thread count: it is part of what made the numbers.
-            logger.info("%d thread(s)", smk.threads)
+            logger.info("%d thread(s) (rule: %d, --cores %s, %d core(s) available)", threads,
+                        smk.threads, total or "unknown", cores)
             yield logger
             logger.info("done in %.1f s", time.perf_counter() - start)
         except Exception as exc:

@@ -27,6 +27,16 @@ with rule_job(snakemake):
                              "images (results/tables/faithfulness.csv; deletion: lower is more "
                              "faithful, insertion: higher)", report.faithfulness_summary(faith))
 
+    if snakemake.input.extremal_areas:
+        import pandas as pd
+
+        areas = pd.concat([io.read_table(path).assign(model=Path(path).parts[-3])
+                           for path in snakemake.input.extremal_areas], ignore_index=True)
+        extra["extremal_areas"] = ("Extremal Perturbation: mask area reached against its target, "
+                                   "fractions of the image (results/saliency/{model}/"
+                                   "extremal_perturbation/areas.csv)",
+                                   report.extremal_areas_summary(areas))
+
     context = report.build_report_context(
         config=snakemake.params.config,
         accuracy=io.read_table(snakemake.input.accuracy),

@@ -8,6 +8,7 @@ with rule_job(snakemake) as log:
     from ferattention import datasets, io, models, shards, training
     from ferattention.methods import RANDOM_MODEL_PREFIX, base_method
     from ferattention.saliency import compute_maps, random_model_maps, target_classes
+    from ferattention.saliency.extremal import areas_table, extremal_maps_and_areas
 
     method, shard = snakemake.wildcards.method, int(snakemake.wildcards.shard)
     size = snakemake.params.shard_size
@@ -19,10 +20,14 @@ with rule_job(snakemake) as log:
 
     targets = target_classes(frame["label"], meta["classes"], snakemake.params.target, model, images)
     log.info("%s on shard %d: %d images (%s)", method, shard, len(frame), device)
+    params = snakemake.params.method_params
     if method.startswith(RANDOM_MODEL_PREFIX):
         # The same network at its initial weights (same seed): what training added is the difference.
         maps = random_model_maps(base_method(method), meta["arch"], len(meta["classes"]), meta["seed"],
-                                 x, targets.to(device), snakemake.params.method_params, device)
+                                 x, targets.to(device), params, device)
+    elif "areas" in snakemake.output.keys():  # extremal_perturbation: also the areas reached
+        maps, reached, areas = extremal_maps_and_areas(model, x, targets.to(device), params)
+        io.write_csv(areas_table(frame["image_id"], areas, reached), snakemake.output.areas)
     else:
-        maps = compute_maps(method, model, x, targets.to(device), snakemake.params.method_params)
+        maps = compute_maps(method, model, x, targets.to(device), params)
     io.save_maps(dict(zip(frame["image_id"], maps)), snakemake.output.maps)
