@@ -34,7 +34,6 @@ import pandas as pd
 
 from . import __version__
 from .figures import figure_paths as _figure_files
-from .catalogue import is_baseline
 from .figures import (
     is_higher_better,
     order_methods,
