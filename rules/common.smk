@@ -10,7 +10,7 @@ from snakemake.utils import validate
 # The package is importable here too when it is not pip-installed (a conda env, a SLURM job).
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_DIR)
-from ferattention.config import MODEL_FREE_SOURCES, check_config  # noqa: E402
+from ferattention.config import MODEL_FREE_SOURCES, check_config, recovery_sources  # noqa: E402
 from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
 from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402

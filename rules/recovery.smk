@@ -5,11 +5,16 @@
 RECOVERY = config["recovery"]
 RECOVERY_MODEL = RECOVERY["model"] or MODELS[0]
 RECOVERY_EXTERNAL = list(RECOVERY["external"])
+# Sources naming a method this run leaves out are skipped (ferattention.config.recovery_sources).
+RECOVERY_SOURCES = recovery_sources(config, METHODS)
+for _skipped in [s for s in RECOVERY["sources"] if s not in RECOVERY_SOURCES]:
+    print(f"recovery.sources: {_skipped!r} is not a method of this run (saliency.methods); "
+          "the recovery study leaves it out", file=sys.stderr)
 
 
 rule recovery_source:
     wildcard_constraints:
-        source=_name_regex(RECOVERY["sources"]),
+        source=_name_regex(RECOVERY_SOURCES),
     input:
         trials="results/data/trials.csv",
         regions="results/data/regions.npz",
@@ -42,7 +47,7 @@ rule recovery_source:
 
 rule recovery_table:
     input:
-        expand("results/recovery/{source}.csv", source=RECOVERY["sources"]),
+        expand("results/recovery/{source}.csv", source=RECOVERY_SOURCES),
     output:
         table="results/recovery/recovery.csv",
         figure=multiext("results/figures/recovery", ".png", ".pdf"),

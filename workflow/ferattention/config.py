@@ -163,7 +163,11 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                         *((f"recovery.sources.{i}", s) for i, s in enumerate(rec["sources"]))):
         sources = list(dict.fromkeys([*MODEL_FREE_SOURCES, *methods]
                                      + (list(rec["external"]) if key.startswith("recovery") else [])))
-        if source not in sources:
+        # A recovery source that is a known method left out of this run's saliency.methods is
+        # skipped (recovery_sources), not an error: a config may trim the methods and keep the
+        # default sources. A misspelt name is still an error.
+        skippable = key.startswith("recovery") and catalogue.is_known_method(source)
+        if source not in sources and not skippable:
             problems.append(_unknown(key, "attention source", source, sources))
     for key, model in (("humans.simulated.attention_model", sim["attention_model"]),
                        ("recovery.model", rec["model"])):
@@ -175,6 +179,14 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append(_unknown("similarity.primary", "metric (not in similarity.metrics)",
                                  config["similarity"]["primary"], metrics))
     return problems
+
+
+def recovery_sources(config: Mapping[str, Any], methods: Sequence[str]) -> list[str]:
+    """The sources of ``recovery.sources`` that this run can plant: model-free ones, the run's
+    ``methods`` and ``recovery.external`` maps (others are skipped, see :func:`check_config`)."""
+    rec = config["recovery"]
+    usable = {*MODEL_FREE_SOURCES, *methods, *rec["external"]}
+    return [s for s in rec["sources"] if s in usable]
 
 
 def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:

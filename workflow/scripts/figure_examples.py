@@ -12,7 +12,9 @@ with rule_job(snakemake):
     names = [m if len(models) == 1 else f"{m} [{model}]" for model in models for m in methods]
     method_maps = {name: io.load_maps(p) for name, p in zip(names, snakemake.input.shards)}
     # One example per expression where possible, among images that have human and machine maps.
-    shown = frame[frame["image_id"].isin(human) & frame["image_id"].isin(method_maps[names[0]])]
+    # (a map from outside may lack some images: on_invalid: drop)
+    has_all = frame["image_id"].map(lambda i: i in human and all(i in m for m in method_maps.values()))
+    shown = frame[has_all]
     ids = shown.groupby("label", sort=False).head(1)["image_id"].tolist()[: snakemake.params.n_examples]
     figures.plot_examples(
         images=dict(zip(frame["image_id"], images)), human_maps=human, method_maps=method_maps,
