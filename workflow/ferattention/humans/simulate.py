@@ -189,13 +189,14 @@ def expected_attention(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     (each participant draws one of them at random). What a method would have to match to
     be the most human-like by construction; arguments as :func:`simulate_observers` takes them.
     """
-    weights = _diagnostic_weights(diagnostic)
+    # One cache for every image; only its evidence density is used here, so the disk radius and
+    # prior width it also takes do not matter.
+    scenes = _SceneCache(masks, _diagnostic_weights(diagnostic), image_size, 1.0, 0.25)
     out = {}
     for image_id, group in trials.astype({"image_id": str}).groupby("image_id"):
         if attention is not None:
             m = np.clip(np.asarray(attention[image_id], dtype=float), 0, None)
         else:
-            scenes = _SceneCache(masks, weights, image_size, 1.0, 0.25)
             m = np.mean([scenes.get(image_id, a, b)[0]
                          for a, b in zip(group["option_a"], group["option_b"])], axis=0)
         out[image_id] = m / m.sum() if m.sum() > 0 else np.full(m.shape, 1.0 / m.size)
