@@ -171,7 +171,7 @@ def test_no_setting_default_is_written_twice():
 
 
 def test_benchmarked_methods_are_catalogued_attention_methods_in_display_order():
-    from ferattention import bench
+    from ferattention.bench import saliency as bench
 
     assert list(bench.SALIENCY_METHODS) == catalogue.method_order(bench.SALIENCY_METHODS)
     assert all(m in catalogue.METHODS and not catalogue.is_baseline(m) for m in bench.SALIENCY_METHODS)
