@@ -107,7 +107,8 @@ SETTINGS_OF = {
     "recovery.py": ["statistics", "recovery"], "faithfulness.py": ["faithfulness"],
     "experiment.py": ["experiment"], "humans/views.py": ["experiment"], "humans/maps.py": ["humans"],
     "humans/reliability.py": ["humans", "humans.reliability"], "humans/simulate.py": ["humans.simulated"],
-    "humans/ingest.py": ["humans"], "datasets.py": ["dataset"], "synthetic.py": ["dataset.synthetic"],
+    "humans/ingest.py": ["humans"], **{f"datasets/{m}.py": ["dataset"] for m in (
+        "core", "images", "landmarks", "prepared", "sources")}, "synthetic.py": ["dataset.synthetic"],
     "similarity.py": ["similarity"], "trials.py": ["trials"], "splits.py": ["dataset.split"],
     "attention.py": ["humans", "humans.simulated", "saliency.external.*"],
     "saliency/base.py": ["saliency"], "saliency/baselines.py": ["saliency.center", "saliency.random_model"],
