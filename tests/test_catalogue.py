@@ -103,7 +103,7 @@ def test_the_catalogue_and_the_config_checks_do_not_import_torch():
 #: Package modules and the config blocks whose settings they take (a parameter named like a key
 #: of those blocks is that setting).
 SETTINGS_OF = {
-    "training.py": ["training", "models.*"], "stats.py": ["statistics"],
+    "training.py": ["training", "models.*"], "stats.py": ["statistics"], "tables.py": ["statistics"],
     "recovery.py": ["statistics", "recovery"], "faithfulness.py": ["faithfulness"],
     "experiment.py": ["experiment"], "humans/views.py": ["experiment"], "humans/maps.py": ["humans"],
     "humans/reliability.py": ["humans", "humans.reliability"], "humans/simulate.py": ["humans.simulated"],
