@@ -190,6 +190,41 @@ def extremal_areas_summary(areas: pd.DataFrame) -> pd.DataFrame:
     }).reset_index().rename(columns={"area_target": "target area"})
 
 
+def extra_tables(
+    regions: pd.DataFrame, agreement: pd.DataFrame, accuracy_tests: pd.DataFrame,
+    faithfulness: pd.DataFrame, extremal_areas: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, tuple[str, pd.DataFrame]]:
+    """The report's tables after the three main ones, as ``key -> (title, frame)`` in page order
+    (the ``extra_tables`` of :func:`build_report_context`).
+
+    ``regions`` (``regions.csv``; left out when empty: no region masks) is shown as
+    :func:`region_summary`, ``agreement`` (``agreement.csv``) and ``accuracy_tests``
+    (``accuracy_tests.csv``) as they are, ``faithfulness`` (``faithfulness.csv``) as
+    :func:`faithfulness_summary`; ``extremal_areas`` (model -> its EP ``areas.csv``; none when
+    the run has no Extremal Perturbation) as :func:`extremal_areas_summary`.
+    """
+    extra = {}
+    if not regions.empty:
+        extra["regions"] = ("Share of attention per facial region, mean over images "
+                            "(results/tables/regions.csv; area: a uniform map's share)",
+                            region_summary(regions))
+    extra["agreement"] = ("Agreement beyond accuracy: error consistency and confusion patterns "
+                          "(results/tables/agreement.csv)", agreement)
+    extra["accuracy_tests"] = ("Humans vs each model, logistic mixed model (results/tables/"
+                               "accuracy_tests.csv; odds ratio and difference: humans vs model)",
+                               accuracy_tests)
+    extra["faithfulness"] = ("Faithfulness to the model: mean deletion and insertion AUC over "
+                             "images (results/tables/faithfulness.csv; deletion: lower is more "
+                             "faithful, insertion: higher)", faithfulness_summary(faithfulness))
+    if extremal_areas:
+        areas = pd.concat([table.assign(model=model) for model, table in extremal_areas.items()],
+                          ignore_index=True)
+        extra["extremal_areas"] = ("Extremal Perturbation: mask area reached against its target, "
+                                   "fractions of the image (results/saliency/{model}/"
+                                   "extremal_perturbation/areas.csv)",
+                                   extremal_areas_summary(areas))
+    return extra
+
 def provenance(generated: dt.datetime) -> str:
     """One line: package, Python and (when importable) Snakemake versions, and the date."""
     import platform
