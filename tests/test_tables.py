@@ -127,3 +127,21 @@ def test_statistics_tables_do_not_depend_on_the_row_order_of_the_trials():
     paired = first.stats["test"] != "mixed_logit"  # the others are computed per aligned trial
     pd.testing.assert_frame_equal(first.stats[paired].reset_index(drop=True),
                                   second.stats[paired].reset_index(drop=True))
+
+
+def test_expected_similarity_table_scores_each_map_set_against_the_target():
+    rng = np.random.default_rng(0)
+    target = {i: rng.random((6, 6)) for i in ("a", "b")}
+    other = {i: rng.random((6, 6)) for i in ("a", "b", "c")}  # c: no target, not scored
+    sets = [("m", "same", target), ("m", "inverted", {i: 1 - t for i, t in target.items()}),
+            ("m", "other", other)]
+    table = tables.expected_similarity_table("regions", iter(sets), target, ["cc", "spearman"])
+    assert list(table.columns) == ["source", "model", "method", "metric", "mean"]
+    assert (table["source"] == "regions").all()
+    got = table.set_index(["method", "metric"])["mean"]
+    assert got[("same", "cc")] == pytest.approx(1) and got[("same", "spearman")] == pytest.approx(1)
+    assert got[("inverted", "cc")] == pytest.approx(-1)
+    hand = np.mean([np.corrcoef(other[i].ravel(), target[i].ravel())[0, 1] for i in ("a", "b")])
+    assert got[("other", "cc")] == pytest.approx(hand)
+    default = tables.expected_similarity_table("regions", sets[:1], target)
+    assert "emd" not in set(default["metric"]) and {"cc", "spearman"} <= set(default["metric"])

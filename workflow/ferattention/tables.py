@@ -1,16 +1,19 @@
-"""The result tables of the rules ``accuracy`` and ``statistics``, built from their inputs.
+"""Result tables that rules build from several inputs (the rule scripts only read and write).
 
-:func:`accuracy_tables`: every agent's answers to the trials the humans answered (the per-trial
-table ``accuracy_trials.csv``) and their accuracy with CIs (``accuracy.csv``).
-:func:`statistics_tables`: the tests and summaries of ``accuracy_tests.csv``, ``stats.csv``,
-``similarity_summary.csv`` and ``verdict.csv`` (docs/design.md §5.5).
+:func:`accuracy_tables` (rule ``accuracy``): every agent's answers to the trials the humans
+answered (the per-trial table ``accuracy_trials.csv``) and their accuracy with CIs
+(``accuracy.csv``). :func:`statistics_tables` (rule ``statistics``): the tests and summaries of
+``accuracy_tests.csv``, ``stats.csv``, ``similarity_summary.csv`` and ``verdict.csv``
+(docs/design.md §5.5). :func:`expected_similarity_table` (rule ``expected_attention``): every
+map set against the attention the simulated observers aimed at (``humans/simulated/expected.csv``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import mixed, stats, trials
@@ -134,3 +137,27 @@ def statistics_tables(
                               verdict_tests, by_expression, by_pair, methods_by_expression)
     return StatisticsTables(accuracy_tests=mixed_tests, summary=summary, stats=table,
                             verdict=verdicts)
+
+
+def expected_similarity_table(
+    source: str, map_sets: Iterable[tuple[str, str, Mapping[str, np.ndarray]]],
+    target: Mapping[str, np.ndarray], metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Each map set's mean similarity to the attention the simulated observers aimed at.
+
+    ``source``: ``humans.simulated.attention`` (copied into the table); ``map_sets``:
+    ``(model, method, {image_id: (H, W) map})`` in table order (a generator keeps one set in
+    memory at a time); ``target``: ``image_id -> (H, W)``
+    expected click density. ``metrics``: default every metric that needs no fixations, except
+    ``emd`` (slow, and a density has no clicks). Returns ``source, model, method, metric, mean``:
+    :func:`ferattention.similarity.similarity_table`'s values averaged over the images both have.
+    """
+    from .similarity import METRICS, similarity_table
+
+    if metrics is None:
+        metrics = [m for m, spec in METRICS.items() if not spec.needs_fixations and m != "emd"]
+    rows = []
+    for model, method, maps in map_sets:
+        means = similarity_table(maps, target, None, metrics).groupby("metric", sort=False)["value"].mean()
+        rows += [(source, model, method, metric, means[metric]) for metric in metrics]
+    return pd.DataFrame(rows, columns=["source", "model", "method", "metric", "mean"])
