@@ -145,3 +145,31 @@ def test_expected_similarity_table_scores_each_map_set_against_the_target():
     assert got[("other", "cc")] == pytest.approx(hand)
     default = tables.expected_similarity_table("regions", sets[:1], target)
     assert "emd" not in set(default["metric"]) and {"cc", "spearman"} <= set(default["metric"])
+
+
+def test_regions_table_gives_human_area_and_each_map_set_shares():
+    masks = np.zeros((4, 4, 4), np.uint8)  # brows, eyes, nose, mouth on a 4 x 4 image
+    for r in range(4):
+        masks[r, r, :2] = 1  # region r: 2 pixels of row r; the other 8 pixels are "rest"
+    eyes_only = np.zeros((4, 4), np.float32)
+    eyes_only[1, :2] = 1.0  # all mass in the eyes
+    human = {"a": np.full((4, 4), 1 / 16, np.float32)}  # uniform: shares = areas
+    consumed = []
+
+    def sets():
+        for method, m in (("cam", eyes_only), ("center", np.ones((4, 4), np.float32))):
+            consumed.append(method)
+            yield "cnn", method, {"a": m}
+
+    table = tables.regions_table({"a": masks}, human, sets())
+    assert table[["agent", "method"]].drop_duplicates().values.tolist() == [
+        ["human", "human"], ["area", "uniform"], ["model:cnn", "cam"], ["model:cnn", "center"]]
+    shares = table.set_index(["agent", "method", "region"])["share"]
+    for agent, method in (("human", "human"), ("area", "uniform"), ("model:cnn", "center")):
+        assert shares[(agent, method, "eyes")] == pytest.approx(2 / 16)
+        assert shares[(agent, method, "rest")] == pytest.approx(8 / 16)
+    assert shares[("model:cnn", "cam", "eyes")] == pytest.approx(1.0)
+    assert shares[("model:cnn", "cam", "rest")] == pytest.approx(0.0)
+    # No masks: an empty table, and no map set is loaded.
+    consumed.clear()
+    assert tables.regions_table({}, human, sets()).empty and consumed == []

@@ -6,6 +6,7 @@ answered (the per-trial table ``accuracy_trials.csv``) and their accuracy with C
 ``accuracy_tests.csv``, ``stats.csv``, ``similarity_summary.csv`` and ``verdict.csv``
 (docs/design.md §5.5). :func:`expected_similarity_table` (rule ``expected_attention``): every
 map set against the attention the simulated observers aimed at (``humans/simulated/expected.csv``).
+:func:`regions_table` (rule ``regions``): every map's share per facial region (``regions.csv``).
 """
 
 from __future__ import annotations
@@ -161,3 +162,28 @@ def expected_similarity_table(
         means = similarity_table(maps, target, None, metrics).groupby("metric", sort=False)["value"].mean()
         rows += [(source, model, method, metric, means[metric]) for metric in metrics]
     return pd.DataFrame(rows, columns=["source", "model", "method", "metric", "mean"])
+
+
+def regions_table(
+    masks: Mapping[str, np.ndarray], human: Mapping[str, np.ndarray],
+    map_sets: Iterable[tuple[str, str, Mapping[str, np.ndarray]]],
+) -> pd.DataFrame:
+    """Share of each map's mass per facial region: humans, the regions' areas, every map set.
+
+    ``masks``: ``image_id -> (R, H, W)`` region masks (``labels.REGIONS`` order); ``human``:
+    ``image_id -> (H, W)`` human map; ``map_sets``: ``(model, method, {image_id: (H, W) map})``
+    (a generator keeps one set in memory at a time). Rows of
+    :func:`ferattention.similarity.region_table`: agent ``human`` (method ``human``), then
+    ``area`` (method ``uniform``: a uniform map's share), then ``model:<model>`` per map set.
+    Without masks (regions unknown) the table is empty and ``map_sets`` is not consumed.
+    """
+    from .labels import REGIONS
+    from .similarity import region_table
+
+    tables = [region_table({("human", "human"): human}, masks, REGIONS)]  # with the regions' areas
+    if not masks:
+        return tables[0]
+    for model, method, maps in map_sets:
+        tables.append(region_table({(f"model:{model}", method): maps}, masks, REGIONS,
+                                   include_area=False))
+    return pd.concat(tables, ignore_index=True)
