@@ -719,3 +719,17 @@ def test_read_validated_keeps_ids_as_strings(tmp_path):
     assert trials.loc[0, ["participant_id", "trial_id", "image_id"]].tolist() == ["007", "01", "0042"]
     assert clicks.loc[0, "participant_id"] == "007" and clicks.loc[0, "x"] == 2.5
     assert read_validated(tmp_path / "t.csv")[1] is None
+
+
+def test_original_stimuli_need_every_trial_s_stimulus_size(tmp_path):
+    from ferattention.humans.ingest import require_stimulus_sizes
+
+    path = tmp_path / "trials.csv"
+    path.write_text("trial_id,stimulus_width,stimulus_height\nt1,450,240\nt2,450, \nt3,,240\n")
+    with pytest.raises(HumanDataError, match=r"trials\.csv: row 3, column 'stimulus_width': missing"):
+        require_stimulus_sizes(path)
+    path.write_text("trial_id,stimulus_width\nt1,450\n")
+    with pytest.raises(HumanDataError, match=r"row 1, column 'stimulus_height': missing"):
+        require_stimulus_sizes(path)
+    path.write_text("trial_id,stimulus_width,stimulus_height\nt1,450,240\n")
+    require_stimulus_sizes(path)  # complete: no error
