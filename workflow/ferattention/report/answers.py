@@ -29,6 +29,7 @@ from ..figures import (
     require_columns,
 )
 from ..methods import is_baseline
+from ..stats import unreliable_normalization
 
 QUESTION_ACCURACY = "1. Do humans recognise the expressions better than the models?"
 QUESTION_SIMILARITY = "2. Which machine attention method is most similar to human attention?"
@@ -36,7 +37,8 @@ QUESTION_SIMILARITY = "2. Which machine attention method is most similar to huma
 #: What the normalised similarity score means, and when it is flagged (shown under the answers).
 NORMALISED_NOTE = (
     "Normalised score = (mean − floor) / (upper − floor), with its 95% CI over images. 0 is the "
-    "floor (the score of another image's human map); 1 is the upper bound of the noise ceiling: "
+    "floor: the score of the centre bias, the mean of the other images' human maps (where people "
+    "look on faces in general, not on this face; Kümmerer et al. 2015); 1 is the upper bound of the noise ceiling: "
     "the expected score of a map equal to the true attention, given the noise of a human map "
     "made from this many participants (split-half reliability with the Spearman-Brown correction, "
     "then the correction for attenuation: upper = √(2r/(1+r)) for the split-half correlation r). "
@@ -142,13 +144,6 @@ def normalization_span(summary: pd.DataFrame) -> pd.Series:
     return (pd.to_numeric(summary["upper"], errors="coerce")
             - pd.to_numeric(summary["floor"], errors="coerce"))
 
-
-def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
-    """True where ``|upper − floor|`` is smaller than the mean's CI width (see NORMALISED_NOTE)."""
-    width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
-                                                                               errors="coerce")
-    span = normalization_span(summary).abs()
-    return (span < width).fillna(False).astype(bool)
 
 
 def _normalised_text(row: Mapping[str, Any], unreliable: bool) -> str:

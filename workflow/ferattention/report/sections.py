@@ -53,7 +53,7 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "similarity": "Similarity of each method's maps to the human maps, per metric: one dot per "
                   "image, black diamond: mean with 95% CI; orange line: upper bound of the noise "
                   "ceiling (what the true attention map would score given the human noise); "
-                  "dotted line: floor (another image's human map). Grey band, hollow dots: "
+                  "dotted line: floor (the centre bias: the mean of the other images' human maps). Grey band, hollow dots: "
                   "baselines: center (a centred Gaussian), random_model_<m> (method m on "
                   "untrained weights, darker colour of m) and shuffled_<m> (m's map of another "
                   "image of the same expression, lighter colour of m).",
