@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchray.attribution import extremal_perturbation as torchray_ep
 from torchray.attribution.extremal_perturbation import (
@@ -155,6 +156,128 @@ def _perturb(pyramid: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return ((1 - weight) * y0 + weight * y1).reshape(n * a, c, h, w)
 
 
+class ReusingMaskGenerator:
+    """TorchRay's :meth:`MaskGenerator.generate` for a fixed number of masks, bitwise equal in value
+    and gradient, with its large intermediates kept in buffers reused from call to call.
+
+    TorchRay makes each mask from ``(2r+1)^2`` shifted copies of its parameters
+    (``unfold`` -> nearest ``interpolate`` by ``step`` -> ``pad`` to crop -> times the kernel
+    weights -> soft-max pooling over the copies). For a mask of a 64 px image that is 81 maps of
+    75x75 per intermediate, and most of the generator's time went into allocating, copying and
+    zero-filling them (and page faults on fresh memory), not into arithmetic. Here the same
+    arithmetic runs on the same tensor shapes, in the same order, by the same kernels -- so every
+    value and every gradient is the bit pattern TorchRay's gives (tested) -- minus the copies:
+
+    - forward: the upsampling and crop are a broadcasting view, multiplied with the kernel weights
+      (zero-padded to the upsampled size) straight into a reused buffer;
+    - backward: autograd's chain (sum, the two products, ``_softmax_backward_data``, the coldness
+      factor, the weights, ``pad``/``interpolate``/``unfold`` backward), written out with
+      ``out=`` buffers; the nearest-upsampling backward is the sum over each ``step x step``
+      block in the order PyTorch's kernel adds them (row by row), the ``unfold`` backward
+      :func:`torch.nn.functional.fold` (``col2im``, as autograd calls it).
+
+    Only TorchRay's default pooling (``softmax``, finite coldness) is supported. The buffers of a
+    call are overwritten by the next, so each call's backward must run before the next call (as
+    in EP's loop). Masks go through in chunks of ``chunk`` (cache-sized on a CPU).
+    """
+
+    def __init__(self, generator: MaskGenerator, n_masks: int, chunk: int) -> None:
+        if generator.pooling_method != "softmax" or not generator.clamp or not np.isfinite(generator.coldness):
+            raise ValueError("ReusingMaskGenerator supports TorchRay's default softmax pooling only")
+        self.generator = generator
+        self.chunk = max(1, int(chunk))
+        step, (h_mid, w_mid), (h_out, w_out) = generator.step, generator.shape_mid, generator.shape_out
+        self.kernel = 2 * generator.radius + 1
+        channels = self.kernel**2
+        device = generator.weight.device
+        padded = torch.zeros(1, channels, h_mid * step, w_mid * step, device=device)
+        padded[:, :, :h_out, :w_out] = generator.weight
+        #: The weights as (1, C, h_mid, step, w_mid, step) blocks, zero outside TorchRay's crop.
+        self.weight_blocks = padded.view(1, channels, h_mid, step, w_mid, step)
+        sizes = [min(self.chunk, n_masks - i) for i in range(0, n_masks, self.chunk)]
+        up = (channels, h_mid * step, w_mid * step)
+        # Kept from forward to backward, one per chunk: weights x parameters (upsampled) and soft-max.
+        self.weighted = [torch.empty(k, *up, device=device) for k in sizes]
+        self.softmax = [torch.empty(k, channels, h_out, w_out, device=device) for k in sizes]
+        # Scratch shared by the chunks.
+        big = max(sizes)
+        self.scratch = [torch.empty(big, channels, h_out, w_out, device=device) for _ in range(3)]
+        self.grad_up = torch.zeros(big, *up, device=device)  # stays zero outside the crop
+        self.grad_mid = torch.empty(big, channels, h_mid, w_mid, device=device)
+
+    def __call__(self, pmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(cropped, full)`` masks of parameters ``pmask`` ``(K, 1, *shape_in)``, as TorchRay's
+        ``generate``: ``(K, 1, *shape)`` and ``(K, 1, *shape_out)`` in [0, 1]."""
+        g = self.generator
+        full = _GenerateMasks.apply(pmask, self).clamp(min=0, max=1)
+        m = round(g.margin)
+        return full[:, :, m : m + g.shape[0], m : m + g.shape[1]], full
+
+    def _chunks(self, n: int) -> list[tuple[int, slice]]:
+        return [(i, slice(start, min(start + self.chunk, n))) for i, start in enumerate(range(0, n, self.chunk))]
+
+    def forward(self, pmask: torch.Tensor) -> torch.Tensor:
+        """Soft-max pooled masks before clamping, ``(K, 1, *shape_out)``."""
+        g, step = self.generator, self.generator.step
+        (h_mid, w_mid), (h_out, w_out) = g.shape_mid, g.shape_out
+        out = torch.empty(len(pmask), 1, h_out, w_out, device=pmask.device)
+        for i, rows in self._chunks(len(pmask)):
+            p = pmask[rows]
+            k, channels = len(p), self.kernel**2
+            params = F.unfold(p, (self.kernel,) * 2, padding=(g.padding,) * 2)
+            params = params.view(k, channels, h_mid, 1, w_mid, 1)  # nearest upsampling: broadcast
+            weighted = self.weighted[i]
+            torch.mul(self.weight_blocks, params, out=weighted.view(k, channels, h_mid, step, w_mid, step))
+            weighted = weighted[:, :, :h_out, :w_out]  # TorchRay's crop (its negative pad)
+            cold = torch.mul(weighted, g.coldness, out=self.scratch[0][:k])
+            torch.ops.aten._softmax.out(cold, 1, False, out=self.softmax[i])
+            pooled = torch.mul(weighted, self.softmax[i], out=self.scratch[0][:k])
+            torch.sum(pooled, dim=1, keepdim=True, out=out[rows])
+        return out
+
+    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+        """Gradient with respect to the parameters of the gradient ``grad`` of :meth:`forward`."""
+        g, step = self.generator, self.generator.step
+        (h_mid, w_mid), (h_out, w_out) = g.shape_mid, g.shape_out
+        weight = self.weight_blocks.view(1, -1, h_mid * step, w_mid * step)[:, :, :h_out, :w_out]
+        parts = []
+        for i, rows in self._chunks(len(grad)):
+            grad_pooled = grad[rows]
+            k, channels = len(grad_pooled), self.kernel**2
+            weighted = self.weighted[i][:, :, :h_out, :w_out]
+            softmax = self.softmax[i]
+            grad_weighted = torch.mul(grad_pooled, softmax, out=self.scratch[0][:k])
+            grad_softmax = torch.mul(grad_pooled, weighted, out=self.scratch[1][:k])
+            grad_cold = torch.ops.aten._softmax_backward_data.out(
+                grad_softmax, softmax, 1, torch.float32, grad_input=self.scratch[2][:k])
+            grad_weighted.add_(grad_cold.mul_(g.coldness))
+            grad_up = self.grad_up[:k]
+            torch.mul(grad_weighted, weight, out=grad_up[:, :, :h_out, :w_out])
+            blocks = grad_up.view(k, channels, h_mid, step, w_mid, step)
+            grad_mid = self.grad_mid[:k]
+            grad_mid.copy_(blocks[:, :, :, 0, :, 0])
+            for dy in range(step):
+                for dx in range(step):
+                    if dy or dx:
+                        grad_mid.add_(blocks[:, :, :, dy, :, dx])
+            parts.append(F.fold(grad_mid.view(k, channels, h_mid * w_mid), g.shape_in,
+                                (self.kernel,) * 2, padding=(g.padding,) * 2))
+        return torch.cat(parts)
+
+
+class _GenerateMasks(torch.autograd.Function):
+    """Autograd node of :meth:`ReusingMaskGenerator.forward` / :meth:`ReusingMaskGenerator.backward`."""
+
+    @staticmethod
+    def forward(ctx: Any, pmask: torch.Tensor, generator: ReusingMaskGenerator) -> torch.Tensor:
+        ctx.generator = generator
+        return generator.forward(pmask)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return ctx.generator.backward(grad.contiguous()), None
+
+
 def batched_extremal_masks(
     model: nn.Module,
     images: torch.Tensor,
@@ -210,14 +333,13 @@ def batched_extremal_masks(
     # The generator's (masks, (2r+1)^2, H', W') intermediates are large; on the CPU they are
     # about 2x faster made a few masks at a time (cache-sized), on a GPU in one go.
     chunk_size = len(pmask) if device.type == "cuda" else _CPU_MASK_CHUNK
+    masks_of = ReusingMaskGenerator(generator, len(pmask), chunk_size)
 
     optimizer = torch.optim.SGD([pmask], lr=_LEARNING_RATE, momentum=_MOMENTUM, dampening=_MOMENTUM)
     regul_weight = _REGUL_WEIGHT
     for t in range(max_iter):
         pmask.requires_grad_(True)
-        parts = [generator.generate(chunk) for chunk in pmask.split(chunk_size)]
-        cropped = torch.cat([part[0] for part in parts])
-        full = torch.cat([part[1] for part in parts])
+        cropped, full = masks_of(pmask)
         x = _perturb(pyramid, cropped.reshape(n, n_areas, 1, h, w))
         if jitter and t % 2 == 0:
             x = torch.flip(x, dims=(3,))
