@@ -445,3 +445,13 @@ def test_reusing_mask_generator_is_torchrays_bit_for_bit(size, n_masks, chunk, s
         assert results[0][2].abs().max() > 0
         for theirs, mine in zip(*results):
             assert torch.equal(theirs, mine)
+
+
+def test_batched_extremal_perturbation_leaves_the_models_layout_alone():
+    """EP runs a channels-last copy of the model on the CPU; the caller's model is untouched."""
+    model = _compact(seed=2, n_classes=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    saliency.compute_maps("extremal_perturbation", model, _images(2, 32, seed=1), torch.tensor([0, 1]),
+                          {"max_iter": 2})
+    for name, value in model.state_dict().items():
+        assert value.is_contiguous() and torch.equal(value, before[name]), name
