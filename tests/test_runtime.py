@@ -60,3 +60,19 @@ def test_a_rule_job_never_runs_more_torch_threads_than_cores(tmp_path, monkeypat
     finally:
         torch.set_num_threads(before)
     assert "thread(s)" in (tmp_path / "job.log").read_text()
+
+
+def test_reuse_freed_memory_is_accepted_by_glibc_and_changes_no_value():
+    import platform
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from ferattention import runtime; import torch; torch.manual_seed(0); ok = runtime.reuse_freed_memory(); "
+            "x = torch.rand(64, 81, 75, 75); print(ok, float((x * 20).softmax(1).sum(1).double().sum()))")
+    env = {**os.environ, "PYTHONPATH": str(Path(runtime.__file__).parents[1])}
+    runs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, check=True, env=env).stdout.split()
+            for c in (code, code.replace("runtime.reuse_freed_memory()", "None"))]
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert runs[0][0] == "True"
+    assert runs[0][1] == runs[1][1]  # same bits with and without
