@@ -455,3 +455,22 @@ def test_batched_extremal_perturbation_leaves_the_models_layout_alone():
                           {"max_iter": 2})
     for name, value in model.state_dict().items():
         assert value.is_contiguous() and torch.equal(value, before[name]), name
+
+
+def test_reusing_mask_generator_refuses_what_its_buffers_cannot_serve():
+    import warnings
+
+    from torchray.attribution.extremal_perturbation import MaskGenerator
+
+    from ferattention.saliency.extremal import ReusingMaskGenerator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator = ReusingMaskGenerator(MaskGenerator((32, 32), 1, 3.0), 2, 2)
+    shape = (2, 1, *generator.generator.shape_in)
+    with pytest.raises(ValueError, match="made for 2 masks, got 3"):
+        generator(torch.ones(3, *shape[1:]))
+    first = generator(torch.ones(shape, requires_grad=True))[1].sum()
+    generator(torch.ones(shape, requires_grad=True))  # overwrites the first call's buffers
+    with pytest.raises(RuntimeError, match="backward of an earlier call"):
+        first.backward()

@@ -202,6 +202,8 @@ class ReusingMaskGenerator:
             raise ValueError("ReusingMaskGenerator supports TorchRay's default softmax pooling only")
         self.generator = generator
         self.chunk = max(1, int(chunk))
+        self.n_masks = int(n_masks)
+        self.calls = 0  # forward calls so far: a backward must belong to the latest
         step, (h_mid, w_mid), (h_out, w_out) = generator.step, generator.shape_mid, generator.shape_out
         self.kernel = 2 * generator.radius + 1
         channels = self.kernel**2
@@ -234,6 +236,9 @@ class ReusingMaskGenerator:
 
     def forward(self, pmask: torch.Tensor) -> torch.Tensor:
         """Soft-max pooled masks before clamping, ``(K, 1, *shape_out)``."""
+        if len(pmask) != self.n_masks:
+            raise ValueError(f"ReusingMaskGenerator was made for {self.n_masks} masks, got {len(pmask)}")
+        self.calls += 1
         g, step = self.generator, self.generator.step
         (h_mid, w_mid), (h_out, w_out) = g.shape_mid, g.shape_out
         out = torch.empty(len(pmask), 1, h_out, w_out, device=pmask.device)
@@ -286,11 +291,14 @@ class _GenerateMasks(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, pmask: torch.Tensor, generator: ReusingMaskGenerator) -> torch.Tensor:
-        ctx.generator = generator
-        return generator.forward(pmask)
+        out = generator.forward(pmask)
+        ctx.generator, ctx.call = generator, generator.calls
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if ctx.call != ctx.generator.calls:
+            raise RuntimeError("ReusingMaskGenerator: backward of an earlier call (its buffers are overwritten)")
         return ctx.generator.backward(grad.contiguous()), None
 
 
