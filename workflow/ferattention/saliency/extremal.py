@@ -39,9 +39,13 @@ ReLU, pooling), the mask generator ~35% (element-wise products ~17%, soft-max fo
 ~12%, ``unfold``/``fold``, sums), TorchRay's full sort for the area term ~3%, the perturbation
 pyramid lookup and the rest ~5%. Measured in CPU time on 1 thread (8 faces x 3 areas x 30
 iterations, shared machine at load 8): this loop 7.04 s (8.65 s before), TorchRay's loop 9.11 s,
-the bare model passes 4.71 s -- speedup 1.30 (1.05), efficiency 0.67 (0.55). The bare passes
-alone are 52% of TorchRay's time, so no loop that makes them (and TorchRay's generator and sort,
-which equivalence needs) can be 2x faster than TorchRay's on one CPU thread.
+the bare model passes 4.71 s -- speedup 1.30 (1.05), efficiency 0.67 (0.55); at ``bench
+saliency``'s defaults (16 faces x 3 areas x 100 iterations, load 5-7): 50.1 s (56.6 s before),
+TorchRay 60.6 s, bare passes 30.0 s -- speedup 1.21 (1.07), efficiency 0.60 (0.53); not counting
+:func:`ferattention.runtime.reuse_freed_memory`, which the saliency jobs add (about -10%).
+The bare passes alone are about half of TorchRay's time, so no loop that makes them (and
+TorchRay's generator and sort, which equivalence needs) can be 2x faster than TorchRay's on one
+CPU thread.
 
 Equivalence is judged by TorchRay's own reproducibility (:func:`torchray_equivalence`): the
 project's EP equals TorchRay when, over images, its 5th-percentile Pearson r against TorchRay is
