@@ -448,7 +448,7 @@ def test_reusing_mask_generator_is_torchrays_bit_for_bit(size, n_masks, chunk, s
 
 
 def test_batched_extremal_perturbation_leaves_the_models_layout_alone():
-    """EP runs a channels-last copy of the model on the CPU; the caller's model is untouched."""
+    """EP leaves the caller's model as it was: parameters, their values and memory layout."""
     model = _compact(seed=2, n_classes=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     saliency.compute_maps("extremal_perturbation", model, _images(2, 32, seed=1), torch.tensor([0, 1]),

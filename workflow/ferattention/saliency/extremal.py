@@ -16,13 +16,11 @@ to each image's mask parameters is that image's own.
 
 How close "the same" is: the only difference is float rounding where the backend computes a batch
 of ``N * len(areas)`` images differently from one of ``len(areas)``, and on the CPU the
-channels-last convolutions (about 1e-8 in the logits, 1e-6 relative in the input gradients).
-Many masks then agree to 1e-6 (bench saliency, 8 random images x 3 areas, 30 iterations: max
-abs diff 0.005, r >= 0.99997); but EP's optimisation is not smooth (contrastive reward
-switching between near-tied rival classes, sorting, clamping), and on images whose logits nearly
-tie such differences grow with the iterations: measured up to 0.16 in single pixels after 100
-iterations (Pearson r >= 0.999) -- the same change TorchRay's own masks show when the input image
-moves by 1e-6.
+channels-last copy of the model (about 1e-8 in the logits, 1e-6 relative in the input gradients).
+EP's optimisation is not smooth (contrastive reward switching between near-tied rival classes,
+sorting, clamping), and on images whose logits nearly tie such differences grow with the
+iterations: measured up to 0.16 in single pixels after 100 iterations (Pearson r >= 0.999) -- the
+same change TorchRay's own masks show when the input image moves by 1e-6.
 
 What batching buys: on a GPU, TorchRay's per-image loop is bound by kernel launches and batching
 gains many-fold. On a CPU the default model is compute-bound already at TorchRay's batch of
@@ -30,20 +28,20 @@ gains many-fold. On a CPU the default model is compute-bound already at TorchRay
 backward pass costs the same per image at batch 3 as at batch 48. The gain must then come from the
 work around the model, so this loop makes TorchRay's masks with the same arithmetic at less cost:
 :class:`ReusingMaskGenerator` (TorchRay's generator, bitwise equal in masks and gradients, without
-its upsampling/padding copies and fresh allocations: about -20% generator time), a channels-last
-copy of the model on the CPU (about -7% of EP time; oneDNN's channels-last convolutions round
-differently, at the 1e-6 relative level of the batching itself, and the result stays equal by the
-criterion below). Profile of one batch (16 faces x 3 areas, 64 px, 1 thread, torch.profiler),
-after these changes: the model's passes ~55% (convolutions forward and backward ~45%, batch norm,
-ReLU, pooling), the mask generator ~35% (element-wise products ~17%, soft-max forward and backward
-~12%, ``unfold``/``fold``, sums), TorchRay's full sort for the area term ~3%, the perturbation
-pyramid lookup and the rest ~5%. Measured in CPU time on 1 thread (8 faces x 3 areas x 30
-iterations, shared machine at load 8): this loop 7.04 s (8.65 s before), TorchRay's loop 9.11 s,
-the bare model passes 4.71 s -- speedup 1.30 (1.05), efficiency 0.67 (0.55); at ``bench
-saliency``'s defaults (16 faces x 3 areas x 100 iterations, load 5-7): 50.1 s (56.6 s before),
-TorchRay 60.6 s, bare passes 30.0 s -- speedup 1.21 (1.07), efficiency 0.60 (0.53); not counting
-:func:`ferattention.runtime.reuse_freed_memory`, which the saliency jobs add (about -10%).
-The bare passes alone are about half of TorchRay's time, so no loop that makes them (and
+its upsampling/padding copies and fresh allocations: about -15% generator time, -230 MB peak
+memory for 48 masks) and a channels-last copy of the model on the CPU (about -7% of EP time; a
+rounding-level change that leaves the equivalence figures below as they were). Profile of one
+batch (16 faces x 3 areas, 64 px, 1 thread, torch.profiler): the model's passes ~55%
+(convolutions forward and backward ~45%, batch norm, ReLU, pooling), the mask generator ~35%
+(element-wise products ~17%, soft-max forward and backward ~12%, ``unfold``/``fold``, sums),
+TorchRay's full sort for the area term ~3%, the perturbation pyramid lookup and the rest ~5%.
+Measured in CPU time on 1 thread (shared machine, load 3-8; "before": the loop with TorchRay's
+own generator and a contiguous model): 8 faces x 3 areas x 30 iterations, this loop 7.04 s (8.65
+s before), TorchRay's loop 9.11 s, bare model passes 4.71 s -- speedup 1.30 (1.05), efficiency
+0.67 (0.55); at ``bench saliency``'s defaults (16 faces x 3 areas x 100 iterations) 50.1 s (56.6 s
+before), TorchRay 60.6 s, bare passes 30.0 s -- speedup 1.21 (1.07), efficiency 0.60 (0.53). Not
+counted there: :func:`ferattention.runtime.reuse_freed_memory`, which the saliency jobs add (about
+-10%). The bare passes alone are about half of TorchRay's time, so no loop that makes them (and
 TorchRay's generator and sort, which equivalence needs) can be 2x faster than TorchRay's on one
 CPU thread.
 
@@ -53,8 +51,8 @@ at least that of TorchRay with its input moved by 1e-6, its 95th-percentile max 
 TorchRay's, and the mean maps agree with r >= 0.999. This loop meets it
 (``python -m ferattention.bench ep-equivalence``, 32 faces of the trained default model, default
 settings: TorchRay against itself with 1e-6 noise r_p5 0.99965, max diff p95 0.077; this loop
-against TorchRay r_p5 0.999993, max diff p95 0.011; mean maps r 0.9999998; measured again with
-the channels-last model, 1 thread). Faster variants fail
+against TorchRay r_p5 0.999993, max diff p95 0.011 -- 0.010 without the channels-last copy;
+mean maps r 0.9999998; 1 thread). Faster variants fail
 it by far, measured on
 8 faces of the trained default model (default settings, 150 iterations): TorchRay against itself
 with 1e-6 noise r_p5 0.9997, max diff p95 0.063; a mask generator computed in another order
