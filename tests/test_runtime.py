@@ -81,3 +81,16 @@ def test_snakemake_schedules_no_more_cores_than_the_machine_has(tmp_path, cores)
     expected = min(4, runtime.available_cores(), int(cores))
     # (Snakemake prints no `threads:` line for a one-thread job)
     assert max(threads, default=1) == expected, (result.stdout + result.stderr)[-3000:]
+
+
+def test_reuse_freed_memory_is_accepted_by_glibc_and_changes_no_value():
+    import platform
+
+    code = ("from ferattention import runtime; import torch; torch.manual_seed(0); ok = runtime.reuse_freed_memory(); "
+            "x = torch.rand(64, 81, 75, 75); print(ok, float((x * 20).softmax(1).sum(1).double().sum()))")
+    env = {**os.environ, "PYTHONPATH": str(Path(runtime.__file__).parents[1])}
+    runs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, check=True, env=env).stdout.split()
+            for c in (code, code.replace("runtime.reuse_freed_memory()", "None"))]
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert runs[0][0] == "True"
+    assert runs[0][1] == runs[1][1]  # same bits with and without

@@ -410,3 +410,67 @@ def test_areas_reached_are_the_mask_means():
     assert list(table["image_id"]) == ["a", "a", "b", "b", "c", "c"]
     assert list(table["area_target"]) == [0.1, 0.3] * 3
     np.testing.assert_allclose(table["area_reached"], reached.ravel())
+
+
+@pytest.mark.parametrize(("size", "n_masks", "chunk"), [(64, 6, 4), (48, 5, 2), (100, 3, 4), (224, 2, 1)])
+@pytest.mark.parametrize("start", ["uniform", "random"])
+def test_reusing_mask_generator_is_torchrays_bit_for_bit(size, n_masks, chunk, start):
+    """Masks and parameter gradients bitwise equal to TorchRay's generator (steps 2, 3 and 7),
+    from EP's uniform start (where ties decide the area sort) and from random parameters, with
+    the buffers reused over calls."""
+    import warnings
+
+    from torchray.attribution.extremal_perturbation import MaskGenerator
+
+    from ferattention.saliency.extremal import ReusingMaskGenerator, scaled_step_sigma
+
+    step, sigma = scaled_step_sigma(size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torchray = MaskGenerator((size, size), step, sigma)
+    ours = ReusingMaskGenerator(torchray, n_masks, chunk)
+    gen = torch.Generator().manual_seed(size)
+    for call in range(2):  # the second call reuses the first one's buffers
+        shape = (n_masks, 1, *torchray.shape_in)
+        params = torch.ones(shape) if start == "uniform" and call == 0 else torch.rand(shape, generator=gen)
+        results = []
+        for generate in (torchray.generate, ours):
+            p = params.clone().requires_grad_(True)
+            cropped, full = generate(p)
+            up_c = torch.randn(cropped.shape, generator=torch.Generator().manual_seed(call))
+            up_f = torch.randn(full.shape, generator=torch.Generator().manual_seed(call + 10))
+            ((cropped * up_c).sum() + (full * up_f).sum()).backward()
+            results.append((cropped.detach(), full.detach(), p.grad))
+        assert results[0][1].shape == (n_masks, 1, *torchray.shape_out)
+        assert results[0][2].abs().max() > 0
+        for theirs, mine in zip(*results):
+            assert torch.equal(theirs, mine)
+
+
+def test_batched_extremal_perturbation_leaves_the_models_layout_alone():
+    """EP leaves the caller's model as it was: parameters, their values and memory layout."""
+    model = _compact(seed=2, n_classes=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    saliency.compute_maps("extremal_perturbation", model, _images(2, 32, seed=1), torch.tensor([0, 1]),
+                          {"max_iter": 2})
+    for name, value in model.state_dict().items():
+        assert value.is_contiguous() and torch.equal(value, before[name]), name
+
+
+def test_reusing_mask_generator_refuses_what_its_buffers_cannot_serve():
+    import warnings
+
+    from torchray.attribution.extremal_perturbation import MaskGenerator
+
+    from ferattention.saliency.extremal import ReusingMaskGenerator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator = ReusingMaskGenerator(MaskGenerator((32, 32), 1, 3.0), 2, 2)
+    shape = (2, 1, *generator.generator.shape_in)
+    with pytest.raises(ValueError, match="made for 2 masks, got 3"):
+        generator(torch.ones(3, *shape[1:]))
+    first = generator(torch.ones(shape, requires_grad=True))[1].sum()
+    generator(torch.ones(shape, requires_grad=True))  # overwrites the first call's buffers
+    with pytest.raises(RuntimeError, match="backward of an earlier call"):
+        first.backward()

@@ -10,6 +10,8 @@ Usage in a rule script::
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import math
 import os
@@ -102,6 +104,34 @@ def limit_threads(n: int) -> None:
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+
+
+#: glibc ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def reuse_freed_memory(mmap_threshold_mb: int = 32, trim_threshold_mb: int = 1024) -> bool:
+    """Let glibc's malloc keep freed blocks for reuse instead of returning them to the system.
+
+    PyTorch's CPU tensors come straight from ``malloc``; by default glibc maps blocks above a
+    (self-adjusting) threshold fresh from the system and gives freed heap tops back, so a loop
+    that makes tensors of a few MB each iteration (Extremal Perturbation: the model's activations,
+    the mask generator's inputs) pays page faults on every one. Serving blocks up to
+    ``mmap_threshold_mb`` (glibc's largest allowed: 32 MB on 64-bit) from the heap and trimming it
+    only above ``trim_threshold_mb`` of free space cut EP's page faults 3x and its CPU time by
+    3-22%, median 10% (6 runs each way, 16 faces x 3 areas, one thread, shared machine at load
+    8-11) for 0-3% more peak memory. Values are unaffected: only
+    where memory comes from changes. Process-wide; a no-op (False) where the C library is not
+    glibc.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold_mb * 2**20)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, trim_threshold_mb * 2**20))
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """Rule saliency: one method's maps for one shard of test images, target class per config."""
 
-from ferattention.runtime import rule_job
+from ferattention.runtime import reuse_freed_memory, rule_job
 
 with rule_job(snakemake) as log:
+    reuse_freed_memory()  # fewer page faults in EP's loop (same values)
     import torch
 
     from ferattention import datasets, io, models, shards, training

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m ferattention.bench {saliency,ep-equivalence,faces,train,dag,workflow,inference} [options]``.
+"""Benchmarks: ``python -m ferattention.bench {saliency,ep-equivalence,throughput,faces,train,dag,workflow,inference} [options]``.
 
 Each prints one JSON object per line with the measured figures and their ratio to the target:
 
@@ -9,6 +9,8 @@ Each prints one JSON object per line with the measured figures and their ratio t
 - ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench.workflow`, issue 2);
 - ``inference``: calibration (false-positive rate, power) of the accuracy tests
   (:mod:`ferattention.bench.inference`, issue 15).
+- ``throughput``: EP saliency jobs alone and two side by side under ``--cores 8``, images per
+  second (:mod:`ferattention.bench.throughput`, issue 16);
 - ``ep-equivalence``: the project's Extremal Perturbation against TorchRay on faces of a trained
   model, judged by TorchRay's own reproducibility (input moved by 1e-6), with the verdict
   (:func:`ferattention.saliency.extremal.torchray_equivalence`, issue 16). Needs a trained model
@@ -219,7 +221,7 @@ def _timed_once(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any
 
 
 #: Benchmarks kept in modules of their own (``ferattention.bench.<name>``, each with ``main(argv)``).
-OTHER_BENCHMARKS = ("faces", "train", "dag", "workflow", "inference")
+OTHER_BENCHMARKS = ("faces", "train", "dag", "workflow", "inference", "throughput")
 
 
 def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,19 +15,35 @@ model is in eval mode, so BatchNorm is per sample), hence the summed energy's gr
 to each image's mask parameters is that image's own.
 
 How close "the same" is: the only difference is float rounding where the backend computes a batch
-of ``N * len(areas)`` images differently from one of ``len(areas)`` (about 1e-8 in the logits).
-Mostly the masks are then bitwise equal; but EP's optimisation is not smooth (contrastive reward
-switching between near-tied rival classes, sorting, clamping), and on images whose logits nearly
-tie such differences grow with the iterations: measured up to 0.16 in single pixels after 100
-iterations (Pearson r >= 0.999) -- the same change TorchRay's own masks show when the input image
-moves by 1e-6.
+of ``N * len(areas)`` images differently from one of ``len(areas)``, and on the CPU the
+channels-last copy of the model (about 1e-8 in the logits, 1e-6 relative in the input gradients).
+EP's optimisation is not smooth (contrastive reward switching between near-tied rival classes,
+sorting, clamping), and on images whose logits nearly tie such differences grow with the
+iterations: measured up to 0.16 in single pixels after 100 iterations (Pearson r >= 0.999) -- the
+same change TorchRay's own masks show when the input image moves by 1e-6.
 
 What batching buys: on a GPU, TorchRay's per-image loop is bound by kernel launches and batching
 gains many-fold. On a CPU the default model is compute-bound already at TorchRay's batch of
-``len(areas)`` images (2.8 ms per image forward + backward at batch 3 against 2.4 ms at batch 48,
-2 cores), and TorchRay's mask generator costs about as much per mask (2.7-3.1 ms): the batched loop
-is then only about 1.1-1.2x faster, and the bare model passes alone take about 40% of TorchRay's
-per-image time, so no implementation that makes them can be 3x faster there.
+``len(areas)`` images: on 1 thread (what a job gets under ``--cores 8`` on 2 cores) a forward +
+backward pass costs the same per image at batch 3 as at batch 48. The gain must then come from the
+work around the model, so this loop makes TorchRay's masks with the same arithmetic at less cost:
+:class:`ReusingMaskGenerator` (TorchRay's generator, bitwise equal in masks and gradients, without
+its upsampling/padding copies and fresh allocations: about -15% generator time, -230 MB peak
+memory for 48 masks) and a channels-last copy of the model on the CPU (about -7% of EP time; a
+rounding-level change that leaves the equivalence figures below as they were). Profile of one
+batch (16 faces x 3 areas, 64 px, 1 thread, torch.profiler): the model's passes ~55%
+(convolutions forward and backward ~45%, batch norm, ReLU, pooling), the mask generator ~35%
+(element-wise products ~17%, soft-max forward and backward ~12%, ``unfold``/``fold``, sums),
+TorchRay's full sort for the area term ~3%, the perturbation pyramid lookup and the rest ~5%.
+Measured in CPU time on 1 thread (shared machine, load 3-8; "before": the loop with TorchRay's
+own generator and a contiguous model): 8 faces x 3 areas x 30 iterations, this loop 7.04 s (8.65
+s before), TorchRay's loop 9.11 s, bare model passes 4.71 s -- speedup 1.30 (1.05), efficiency
+0.67 (0.55); at ``bench saliency``'s defaults (16 faces x 3 areas x 100 iterations) 50.1 s (56.6 s
+before), TorchRay 60.6 s, bare passes 30.0 s -- speedup 1.21 (1.07), efficiency 0.60 (0.53). Not
+counted there: :func:`ferattention.runtime.reuse_freed_memory`, which the saliency jobs add (about
+-10%). The bare passes alone are about half of TorchRay's time, so no loop that makes them (and
+TorchRay's generator and sort, which equivalence needs) can be 2x faster than TorchRay's on one
+CPU thread.
 
 Equivalence is judged by TorchRay's own reproducibility (:func:`torchray_equivalence`): the
 project's EP equals TorchRay when, over images, its 5th-percentile Pearson r against TorchRay is
@@ -35,7 +51,8 @@ at least that of TorchRay with its input moved by 1e-6, its 95th-percentile max 
 TorchRay's, and the mean maps agree with r >= 0.999. This loop meets it
 (``python -m ferattention.bench ep-equivalence``, 32 faces of the trained default model, default
 settings: TorchRay against itself with 1e-6 noise r_p5 0.99965, max diff p95 0.077; this loop
-against TorchRay r_p5 0.999993, max diff p95 0.010; mean maps r 0.9999998). Faster variants fail
+against TorchRay r_p5 0.999993, max diff p95 0.011 -- 0.010 without the channels-last copy;
+mean maps r 0.9999998; 1 thread). Faster variants fail
 it by far, measured on
 8 faces of the trained default model (default settings, 150 iterations): TorchRay against itself
 with 1e-6 noise r_p5 0.9997, max diff p95 0.063; a mask generator computed in another order
@@ -58,6 +75,7 @@ with the image (:func:`scaled_max_blur`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import unittest.mock
 import warnings
@@ -67,6 +85,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchray.attribution import extremal_perturbation as torchray_ep
 from torchray.attribution.extremal_perturbation import (
@@ -94,7 +113,7 @@ _LEARNING_RATE = 0.01
 _REGUL_WEIGHT = 300.0
 _REGUL_GROWTH = 1.0035
 #: Masks generated per call of TorchRay's mask generator on the CPU (see batched_extremal_masks).
-_CPU_MASK_CHUNK = 4
+_CPU_MASK_CHUNK = 2
 
 
 def scaled_step_sigma(size: int) -> tuple[int, float]:
@@ -155,6 +174,136 @@ def _perturb(pyramid: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return ((1 - weight) * y0 + weight * y1).reshape(n * a, c, h, w)
 
 
+class ReusingMaskGenerator:
+    """TorchRay's :meth:`MaskGenerator.generate` for a fixed number of masks, bitwise equal in value
+    and gradient, with its large intermediates kept in buffers reused from call to call.
+
+    TorchRay makes each mask from ``(2r+1)^2`` shifted copies of its parameters
+    (``unfold`` -> nearest ``interpolate`` by ``step`` -> ``pad`` to crop -> times the kernel
+    weights -> soft-max pooling over the copies). For a mask of a 64 px image that is 81 maps of
+    75x75 per intermediate, and most of the generator's time went into allocating, copying and
+    zero-filling them (and page faults on fresh memory), not into arithmetic. Here the same
+    arithmetic runs on the same tensor shapes, in the same order, by the same kernels -- so every
+    value and every gradient is the bit pattern TorchRay's gives (tested) -- minus the copies:
+
+    - forward: the upsampling and crop are a broadcasting view, multiplied with the kernel weights
+      (zero-padded to the upsampled size) straight into a reused buffer;
+    - backward: autograd's chain (sum, the two products, ``_softmax_backward_data``, the coldness
+      factor, the weights, ``pad``/``interpolate``/``unfold`` backward), written out with
+      ``out=`` buffers; the nearest-upsampling backward is the sum over each ``step x step``
+      block in the order PyTorch's kernel adds them (row by row), the ``unfold`` backward
+      :func:`torch.nn.functional.fold` (``col2im``, as autograd calls it).
+
+    Only TorchRay's default pooling (``softmax``, finite coldness) is supported. The buffers of a
+    call are overwritten by the next, so each call's backward must run before the next call (as
+    in EP's loop). Masks go through in chunks of ``chunk`` (cache-sized on a CPU).
+    """
+
+    def __init__(self, generator: MaskGenerator, n_masks: int, chunk: int) -> None:
+        if generator.pooling_method != "softmax" or not generator.clamp or not np.isfinite(generator.coldness):
+            raise ValueError("ReusingMaskGenerator supports TorchRay's default softmax pooling only")
+        self.generator = generator
+        self.chunk = max(1, int(chunk))
+        self.n_masks = int(n_masks)
+        self.calls = 0  # forward calls so far: a backward must belong to the latest
+        step, (h_mid, w_mid), (h_out, w_out) = generator.step, generator.shape_mid, generator.shape_out
+        self.kernel = 2 * generator.radius + 1
+        channels = self.kernel**2
+        device = generator.weight.device
+        padded = torch.zeros(1, channels, h_mid * step, w_mid * step, device=device)
+        padded[:, :, :h_out, :w_out] = generator.weight
+        #: The weights as (1, C, h_mid, step, w_mid, step) blocks, zero outside TorchRay's crop.
+        self.weight_blocks = padded.view(1, channels, h_mid, step, w_mid, step)
+        sizes = [min(self.chunk, n_masks - i) for i in range(0, n_masks, self.chunk)]
+        up = (channels, h_mid * step, w_mid * step)
+        # Kept from forward to backward, one per chunk: weights x parameters (upsampled) and soft-max.
+        self.weighted = [torch.empty(k, *up, device=device) for k in sizes]
+        self.softmax = [torch.empty(k, channels, h_out, w_out, device=device) for k in sizes]
+        # Scratch shared by the chunks.
+        big = max(sizes)
+        self.scratch = [torch.empty(big, channels, h_out, w_out, device=device) for _ in range(3)]
+        self.grad_up = torch.zeros(big, *up, device=device)  # stays zero outside the crop
+        self.grad_mid = torch.empty(big, channels, h_mid, w_mid, device=device)
+
+    def __call__(self, pmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(cropped, full)`` masks of parameters ``pmask`` ``(K, 1, *shape_in)``, as TorchRay's
+        ``generate``: ``(K, 1, *shape)`` and ``(K, 1, *shape_out)`` in [0, 1]."""
+        g = self.generator
+        full = _GenerateMasks.apply(pmask, self).clamp(min=0, max=1)
+        m = round(g.margin)
+        return full[:, :, m : m + g.shape[0], m : m + g.shape[1]], full
+
+    def _chunks(self, n: int) -> list[tuple[int, slice]]:
+        return [(i, slice(start, min(start + self.chunk, n))) for i, start in enumerate(range(0, n, self.chunk))]
+
+    def forward(self, pmask: torch.Tensor) -> torch.Tensor:
+        """Soft-max pooled masks before clamping, ``(K, 1, *shape_out)``."""
+        if len(pmask) != self.n_masks:
+            raise ValueError(f"ReusingMaskGenerator was made for {self.n_masks} masks, got {len(pmask)}")
+        self.calls += 1
+        g, step = self.generator, self.generator.step
+        (h_mid, w_mid), (h_out, w_out) = g.shape_mid, g.shape_out
+        out = torch.empty(len(pmask), 1, h_out, w_out, device=pmask.device)
+        for i, rows in self._chunks(len(pmask)):
+            p = pmask[rows]
+            k, channels = len(p), self.kernel**2
+            params = F.unfold(p, (self.kernel,) * 2, padding=(g.padding,) * 2)
+            params = params.view(k, channels, h_mid, 1, w_mid, 1)  # nearest upsampling: broadcast
+            weighted = self.weighted[i]
+            torch.mul(self.weight_blocks, params, out=weighted.view(k, channels, h_mid, step, w_mid, step))
+            weighted = weighted[:, :, :h_out, :w_out]  # TorchRay's crop (its negative pad)
+            cold = torch.mul(weighted, g.coldness, out=self.scratch[0][:k])
+            torch.ops.aten._softmax.out(cold, 1, False, out=self.softmax[i])
+            pooled = torch.mul(weighted, self.softmax[i], out=self.scratch[0][:k])
+            torch.sum(pooled, dim=1, keepdim=True, out=out[rows])
+        return out
+
+    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+        """Gradient with respect to the parameters of the gradient ``grad`` of :meth:`forward`."""
+        g, step = self.generator, self.generator.step
+        (h_mid, w_mid), (h_out, w_out) = g.shape_mid, g.shape_out
+        weight = self.weight_blocks.view(1, -1, h_mid * step, w_mid * step)[:, :, :h_out, :w_out]
+        parts = []
+        for i, rows in self._chunks(len(grad)):
+            grad_pooled = grad[rows]
+            k, channels = len(grad_pooled), self.kernel**2
+            weighted = self.weighted[i][:, :, :h_out, :w_out]
+            softmax = self.softmax[i]
+            grad_weighted = torch.mul(grad_pooled, softmax, out=self.scratch[0][:k])
+            grad_softmax = torch.mul(grad_pooled, weighted, out=self.scratch[1][:k])
+            grad_cold = torch.ops.aten._softmax_backward_data.out(
+                grad_softmax, softmax, 1, torch.float32, grad_input=self.scratch[2][:k])
+            grad_weighted.add_(grad_cold.mul_(g.coldness))
+            grad_up = self.grad_up[:k]
+            torch.mul(grad_weighted, weight, out=grad_up[:, :, :h_out, :w_out])
+            blocks = grad_up.view(k, channels, h_mid, step, w_mid, step)
+            grad_mid = self.grad_mid[:k]
+            grad_mid.copy_(blocks[:, :, :, 0, :, 0])
+            for dy in range(step):
+                for dx in range(step):
+                    if dy or dx:
+                        grad_mid.add_(blocks[:, :, :, dy, :, dx])
+            parts.append(F.fold(grad_mid.view(k, channels, h_mid * w_mid), g.shape_in,
+                                (self.kernel,) * 2, padding=(g.padding,) * 2))
+        return torch.cat(parts)
+
+
+class _GenerateMasks(torch.autograd.Function):
+    """Autograd node of :meth:`ReusingMaskGenerator.forward` / :meth:`ReusingMaskGenerator.backward`."""
+
+    @staticmethod
+    def forward(ctx: Any, pmask: torch.Tensor, generator: ReusingMaskGenerator) -> torch.Tensor:
+        out = generator.forward(pmask)
+        ctx.generator, ctx.call = generator, generator.calls
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if ctx.call != ctx.generator.calls:
+            raise RuntimeError("ReusingMaskGenerator: backward of an earlier call (its buffers are overwritten)")
+        return ctx.generator.backward(grad.contiguous()), None
+
+
 def batched_extremal_masks(
     model: nn.Module,
     images: torch.Tensor,
@@ -207,17 +356,21 @@ def batched_extremal_masks(
     reference = reference.repeat(n, 1)  # row n * A + i: image n, area i
     row_targets = targets.repeat_interleave(n_areas)
     reward_of = _BATCHED_REWARDS[reward]
+    if device.type == "cpu":
+        # oneDNN's convolutions are faster on channels-last tensors (the model's passes are most of
+        # EP's time); a copy, so the caller's model keeps its layout.
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     # The generator's (masks, (2r+1)^2, H', W') intermediates are large; on the CPU they are
-    # about 2x faster made a few masks at a time (cache-sized), on a GPU in one go.
+    # faster made a few masks at a time (cache-sized; with reused buffers, 2 masks ~5% faster than
+    # 4 and ~15% faster than 8 on 1 thread), on a GPU in one go. The chunking changes no value.
     chunk_size = len(pmask) if device.type == "cuda" else _CPU_MASK_CHUNK
+    masks_of = ReusingMaskGenerator(generator, len(pmask), chunk_size)
 
     optimizer = torch.optim.SGD([pmask], lr=_LEARNING_RATE, momentum=_MOMENTUM, dampening=_MOMENTUM)
     regul_weight = _REGUL_WEIGHT
     for t in range(max_iter):
         pmask.requires_grad_(True)
-        parts = [generator.generate(chunk) for chunk in pmask.split(chunk_size)]
-        cropped = torch.cat([part[0] for part in parts])
-        full = torch.cat([part[1] for part in parts])
+        cropped, full = masks_of(pmask)
         x = _perturb(pyramid, cropped.reshape(n, n_areas, 1, h, w))
         if jitter and t % 2 == 0:
             x = torch.flip(x, dims=(3,))
