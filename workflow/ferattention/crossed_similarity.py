@@ -41,7 +41,9 @@ import pandas as pd
 from scipy import stats
 from scipy.ndimage import gaussian_filter
 
-from .humans.maps import trial_maps
+from .humans.maps import _ORDER_WEIGHTING, trial_maps
+from .methods import SHUFFLED_PREFIX, is_baseline
+from .similarity import shuffle_partners
 
 #: Metrics with a crossed bootstrap; the others keep the by-image CI.
 CROSSED_METRICS: tuple[str, ...] = ("cc", "spearman")
@@ -61,7 +63,7 @@ def participant_maps(
     image_size: int,
     reveal_radius: float,
     blur_sigma: float,
-    order_weighting: str = "none",
+    order_weighting: str = _ORDER_WEIGHTING,
     order_decay: float = 0.5,
     geometries: Mapping[str, Mapping] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -268,4 +270,21 @@ def apply_crossed_ci(summary: pd.DataFrame, crossed: pd.DataFrame) -> pd.DataFra
     for column in ("normalized_low", "normalized_high"):
         out.loc[norm, column] = joined.loc[norm, column].to_numpy()
     out.loc[hit, "ci_resampling"] = "participants_images"
+    return out
+
+
+def with_shuffled(
+    machine: Mapping[tuple[str, str], Mapping[str, np.ndarray]], labels: Mapping[str, str], seed: int,
+) -> dict[tuple[str, str], Mapping[str, np.ndarray]]:
+    """``machine`` plus the shuffled baseline ``(model, "shuffled_<m>")`` of every attention
+    method ``m`` (not a baseline): each image takes the map of its partner of the same expression
+    (:func:`ferattention.similarity.shuffle_partners` with ``seed``, as the rule
+    ``similarity_shuffled`` pairs them); images without a partner are left out."""
+    out = dict(machine)
+    for (model, method), maps in machine.items():
+        if is_baseline(method):
+            continue
+        partners = shuffle_partners({i: labels[i] for i in maps}, seed)
+        out[(model, SHUFFLED_PREFIX + method)] = {i: maps[j] for i, j in partners.items()
+                                                  if j is not None}
     return out

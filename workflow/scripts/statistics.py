@@ -30,6 +30,9 @@ with rule_job(snakemake) as log:
     methods_by_expression = stats.compare_methods_by(
         similarity, dict(zip(manifest["image_id"], manifest["label"])), "expression")
     summary = stats.summarise_similarity(similarity, reliability, n_boot=cfg["n_boot"], seed=cfg["seed"])
+    from ferattention.crossed_similarity import apply_crossed_ci
+
+    summary = apply_crossed_ci(summary, io.read_table(snakemake.input.crossed))
     from ferattention.similarity import METRICS
 
     primary = snakemake.params.primary
