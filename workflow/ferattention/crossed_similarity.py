@@ -217,8 +217,8 @@ def crossed_similarity_ci(
             maps = np.stack([np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel()
                              for k in have])
             if maps.shape[1] != n_pixels:
-                raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} pixels, "
-                                 f"the human maps {n_pixels}")
+                raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} "
+                                 f"pixels, the human maps {n_pixels}")
             values[:, i, have] = replicate_scores(parts[i], seen[i], maps, people_counts, metric)
         means = weighted_means(values, image_counts)
         bounds = None
@@ -274,7 +274,9 @@ def apply_crossed_ci(summary: pd.DataFrame, crossed: pd.DataFrame) -> pd.DataFra
 
 
 def with_shuffled(
-    machine: Mapping[tuple[str, str], Mapping[str, np.ndarray]], labels: Mapping[str, str], seed: int,
+    machine: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    labels: Mapping[str, str],
+    seed: int,
 ) -> dict[tuple[str, str], Mapping[str, np.ndarray]]:
     """``machine`` plus the shuffled baseline ``(model, "shuffled_<m>")`` of every attention
     method ``m`` (not a baseline): each image takes the map of its partner of the same expression
