@@ -13,6 +13,7 @@ sys.path.insert(0, PACKAGE_DIR)
 from ferattention.config import MODEL_FREE_SOURCES, check_config, recovery_sources  # noqa: E402
 from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
+from ferattention.runtime import available_cores  # noqa: E402
 from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -30,8 +31,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
 )
 
-# `--cores` as typed: a job's torch threads are its share of the cores actually available
-# (ferattention.runtime.job_threads), so `--cores 8` on a 2-core machine does not oversubscribe.
+# `--cores` above the cores this machine has (`--cores 8` on 2 cores): schedule as if it had what it
+# has, so that a job alone (training, faithfulness) gets every core and jobs side by side never
+# hold more threads than there are cores (README, "Threads"). Cluster executors run jobs on other
+# machines: left as typed.
+if workflow.local_exec and workflow._cores and workflow._cores > available_cores():
+    workflow.register_resource("_cores", available_cores())
+# The cores scheduled: a job's torch threads are its share of the cores actually available
+# (ferattention.runtime.job_threads), in case a job lands where fewer are available.
 os.environ["FERATTENTION_TOTAL_CORES"] = str(workflow._cores or 0)
 
 ENV = "../envs/ferattention.yaml"

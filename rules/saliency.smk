@@ -1,8 +1,10 @@
 # Machine attention maps: one job per model x method x shard of test images, so the number of jobs
 # grows with images / shard_size and each job loads its model once.
-# Every job that imports torch asks for 4 threads (train, evaluate, saliency, human views,
+# The long torch jobs ask for 4 threads (train, evaluate, Extremal Perturbation, human views,
 # faithfulness): torch is multi-threaded, and each such process holds about 1 GB, so `--cores 8`
-# runs at most two of them at once (peak memory under 4 GB on a small machine).
+# runs at most two of them at once. The other saliency methods take one pass per image (seconds,
+# most of it starting Python and torch): one thread each, so their jobs run side by side.
+# On a machine with fewer cores than `--cores`, Snakemake schedules the cores it has (common.smk).
 
 
 rule saliency:
@@ -21,7 +23,7 @@ rule saliency:
         # Only this method's settings: changing another method's leaves these maps alone
         # (random_model_<m> takes m's settings).
         method_params=lambda wc: config["saliency"].get(base_method(wc.method), {}),
-    threads: 4
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
@@ -42,6 +44,7 @@ use rule saliency as saliency_extremal_perturbation with:
         areas="results/saliency/{model}/{method}/areas-shard-{shard}.csv",
     wildcard_constraints:
         method="extremal_perturbation",
+    threads: 4
 
 
 rule extremal_areas:

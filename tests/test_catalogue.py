@@ -103,11 +103,12 @@ def test_the_catalogue_and_the_config_checks_do_not_import_torch():
 #: Package modules and the config blocks whose settings they take (a parameter named like a key
 #: of those blocks is that setting).
 SETTINGS_OF = {
-    "training.py": ["training", "models.*"], "stats.py": ["statistics"],
+    "training.py": ["training", "models.*"], "stats.py": ["statistics"], "tables.py": ["statistics"],
     "recovery.py": ["statistics", "recovery"], "faithfulness.py": ["faithfulness"],
     "experiment.py": ["experiment"], "humans/views.py": ["experiment"], "humans/maps.py": ["humans"],
     "humans/reliability.py": ["humans", "humans.reliability"], "humans/simulate.py": ["humans.simulated"],
-    "humans/ingest.py": ["humans"], "datasets.py": ["dataset"], "synthetic.py": ["dataset.synthetic"],
+    "humans/ingest.py": ["humans"], **{f"datasets/{m}.py": ["dataset"] for m in (
+        "core", "images", "landmarks", "prepared", "sources")}, "synthetic.py": ["dataset.synthetic"],
     "similarity.py": ["similarity"], "trials.py": ["trials"], "splits.py": ["dataset.split"],
     "attention.py": ["humans", "humans.simulated", "saliency.external.*"],
     "saliency/base.py": ["saliency"], "saliency/baselines.py": ["saliency.center", "saliency.random_model"],
@@ -171,7 +172,7 @@ def test_no_setting_default_is_written_twice():
 
 
 def test_benchmarked_methods_are_catalogued_attention_methods_in_display_order():
-    from ferattention import bench
+    from ferattention.bench import saliency as bench
 
     assert list(bench.SALIENCY_METHODS) == catalogue.method_order(bench.SALIENCY_METHODS)
     assert all(m in catalogue.METHODS and not catalogue.is_baseline(m) for m in bench.SALIENCY_METHODS)

@@ -228,6 +228,27 @@ def test_load_dataset_passes_on_invalid_and_qc(tmp_path):
         datasets.load_dataset({"dataset": {**config["dataset"], "on_invalid": "error"}})
 
 
+
+def test_every_schema_source_has_a_loader_and_an_unknown_source_is_named():
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    assert set(datasets.SOURCES) == set(schema["properties"]["dataset"]["properties"]["source"]["enum"])
+    with pytest.raises(datasets.DatasetError, match=r"dataset\.source: unknown source 'celeba'"):
+        datasets.load_dataset({"dataset": {"source": "celeba", "image_size": 8, "expressions": ["happy"]}})
+
+
+def test_load_dataset_reads_a_fer2013_file_through_the_registry(tmp_path):
+    rows = ["emotion,pixels,Usage", "3," + " ".join(["255"] * 4) + ",Training",
+            "6," + " ".join(["0"] * 4) + ",PrivateTest", "0," + " ".join(["0"] * 4) + ","]
+    (tmp_path / "fer.csv").write_text("\n".join(rows) + "\n")
+    data = datasets.load_dataset({"dataset": {"source": "fer2013", "path": str(tmp_path / "fer.csv"),
+                                              "image_size": 2, "expressions": ["happy", "neutral"]}})
+    # code 3 = happy, 6 = neutral (FER2013's own coding); anger (0) is outside the run: left out
+    assert data.frame[["image_id", "label", "split"]].values.tolist() == [
+        ["fer2013-0", "happy", "train"], ["fer2013-1", "neutral", "test"]]
+    assert data.images.shape == (2, 2, 2) and data.images[0].min() == 1.0 and data.images[1].max() == 0.0
+
 # --------------------------------------------------------------------------- image folder layouts
 
 def test_imagefolder_split_folders_map_to_splits_when_complete(tmp_path):

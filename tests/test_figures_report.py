@@ -466,3 +466,27 @@ def test_extremal_areas_summary_hand_computed():
     np.testing.assert_allclose(table["max"], [0.14, 0.30])
     with pytest.raises(ValueError, match="area_reached"):
         report.extremal_areas_summary(areas.drop(columns="area_reached"))
+
+
+def test_extra_tables_summarise_regions_faithfulness_and_ep_areas_in_page_order():
+    regions = pd.DataFrame({"image_id": ["a", "b", "a", "b"], "agent": ["human"] * 2 + ["model:m"] * 2,
+                            "method": ["human"] * 2 + ["cam"] * 2, "region": ["eyes"] * 4,
+                            "share": [0.2, 0.4, 0.5, 0.7]})
+    agreement = pd.DataFrame({"agent": ["model:m"], "kappa": [0.1]})
+    mixed_tests = pd.DataFrame({"comparison": ["human vs model:m"], "odds_ratio": [2.0]})
+    faith = pd.DataFrame({"image_id": ["a", "b", "a", "b"], "model": "m", "method": "cam",
+                          "curve": ["deletion", "deletion", "insertion", "insertion"],
+                          "auc": [0.1, 0.3, 0.6, 0.8]})
+    areas = pd.DataFrame({"image_id": ["a", "b"], "area_target": [0.1, 0.1],
+                          "area_reached": [0.1, 0.2]})
+    extra = report.extra_tables(regions, agreement, mixed_tests, faith, {"m": areas})
+    assert list(extra) == ["regions", "agreement", "accuracy_tests", "faithfulness", "extremal_areas"]
+    np.testing.assert_allclose(extra["regions"][1]["eyes"], [0.3, 0.6])  # mean share per agent
+    assert extra["agreement"][1] is agreement and extra["accuracy_tests"][1] is mixed_tests
+    np.testing.assert_allclose(extra["faithfulness"][1][["deletion AUC", "insertion AUC"]].to_numpy(),
+                               [[0.2, 0.7]])
+    assert extra["extremal_areas"][1]["model"].tolist() == ["m"]
+    np.testing.assert_allclose(extra["extremal_areas"][1]["mean area reached"], [0.15])
+    # No region masks (an empty regions table) and no EP: those tables are left out.
+    assert list(report.extra_tables(regions.iloc[:0], agreement, mixed_tests, faith)) == [
+        "agreement", "accuracy_tests", "faithfulness"]

@@ -382,11 +382,14 @@ MAP_SETTINGS = {"image_size": S, "reveal_radius": 20.0, "blur_sigma": 2.0}
 
 
 def test_noise_ceiling_equals_its_definition_on_three_participants():
-    # Three participants with known, different clicks on image A; image B is the floor's other image.
+    # Three participants with known, different clicks on image A; the floor of A is the mean of
+    # the maps of the other images, B and C (the centre bias, leave A out).
     a_clicks = {"p1": [(60.0, 60.0), (90.0, 70.0)], "p2": [(70.0, 64.0), (150.0, 90.0)],
                 "p3": [(64.0, 180.0)]}
     b_clicks = {"p1": [(200.0, 190.0)], "p2": [(190.0, 200.0), (40.0, 40.0)], "p3": [(128.0, 30.0)]}
-    frames = [participant_frames(a_clicks, "A"), participant_frames(b_clicks, "B")]
+    c_clicks = {"p1": [(64.0, 64.0)], "p2": [(30.0, 200.0)], "p3": [(128.0, 128.0), (64.0, 80.0)]}
+    frames = [participant_frames(a_clicks, "A"), participant_frames(b_clicks, "B"),
+              participant_frames(c_clicks, "C")]
     trials = pd.concat([f[0] for f in frames], ignore_index=True)
     clicks = pd.concat([f[1] for f in frames], ignore_index=True)
     metrics = {"cc": METRICS["cc"].fn, "spearman": METRICS["spearman"].fn, "sim": METRICS["sim"].fn}
@@ -399,10 +402,11 @@ def test_noise_ceiling_equals_its_definition_on_three_participants():
         return human_maps(image_trials[keep], image_clicks[image_clicks["participant_id"]
                                                           .isin(people)], **MAP_SETTINGS)
     # By hand, with scipy as the reference: the three splits {p} vs the other two (all of them,
-    # since 3 <= repeats), r averaged; Spearman-Brown; attenuation; floor = B's map against A's.
+    # since 3 <= repeats), r averaged; Spearman-Brown; attenuation; floor = (B + C) / 2 against A.
     t_a, c_a = frames[0]
     full_a = group_map(t_a, c_a, ["p1", "p2", "p3"])["A"].ravel()
     full_b = group_map(*frames[1], ["p1", "p2", "p3"])["B"].ravel()
+    full_c = group_map(*frames[2], ["p1", "p2", "p3"])["C"].ravel()
     for name, corr in (("cc", lambda x, y: stats.pearsonr(x, y)[0]),
                        ("spearman", lambda x, y: stats.spearmanr(x, y)[0])):
         halves = [corr(group_map(t_a, c_a, [p])["A"].ravel(),
@@ -413,7 +417,7 @@ def test_noise_ceiling_equals_its_definition_on_three_participants():
         assert row["split_half"] == pytest.approx(r_half, abs=1e-5)
         assert row["lower"] == pytest.approx(2 * r_half / (1 + r_half), abs=1e-5)
         assert row["upper"] == pytest.approx(np.sqrt(2 * r_half / (1 + r_half)), abs=1e-5)
-        assert row["floor"] == pytest.approx(corr(full_b, full_a), abs=1e-5)
+        assert row["floor"] == pytest.approx(corr((full_b + full_c) / 2, full_a), abs=1e-5)
         assert row["n_participants"] == 3
     # Metrics without the Spearman-Brown step get no bounds, but a split-half score and a floor.
     sim = out[out["metric"] == "sim"]
@@ -422,7 +426,7 @@ def test_noise_ceiling_equals_its_definition_on_three_participants():
     # Reproducible; the order of rows is image, then the metrics in the given order.
     again = noise_ceiling(trials, clicks, metrics, repeats=20, seed=3, **MAP_SETTINGS)
     pd.testing.assert_frame_equal(again, out)
-    assert out["metric"].tolist() == ["cc", "spearman", "sim"] * 2
+    assert out["metric"].tolist() == ["cc", "spearman", "sim"] * 3
 
 
 def test_noise_ceiling_single_participant_and_identical_observers():
@@ -715,3 +719,17 @@ def test_read_validated_keeps_ids_as_strings(tmp_path):
     assert trials.loc[0, ["participant_id", "trial_id", "image_id"]].tolist() == ["007", "01", "0042"]
     assert clicks.loc[0, "participant_id"] == "007" and clicks.loc[0, "x"] == 2.5
     assert read_validated(tmp_path / "t.csv")[1] is None
+
+
+def test_original_stimuli_need_every_trial_s_stimulus_size(tmp_path):
+    from ferattention.humans.ingest import require_stimulus_sizes
+
+    path = tmp_path / "trials.csv"
+    path.write_text("trial_id,stimulus_width,stimulus_height\nt1,450,240\nt2,450, \nt3,,240\n")
+    with pytest.raises(HumanDataError, match=r"trials\.csv: row 3, column 'stimulus_width': missing"):
+        require_stimulus_sizes(path)
+    path.write_text("trial_id,stimulus_width\nt1,450\n")
+    with pytest.raises(HumanDataError, match=r"row 1, column 'stimulus_height': missing"):
+        require_stimulus_sizes(path)
+    path.write_text("trial_id,stimulus_width,stimulus_height\nt1,450,240\n")
+    require_stimulus_sizes(path)  # complete: no error

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ferattention import agreement, mixed, stats
-from ferattention.bench_inference import Design, intercepts, simulate
+from ferattention.bench.inference import Design, intercepts, simulate
 
 SMALL = Design(participants=12, images=96)
 

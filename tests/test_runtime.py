@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -60,3 +64,20 @@ def test_a_rule_job_never_runs_more_torch_threads_than_cores(tmp_path, monkeypat
     finally:
         torch.set_num_threads(before)
     assert "thread(s)" in (tmp_path / "job.log").read_text()
+
+
+@pytest.mark.parametrize("cores", ["64", "1"])
+def test_snakemake_schedules_no_more_cores_than_the_machine_has(tmp_path, cores):
+    """`--cores 64` on a smaller machine: Snakemake plans with the cores available (common.smk),
+    so a 4-thread job alone gets all of them (up to 4) and no job gets more."""
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(repo / "config.yaml"), "--cores", cores, "-n"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    threads = [int(t) for t in re.findall(r"^\s*threads: (\d+)$", result.stdout + result.stderr,
+                                          flags=re.M)]
+    expected = min(4, runtime.available_cores(), int(cores))
+    # (Snakemake prints no `threads:` line for a one-thread job)
+    assert max(threads, default=1) == expected, (result.stdout + result.stderr)[-3000:]

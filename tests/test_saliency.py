@@ -115,7 +115,7 @@ def test_gradcam_at_last_block_is_relu_cam():
 
 def test_bench_cam_reference_is_cam_by_definition():
     """The benchmark's CAM reference, checked by hand on a network small enough to write out."""
-    from ferattention import bench
+    from ferattention.bench import saliency as bench
 
     trunk = nn.Sequential(nn.Conv2d(1, 2, 2, stride=2, bias=False))  # 4x4 image -> 2x2 features
     net = models.GapLinearNet(trunk, 2, 3, mean=0.0, std=1.0).eval()
@@ -286,7 +286,7 @@ def test_batched_extremal_perturbation_matches_torchray(params):
 
 
 def test_bench_saliency_reports_agreeing_maps(capsys):
-    from ferattention import bench
+    from ferattention.bench import saliency as bench
 
     bench.main(["saliency", "--images", "4", "--ep-images", "2", "--max-iter", "3", "--size", "32",
                 "--repeats", "1", "--device", "cpu"])

@@ -1,10 +1,10 @@
-"""The DAG grows with images / saliency.shard_size (ferattention.bench_dag on a fake dataset)."""
+"""The DAG grows with images / saliency.shard_size (ferattention.bench.dag on a fake dataset)."""
 
 from pathlib import Path
 
 import yaml
 
-from ferattention import bench_dag
+from ferattention.bench import dag as bench_dag
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -101,7 +101,7 @@ def tie_at_a_step(maps: np.ndarray | torch.Tensor, steps: int) -> np.ndarray:
     return tie_steps(maps, steps).any(axis=1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tensor,
                  maps: torch.Tensor, targets: torch.Tensor, steps: int, batch_size: int,
                  generator: torch.Generator, points: np.ndarray | None = None
@@ -115,6 +115,7 @@ def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tenso
     n_img, k1 = images.shape[0], steps + 1
     if points is None:
         points = np.ones((n_img, k1), dtype=bool)
+        points[:, [0, steps]] = False   # the intact and the fully replaced image: see _endpoints
     per_chunk = max(1, batch_size // k1)
     out = {c: np.full((n_img, k1), np.nan) for c in CURVES}
     for start in range(0, n_img, per_chunk):
@@ -135,7 +136,32 @@ def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tenso
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
+def target_probability(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                       batch_size: int = 256) -> np.ndarray:
+    """Softmax probability of each image's target class, (N,) float64, in batches."""
+    out = [F.softmax(model(images[i:i + batch_size]).float(), dim=1)
+           .gather(1, targets[i:i + batch_size, None])[:, 0].cpu().numpy()
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def endpoints(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+              baseline: str = _FAITHFULNESS["baseline"], blur_sigma: float | None = None,
+              batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The target's probability on the intact and on the fully replaced image, (N,) each.
+
+    Every curve starts or ends at them whatever the map (deletion from intact to baseline,
+    insertion the other way), so several map sets of the same images can share them.
+    """
+    model.eval()
+    targets = targets.to(images.device)
+    base = baseline_images(images, baseline, blur_sigma)
+    return (target_probability(model, images, targets, batch_size),
+            target_probability(model, base, targets, batch_size))
+
+
+@torch.inference_mode()
 def deletion_insertion(
     model: torch.nn.Module,
     images: torch.Tensor,
@@ -147,6 +173,7 @@ def deletion_insertion(
     batch_size: int = 256,
     tie_draws: int = DEFAULT_TIE_DRAWS,
     seed: int = _FAITHFULNESS["seed"],
+    intact_and_replaced: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves: ``{"deletion": (N, steps + 1), "insertion": (...)}``.
 
@@ -156,6 +183,8 @@ def deletion_insertion(
     pixels (``torch.Generator`` seeded with ``seed``, then ``seed + 1``, ...) at the points where
     a tie straddles the cut (:func:`tie_steps`); one draw for the others, whose pixel sets do not
     depend on the order. ``batch_size`` bounds the images x steps sent at once.
+    ``intact_and_replaced``: :func:`endpoints` of these images, when already computed (the
+    first and last points of both curves, which do not depend on the map).
     """
     if steps < 1:
         raise ValueError(f"faithfulness steps must be >= 1, got {steps}")
@@ -173,6 +202,10 @@ def deletion_insertion(
     targets = targets.to(device)
     out = _curves_once(model, images, base, maps, targets, steps, batch_size,
                        torch.Generator().manual_seed(seed))
+    intact, replaced = (intact_and_replaced if intact_and_replaced is not None
+                        else endpoints(model, images, targets, baseline, blur_sigma, batch_size))
+    out["deletion"][:, 0] = out["insertion"][:, steps] = intact
+    out["deletion"][:, steps] = out["insertion"][:, 0] = replaced
     tied = tie_steps(maps.cpu(), steps) if tie_draws > 1 else np.zeros((len(maps), 0), bool)
     rows = np.flatnonzero(tied.any(axis=1))
     if len(rows):
@@ -213,6 +246,10 @@ def faithfulness_tables(
     :func:`deletion_insertion`.
     """
     aucs, curves = [], []
+    if maps_by_method and "intact_and_replaced" not in kwargs:   # shared by every map set
+        kwargs["intact_and_replaced"] = endpoints(
+            model, images, targets, kwargs.get("baseline", _FAITHFULNESS["baseline"]),
+            kwargs.get("blur_sigma"), kwargs.get("batch_size", 256))
     for method, maps in maps_by_method.items():
         missing = [i for i in image_ids if i not in maps]
         if missing:

@@ -301,7 +301,7 @@ def plot_similarity(
         Line2D([], [], color=METHOD_COLORS["human"], linewidth=1.4,
                label="noise ceiling (upper bound), band: 95% CI"),
         Line2D([], [], color="0.35", linestyle=":", linewidth=1.4,
-               label="floor (another image's human map), band: 95% CI"),
+               label="floor (centre bias: other images' human maps), band: 95% CI"),
         Line2D([], [], marker="o", color="0.5", alpha=0.6, linestyle="none", markersize=4,
                label="one image"),
         Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="0.5", linestyle="none",
@@ -593,7 +593,7 @@ def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
 
     ``recovery``: ``results/recovery/recovery.csv`` (``source, model, method, metric, mean,
     normalized, rank, planted``). Cells show the normalised score (mean where a metric has no
-    bounds); a black frame marks each source's winner (rank 1), ``*`` the planted map. Only
+    bounds; "–" where it is undefined); a black frame marks each source's winner (rank 1), ``*`` the planted map. Only
     ``metrics`` present in the table are drawn (the first metric of the table if none is).
     Returns the ``(png, pdf)`` paths.
     """
@@ -616,7 +616,7 @@ def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
             index=sources, columns=methods)
         planted = sub.pivot(index="source", columns="method", values="planted").reindex(
             index=sources, columns=methods).fillna(False).astype(bool)
-        labels = grid.map(lambda v: "" if pd.isna(v) else f"{v:.2f}") + planted.map(
+        labels = grid.map(lambda v: "–" if pd.isna(v) else f"{v:.2f}") + planted.map(
             lambda p: "*" if p else "")
         sns.heatmap(grid.astype(float), ax=ax, cmap="viridis", annot=labels, fmt="",
                     vmin=0 if value == "normalized" else None,
@@ -636,8 +636,8 @@ def plot_recovery(recovery: pd.DataFrame, path: str | os.PathLike,
         ax.tick_params(axis="x", rotation=35)
         for label in ax.get_xticklabels():
             label.set_ha("right")
-    fig.suptitle("Recovery of planted attention (frame: winner; *: planted map)",
-                 fontweight="bold")
+    fig.suptitle("Recovery of planted attention (frame: winner; *: planted map; –: undefined, the "
+                 "source is the same for every image)", fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return save_figure(fig, path)
 

@@ -7,7 +7,10 @@ external map), simulated observers aim their clicks at that source's density
 ceiling exactly as in the main study, every method of every model is compared with them, and
 the methods are ranked per model and metric. When the source is itself one of the compared maps,
 that map must rank first and score near 1 on the normalised scale: otherwise the pipeline could
-not tell a human-like method from another, whatever the human data.
+not tell a human-like method from another, whatever the human data. ``floor`` and ``upper`` are
+kept beside the normalised score: a source that is the same for every image (the centre) leaves
+them closer together than the CI width of the mean, and the normalised score is then NaN
+(undefined, docs/design.md §7.4.3): such a source is judged by its rank only.
 
 Pure functions on tables and arrays; ``workflow/scripts/recovery_source.py`` is the rule.
 """
@@ -23,15 +26,15 @@ import pandas as pd
 from .humans import fixation_maps, human_maps, noise_ceiling, simulate_observers
 from .catalogue import schema_defaults
 from .similarity import METRICS, similarity_table
-from .stats import summarise_similarity
+from .stats import summarise_similarity, unreliable_normalization
 
 #: Defaults of the bootstrap settings: the config schema's ``statistics`` block (their one source).
 _N_BOOT, _SEED = (schema_defaults("statistics")[k] for k in ("n_boot", "seed"))
 
 #: Columns of ``results/recovery/recovery.csv``.
 RECOVERY_COLUMNS: tuple[str, ...] = (
-    "source", "model", "method", "metric", "mean", "normalized", "normalized_low",
-    "normalized_high", "rank", "planted",
+    "source", "model", "method", "metric", "mean", "floor", "upper", "normalized",
+    "normalized_low", "normalized_high", "rank", "planted",
 )
 
 
@@ -105,6 +108,10 @@ def recover_source(
     similarity = pd.concat(parts, ignore_index=True)[["image_id", "model", "method", "metric",
                                                       "value"]]
     summary = summarise_similarity(similarity, ceiling, n_boot=n_boot, seed=seed)
+    # Attention that is the same for every image leaves upper and floor within the noise of the
+    # mean: no normalised score there (NaN), only the rank.
+    undefined = unreliable_normalization(summary)
+    summary.loc[undefined, ["normalized", "normalized_low", "normalized_high"]] = np.nan
     summary["rank"] = rank_methods(summary)
     summary["planted"] = [planted == (model, method)
                           for model, method in zip(summary["model"], summary["method"])]

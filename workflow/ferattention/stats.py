@@ -533,8 +533,9 @@ def summarise_similarity(
 
         ``normalized = (mean - floor) / (upper - floor)``
 
-    over those images: 0 for a map that scores like another image's human map, 1 for a map that
-    scores like the true attention would given the human noise (the upper bound). Its CI
+    over those images: 0 for a map that scores like the centre bias (the mean of the other images'
+    human maps), 1 for a map that scores like the true attention would given the human noise (the
+    upper bound). Its CI
     (``normalized_low``, ``normalized_high``) resamples the images with their value and bounds
     together. Metrics without an upper bound (see the reliability module) have NaN there.
     """
@@ -564,6 +565,20 @@ def summarise_similarity(
                                      both["upper"].to_numpy(), n_boot, seed, level))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
+    """True where ``|upper − floor|`` is smaller than the mean's CI width.
+
+    ``summary``: rows with ``ci_low, ci_high, floor, upper``. There the normalised score divides
+    by less than the uncertainty of the mean itself, e.g. for attention that is the same for
+    every image (the centre bias then is the truth, docs/design.md §7.4.3).
+    """
+    width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
+                                                                               errors="coerce")
+    span = (pd.to_numeric(summary["upper"], errors="coerce")
+            - pd.to_numeric(summary["floor"], errors="coerce")).abs()
+    return (span < width).fillna(False).astype(bool)
 
 
 def _normalized(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -3,13 +3,10 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    import pandas as pd
-
-    from ferattention import io
+    from ferattention import io, tables
     from ferattention.attention import attention_density
     from ferattention.humans import expected_attention
     from ferattention.shards import group_shards
-    from ferattention.similarity import METRICS, similarity_table
 
     p = snakemake.params
     trial_list = io.read_table(snakemake.input.trials)
@@ -20,16 +17,10 @@ with rule_job(snakemake) as log:
         else None)
     target = expected_attention(trial_list, io.load_maps(snakemake.input.regions),
                                 io.read_table(snakemake.input.diagnostic), p.image_size, planted)
-    metrics = [m for m, spec in METRICS.items() if not spec.needs_fixations and m != "emd"]
-    rows = []
     by_set = group_shards(snakemake.input.shards)
-    for model in p.models:
-        for method in p.methods:
-            maps = io.load_map_shards(by_set[(model, method)])
-            table = similarity_table(maps, target, None, metrics)
-            means = table.groupby("metric", sort=False)["value"].mean()
-            rows += [(p.source, model, method, metric, means[metric]) for metric in metrics]
-    out = pd.DataFrame(rows, columns=["source", "model", "method", "metric", "mean"])
+    out = tables.expected_similarity_table(  # one map set in memory at a time
+        p.source, ((model, method, io.load_map_shards(by_set[(model, method)]))
+                   for model in p.models for method in p.methods), target)
     log.info("similarity to the planted attention (%s):\n%s", p.source,
              out.pivot_table(index="method", columns="metric", values="mean").to_string())
     io.write_csv(out, snakemake.output.table)

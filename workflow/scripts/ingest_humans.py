@@ -4,23 +4,15 @@ from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
     import numpy as np
-    import pandas as pd
 
     from ferattention import datasets, io
-    from ferattention.humans import HumanDataError, load_human_data, revealed_fraction
+    from ferattention.humans import load_human_data, revealed_fraction
+    from ferattention.humans.ingest import require_stimulus_sizes
 
     size = snakemake.params.image_size
     geometries = datasets.stimulus_geometries(snakemake.input.geometry, snakemake.params.stimulus)
     if geometries is not None:
-        # Original images differ in size: the size each was shown at cannot default to image_size.
-        raw = pd.read_csv(snakemake.input.trials, dtype=str, keep_default_na=False)
-        for col in ("stimulus_width", "stimulus_height"):
-            blank = (raw[col].str.strip() == "").to_numpy() if col in raw else np.ones(len(raw), bool)
-            if blank.any():
-                raise HumanDataError(
-                    f"{snakemake.input.trials}: row {int(np.argmax(blank)) + 1}, column {col!r}: "
-                    "missing; with humans.stimulus: original every trial must give the size the "
-                    "original image was shown at (stimulus_width, stimulus_height)")
+        require_stimulus_sizes(snakemake.input.trials)
     manifest = io.read_table(snakemake.input.manifest)
     trials, clicks, qc = load_human_data(
         snakemake.input.trials, snakemake.input.clicks, manifest,

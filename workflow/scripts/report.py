@@ -8,35 +8,13 @@ with rule_job(snakemake):
     from ferattention import io, report
     from ferattention.similarity import METRICS
 
-    extra = {}
-    regions = io.read_table(snakemake.input.regions)
-    if not regions.empty:
-        extra["regions"] = ("Share of attention per facial region, mean over images "
-                            "(results/tables/regions.csv; area: a uniform map's share)",
-                            report.region_summary(regions))
-
     agreement = io.read_table(snakemake.input.agreement)
-    extra["agreement"] = ("Agreement beyond accuracy: error consistency and confusion patterns "
-                          "(results/tables/agreement.csv)", agreement)
-    extra["accuracy_tests"] = ("Humans vs each model, logistic mixed model (results/tables/"
-                               "accuracy_tests.csv; odds ratio and difference: humans vs model)",
-                               io.read_table(snakemake.input.accuracy_tests))
-
-    faith = io.read_table(snakemake.input.faithfulness)
-    extra["faithfulness"] = ("Faithfulness to the model: mean deletion and insertion AUC over "
-                             "images (results/tables/faithfulness.csv; deletion: lower is more "
-                             "faithful, insertion: higher)", report.faithfulness_summary(faith))
-
-    if snakemake.input.extremal_areas:
-        import pandas as pd
-
-        areas = pd.concat([io.read_table(path).assign(model=Path(path).parts[-3])
-                           for path in snakemake.input.extremal_areas], ignore_index=True)
-        extra["extremal_areas"] = ("Extremal Perturbation: mask area reached against its target, "
-                                   "fractions of the image (results/saliency/{model}/"
-                                   "extremal_perturbation/areas.csv)",
-                                   report.extremal_areas_summary(areas))
-
+    mixed_tests = io.read_table(snakemake.input.accuracy_tests)
+    extra = report.extra_tables(
+        io.read_table(snakemake.input.regions), agreement, mixed_tests,
+        io.read_table(snakemake.input.faithfulness),
+        # results/saliency/{model}/extremal_perturbation/areas.csv
+        {Path(path).parts[-3]: io.read_table(path) for path in snakemake.input.extremal_areas})
     context = report.build_report_context(
         config=snakemake.params.config,
         accuracy=io.read_table(snakemake.input.accuracy),
@@ -51,7 +29,7 @@ with rule_job(snakemake):
                             if snakemake.input.expected else None),
         # The recovery study is not part of the default run; shown once it has been run.
         recovery_figure=snakemake.input.recovery[0] if snakemake.input.recovery else None,
-        mixed_tests=io.read_table(snakemake.input.accuracy_tests),
+        mixed_tests=mixed_tests,
         agreement=agreement,
     )
     report.render_report(context, snakemake.output.html)

@@ -300,6 +300,23 @@ def shown_image_ids(trials_path: str | os.PathLike, known: Collection[str],
     return set(ids[shown & is_known])
 
 
+def require_stimulus_sizes(trials_path: str | os.PathLike) -> None:
+    """Check that every trial gives the size its stimulus was shown at (``humans.stimulus:
+    original``: the original images differ in size, so it cannot default to ``image_size``).
+
+    A missing ``stimulus_width``/``stimulus_height`` column or a blank cell is a
+    :class:`HumanDataError` naming the file, the first such row (1 = the first data row) and the
+    column.
+    """
+    raw = pd.read_csv(trials_path, dtype=str, keep_default_na=False)
+    for col in ("stimulus_width", "stimulus_height"):
+        blank = (raw[col].str.strip() == "").to_numpy() if col in raw else np.ones(len(raw), bool)
+        if blank.any():
+            raise HumanDataError(
+                f"{trials_path}: row {int(np.argmax(blank)) + 1}, column {col!r}: "
+                "missing; with humans.stimulus: original every trial must give the size the "
+                "original image was shown at (stimulus_width, stimulus_height)")
+
 def _number(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column as float; empty or non-numeric cells and non-finite values become NaN."""
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, copy=True)

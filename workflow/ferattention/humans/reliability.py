@@ -21,9 +21,14 @@ maps, Linsley et al. 2019; docs/design.md §7.4):
     ``corr(truth, map)**2 = r_N``). This is what a method equal to the truth scores, given the
     human noise; the normalised score of ``stats.summarise_similarity`` is 1 there.
 ``floor``
-    The score of the human map of another, random image against this image's map (both from all
-    participants), averaged over ``repeats`` draws: how well a map that knows faces, but not this
-    face, does.
+    The score of the centre bias estimated from the human data (Kümmerer, Wallis & Bethge 2015,
+    PNAS 112:16054, the baseline of "explained information"; Bylinskii et al. 2019): the mean of
+    every *other* image's full human map (leave this image out), scored against this image's map.
+    It knows where people look on faces in general, but nothing about this face. Averaged over
+    the other images it is nearly free of click noise, so it is scored at the same noise level as
+    a method's map and as ``upper`` (a noise-free map against the N-participant map). The former
+    floor, one other image's noisy map, sat below that level: a smooth generic map (the centre
+    baseline) beat it for no image-specific reason (docs/design.md §7.4.3).
 
 The Spearman-Brown step holds for correlations (Pearson ``cc``; ``spearman`` approximately),
 so ``lower`` and ``upper`` are given for the metrics in :data:`SPEARMAN_BROWN_METRICS` only;
@@ -82,8 +87,8 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
         Name -> metric callable (see :data:`Metric`); names in :data:`SPEARMAN_BROWN_METRICS`
         get ``lower`` and ``upper``.
     repeats, seed
-        Random splits per image (all splits instead when there are at most ``repeats``) and
-        other images drawn for the floor; the seed makes them reproducible.
+        Random splits per image (all splits instead when there are at most ``repeats``); the
+        seed makes them reproducible.
     image_size, reveal_radius, blur_sigma, order_weighting, order_decay, geometries
         How the maps are made: the settings of :func:`~.maps.human_maps`, so that the halves
         and the full maps are made exactly like ``results/humans/maps.npz``.
@@ -134,10 +139,9 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     split_image_arr = np.asarray(split_image, dtype=int)
 
     m = len(images)
-    other = None
-    if m >= 2:   # `repeats` random other images for each image
-        other = rng.integers(0, m - 1, size=(repeats, m))
-        other += other >= np.arange(m)
+    # the centre bias of each image: the mean of the other images' full maps (each sums to 1)
+    centre_bias = ((full_maps.sum(axis=0, dtype=float) - full_maps) / (m - 1)
+                   if m >= 2 else None)
 
     rows = []
     with warnings.catch_warnings():   # an image whose scores are all NaN gives NaN, quietly
@@ -151,11 +155,8 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
                 counts = np.bincount(split_image_arr, weights=np.isfinite(scores), minlength=m)
                 split_half = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
             floor = np.full(m, np.nan)
-            if other is not None:
-                ref = np.tile(full_maps, (repeats, 1, 1))
-                fix = np.tile(full_fixations, (repeats, 1, 1))
-                floor = np.nanmean(_score(metric, full_maps[other.ravel()], ref, fix, name)
-                                   .reshape(repeats, m), axis=0)
+            if centre_bias is not None:
+                floor = _score(metric, centre_bias, full_maps, full_fixations, name)
             lower = upper = np.full(m, np.nan)
             if name in SPEARMAN_BROWN_METRICS:
                 lower = spearman_brown(split_half)

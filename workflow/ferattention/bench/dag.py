@@ -1,6 +1,6 @@
 """Benchmark: how long Snakemake takes to build the DAG for many faces, and how many jobs it has.
 
-``python -m ferattention.bench_dag [--images 1000 5000 20000] [--configfile FILE]``
+``python -m ferattention.bench dag [--images 1000 5000 20000] [--configfile FILE]``
 
 The number of test images, hence of saliency shards, is known only after the ``prepare_dataset``
 checkpoint. So, for each size N, the benchmark writes a fake prepared dataset of N images into a
@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import shards
-from .methods import expand_methods
+from .. import shards
+from ..methods import expand_methods
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LIMIT_SECONDS = 15.0
 
 
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ferattention.bench_dag", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ferattention.bench dag", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     run(parser.parse_args(argv))

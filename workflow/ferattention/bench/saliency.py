@@ -3,12 +3,12 @@
 Each prints one JSON object per line with the measured figures and their ratio to the target:
 
 - ``saliency``: this module, below (issue 5);
-- ``faces``: synthetic face generation rate (:mod:`ferattention.bench_faces`, issue 3);
-- ``train``: training the default model on the default set (:mod:`ferattention.bench_train`, issue 4);
-- ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench_dag`, issue 8);
-- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench_workflow`, issue 2);
+- ``faces``: synthetic face generation rate (:mod:`ferattention.bench.faces`, issue 3);
+- ``train``: training the default model on the default set (:mod:`ferattention.bench.train`, issue 4);
+- ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench.dag`, issue 8);
+- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench.workflow`, issue 2);
 - ``inference``: calibration (false-positive rate, power) of the accuracy tests
-  (:mod:`ferattention.bench_inference`, issue 15).
+  (:mod:`ferattention.bench.inference`, issue 15).
 - ``ep-equivalence``: the project's Extremal Perturbation against TorchRay on faces of a trained
   model, judged by TorchRay's own reproducibility (input moved by 1e-6), with the verdict
   (:func:`ferattention.saliency.extremal.torchray_equivalence`, issue 16). Needs a trained model
@@ -48,11 +48,11 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from . import models, saliency
-from .models import build_model
-from .saliency.base import preserved_state
+from .. import models, saliency
+from ..models import build_model
+from ..saliency.base import preserved_state
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SALIENCY_METHODS = ("cam", "gradcam", "gradcam_pp", "extremal_perturbation")
 
 
@@ -218,9 +218,8 @@ def _timed_once(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any
     return time.perf_counter() - start, result
 
 
-#: Benchmarks kept in modules of their own: subcommand -> module (each has ``main(argv)``).
-OTHER_BENCHMARKS = {"faces": "bench_faces", "train": "bench_train", "dag": "bench_dag",
-                    "workflow": "bench_workflow", "inference": "bench_inference"}
+#: Benchmarks kept in modules of their own (``ferattention.bench.<name>``, each with ``main(argv)``).
+OTHER_BENCHMARKS = ("faces", "train", "dag", "workflow", "inference")
 
 
 def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,8 +227,8 @@ def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:
     import yaml
     from snakemake.utils import validate
 
-    from . import datasets
-    from .saliency.extremal import torchray_equivalence
+    from .. import datasets
+    from ..saliency.extremal import torchray_equivalence
 
     model, meta = models.load_checkpoint(args.model, "cpu")
     frame, images = datasets.read_prepared(args.manifest, split="test")
@@ -251,13 +250,13 @@ def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in OTHER_BENCHMARKS:
-        module = importlib.import_module(f".{OTHER_BENCHMARKS[argv[0]]}", __package__)
+        module = importlib.import_module(f".{argv[0]}", __package__)
         return module.main(argv[1:]) or 0
     parser = argparse.ArgumentParser(prog="python -m ferattention.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="benchmark", required=True)
-    for name, module in OTHER_BENCHMARKS.items():
-        sub.add_parser(name, help=f"see python -m ferattention.{module} --help")
+    for name in OTHER_BENCHMARKS:
+        sub.add_parser(name, help=f"see python -m ferattention.bench {name} --help")
     sal = sub.add_parser("saliency", help="saliency methods vs their libraries' per-image use")
     sal.add_argument("--methods", nargs="+", default=list(SALIENCY_METHODS), choices=SALIENCY_METHODS)
     sal.add_argument("--images", type=int, default=128, help="images for cam/gradcam (default 128)")

@@ -1,6 +1,6 @@
 """Benchmark: training of the default model on the default synthetic set.
 
-``python -m ferattention.bench_train [--threads 2] [--config config.yaml] [--model NAME]``
+``python -m ferattention.bench train [--threads 2] [--config config.yaml] [--model NAME]``
 
 Builds the default synthetic faces in memory (``datasets.load_dataset`` with the repository's
 ``config.yaml``, defaults filled by the config schema), splits them as the workflow does, and
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import yaml
 
-from . import datasets, models, splits, training
+from .. import datasets, models, splits, training
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LIMIT_SECONDS = 180.0
 
 
@@ -82,7 +82,7 @@ def bench_train(config: dict[str, Any], model_name: str | None = None) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ferattention.bench_train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ferattention.bench train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--model", default=None, help="a name in models: (default: the first)")

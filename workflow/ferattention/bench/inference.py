@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from . import mixed
+from .. import mixed
 
 EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 

@@ -1,10 +1,11 @@
-"""Dataset adapters: every source becomes one table of images with canonical labels.
+"""Dataset sources: every source becomes one table of images with canonical labels.
 
-An adapter returns a :class:`Dataset`: a frame with one row per image (``image_id``, ``label``,
+:data:`SOURCES` maps each ``dataset.source`` to its loader; :func:`load_dataset` picks it from the
+config and keeps the run's expressions. An adapter returns a :class:`Dataset`: a frame with one row per image (``image_id``, ``label``,
 ``identity``, optional ``split``) and the standardised gray images (float32 ``(N, S, S)`` in
-``[0, 1]``), plus region masks where the source knows them. :func:`standardise_image` converts
+``[0, 1]``), plus region masks where the source knows them. :func:`~.images.standardise_image` converts
 every image the same way (gray, crop, resize) and records the geometry it applied, so that click
-coordinates on the original stimulus can be mapped through it later (:func:`stimulus_geometries`).
+coordinates on the original stimulus can be mapped through it later (:func:`~.prepared.stimulus_geometries`).
 
 Bad input is a :class:`DatasetError` naming the file, the row (line) and the column. With
 ``on_invalid="drop"`` the adapters skip bad rows and images instead and count them by reason in
@@ -16,21 +17,18 @@ file or folder, missing columns) are always errors.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image
 
-from . import shards
-from .catalogue import schema_defaults
-from .io import atomic_dir, read_table
-from .labels import EXPRESSIONS, REGIONS
+from ..catalogue import schema_defaults
+from .core import QC_COLUMNS, Dataset, DatasetError, _empty_qc, _known_labels, _lookup_label
+from .images import IMAGE_SUFFIXES, read_image, standardise_image
+from .landmarks import crop_points, landmark_masks, parse_landmarks
 
 #: Defaults of the ``dataset`` settings: the config schema (their one source).
 _DATASET = schema_defaults("dataset")
@@ -38,22 +36,7 @@ _ON_INVALID, _CROP = _DATASET["on_invalid"], _DATASET["crop"]
 
 _log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 ON_INVALID = ("error", "drop")
-QC_COLUMNS = ["file", "reason", "n_rows"]
-
-#: Common spellings of expression names in public datasets -> canonical name.
-LABEL_ALIASES: dict[str, str] = {
-    **{e: e for e in EXPRESSIONS},
-    "neutrality": "neutral", "calm": "neutral",
-    "happiness": "happy", "joy": "happy", "smile": "happy",
-    "sadness": "sad", "unhappy": "sad",
-    "surprised": "surprise", "surprize": "surprise",
-    "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "disgusted": "disgust",
-    "angry": "anger", "mad": "anger",
-    "contemptuous": "contempt",
-}
 
 #: Top-level folder names of an image folder that name a split (``<path>/<split>/<label>/...``).
 SPLIT_FOLDERS: dict[str, str] = {"train": "train", "training": "train", "val": "val",
@@ -67,239 +50,6 @@ AFFECTNET_CODES = {0: "neutral", 1: "happy", 2: "sad", 3: "surprise", 4: "fear",
                    6: "anger", 7: "contempt"}
 AFFECTNET_DROPPED_CODES = (8, 9, 10)
 
-#: The 68-point iBUG (Multi-PIE) landmark layout of AffectNet, 0-based indices per region; each
-#: tuple is one part, filled as the convex hull of its points (two brows, two eyes, the nose from
-#: bridge to nostrils, the mouth's outer and inner lip contours).
-N_LANDMARKS = 68
-LANDMARK_PARTS: dict[str, tuple[range, ...]] = {
-    "brows": (range(17, 22), range(22, 27)),
-    "eyes": (range(36, 42), range(42, 48)),
-    "nose": (range(27, 36),),
-    "mouth": (range(48, 68),),
-}
-
-
-class DatasetError(ValueError):
-    """Bad dataset input; the message names the file, row and field. ``reason`` is the short
-    code under which ``on_invalid: drop`` counts it in the qc table."""
-
-    def __init__(self, message: str, reason: str = "invalid") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def _empty_qc() -> pd.DataFrame:
-    return pd.DataFrame({"file": pd.Series(dtype=str), "reason": pd.Series(dtype=str),
-                         "n_rows": pd.Series(dtype=int)})
-
-
-@dataclasses.dataclass
-class Dataset:
-    """Standardised images with their table.
-
-    ``frame``: one row per image, columns ``image_id, label, identity`` (+ ``split`` when the source
-    fixes it, + ``crop_left, crop_top, crop_right, crop_bottom, orig_width, orig_height``: the
-    geometry applied). ``images``: float32 ``(N, S, S)`` in ``[0, 1]``, rows aligned with ``frame``.
-    ``masks``: ``image_id -> uint8 (4, S, S)`` region masks where known (else empty).
-    ``diagnostic``: the diagnostic-region table where known (synthetic faces), else None.
-    ``qc``: rows dropped with ``on_invalid="drop"``, per file and reason (``file, reason, n_rows``).
-    """
-
-    frame: pd.DataFrame
-    images: np.ndarray
-    masks: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    diagnostic: pd.DataFrame | None = None
-    qc: pd.DataFrame = dataclasses.field(default_factory=_empty_qc)
-
-
-def _lookup_label(raw: object, label_map: Mapping[str, str] | None) -> str | None:
-    key = str(raw).strip()
-    if label_map and key in label_map:
-        return label_map[key]
-    return LABEL_ALIASES.get(key.lower())
-
-
-def _known_labels(label_map: Mapping[str, str] | None) -> list[str]:
-    return sorted(set(LABEL_ALIASES) | set(label_map or {}))
-
-
-def canonical_label(raw: object, label_map: Mapping[str, str] | None = None, *, where: str) -> str:
-    """Map a dataset's label spelling to a canonical expression name.
-
-    ``label_map`` (from config) wins over the built-in aliases (which ignore case). ``where``
-    names the file/row for the error message.
-    """
-    canon = _lookup_label(raw, label_map)
-    if canon is None:
-        raise DatasetError(
-            f"{where}: unknown expression label {str(raw).strip()!r}; known labels: "
-            f"{_known_labels(label_map)} (add it to dataset.label_map)", "unknown_label")
-    return canon
-
-
-# ----------------------------------------------------------------------------- image conversion
-
-def _gray(image: Image.Image) -> Image.Image:
-    """The image as one float channel (mode ``F``) on the 0-255 scale, whatever its mode.
-
-    8-bit modes (L, P, RGB, RGBA, CMYK, 1, ...) go through PIL's gray conversion (ITU-R 601-2
-    luma, alpha ignored); 16-bit gray (``I;16*``, and ``I`` as PNG decoders give it) is scaled
-    from 0-65535, not clipped at 255.
-    """
-    if image.mode.startswith("I;16") or image.mode == "I":
-        return Image.fromarray(np.asarray(image, dtype=np.float32) * np.float32(255 / 65535))
-    if image.mode == "F":
-        return image
-    return image.convert("L").convert("F")
-
-
-CROPS = ("center", "full")
-
-
-def standardise_image(image: Image.Image, size: int,
-                      box: tuple[float, float, float, float] | None = None, crop: str = _CROP
-                      ) -> tuple[np.ndarray, dict[str, float]]:
-    """Convert an image to a gray float32 ``(size, size)`` array in ``[0, 1]``.
-
-    ``box`` (left, top, right, bottom, in original pixels, continuous coordinates with the origin
-    at the image's top-left corner) is the region to keep. Without a box, ``crop`` decides:
-    ``"center"`` keeps the largest centred square (the aspect ratio is kept), ``"full"`` keeps the
-    whole image (squeezed to a square: for images that were stretched from square ones). Parts
-    of the box outside the image are padded black. The region is resized to ``size`` x
-    ``size`` with PIL's bilinear filter (which averages when it shrinks). Returns the array and the
-    geometry (crop box and original size) for mapping clicks later.
-    """
-    gray = _gray(image)
-    w, h = gray.size
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
-    if box is None and crop == "full":
-        box = (0.0, 0.0, float(w), float(h))
-    elif box is None:
-        side = min(w, h)
-        left, top = (w - side) / 2, (h - side) / 2
-        box = (left, top, left + side, top + side)
-    left, top, right, bottom = (float(v) for v in box)
-    if not (right > left and bottom > top):
-        raise DatasetError(f"crop box {box} is empty", "bad_face_box")
-    pad = [int(np.ceil(max(0.0, v))) for v in (-left, -top, right - w, bottom - h)]
-    if any(pad):
-        padded = Image.new("F", (w + pad[0] + pad[2], h + pad[1] + pad[3]), 0.0)
-        padded.paste(gray, (pad[0], pad[1]))
-        gray = padded
-    inner = (left + pad[0], top + pad[1], right + pad[0], bottom + pad[1])
-    resized = gray.resize((size, size), Image.Resampling.BILINEAR, box=inner)
-    array = np.clip(np.asarray(resized, dtype=np.float32) / 255.0, 0.0, 1.0)
-    geometry = {"crop_left": left, "crop_top": top, "crop_right": right, "crop_bottom": bottom,
-                "orig_width": w, "orig_height": h}
-    return array, geometry
-
-
-def read_image(path: Path, size: int, box: tuple[float, float, float, float] | None = None,
-               crop: str = _CROP) -> tuple[np.ndarray, dict[str, float]]:
-    """Read and standardise one image file.
-
-    The EXIF orientation is applied first (as image viewers and browsers show the photo), so the
-    geometry refers to the image as displayed. A corrupt, truncated, empty or unreadable file is
-    a :class:`DatasetError` naming it (reasons ``empty_image`` and ``unreadable_image``).
-    """
-    try:
-        if path.stat().st_size == 0:
-            raise DatasetError(f"{path}: empty image file (0 bytes)", "empty_image")
-        with Image.open(path) as im:
-            im.load()
-            oriented = ImageOps.exif_transpose(im)
-            return standardise_image(oriented, size, box, crop)
-    except DatasetError:
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error,
-            Image.DecompressionBombError) as exc:
-        raise DatasetError(f"{path}: cannot read image ({exc})", "unreadable_image") from exc
-
-
-# ----------------------------------------------------------------------------- landmarks -> masks
-
-def parse_landmarks(text: str, *, where: str) -> np.ndarray | None:
-    """AffectNet's ``facial_landmarks`` cell ``'x1;y1;x2;y2;...'`` -> float ``(68, 2)``.
-
-    A blank cell gives None (no masks for that image); anything else that is not 136 finite
-    numbers separated by ``;`` is a :class:`DatasetError` (reason ``bad_landmarks``).
-    """
-    text = str(text).strip()
-    if not text:
-        return None
-    try:
-        values = np.array([float(v) for v in text.strip(";").split(";")])
-    except ValueError:
-        raise DatasetError(f"{where}: landmarks are not numbers separated by ';'",
-                           "bad_landmarks") from None
-    if values.size != 2 * N_LANDMARKS or not np.isfinite(values).all():
-        raise DatasetError(f"{where}: expected {2 * N_LANDMARKS} finite numbers (x;y of "
-                           f"{N_LANDMARKS} points), got {values.size}", "bad_landmarks")
-    return values.reshape(N_LANDMARKS, 2)
-
-
-def _hull_distance(points: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """Signed distance (negative inside) of the points ``px`` (M, 2) to the convex hull of
-    ``points`` (K, 2); degenerate hulls (a line, a point) have no inside."""
-    from scipy.spatial import ConvexHull, QhullError
-
-    pts = np.unique(points, axis=0)
-    if len(pts) >= 3:
-        try:
-            hull = ConvexHull(pts)
-            ring = pts[hull.vertices]          # counter-clockwise for 2-D hulls
-        except QhullError:                     # collinear points
-            order = np.lexsort((pts[:, 1], pts[:, 0]))
-            ring = pts[order[[0, -1]]]
-    else:
-        ring = pts
-    a = ring
-    b = np.roll(ring, -1, axis=0) if len(ring) > 1 else ring
-    ab = b - a                                                       # (E, 2)
-    ap = px[:, None, :] - a[None]                                    # (M, E, 2)
-    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
-    dist = np.linalg.norm(ap - t[..., None] * ab, axis=-1).min(axis=1)
-    if len(ring) >= 3:
-        inside = np.all(ap[..., 0] * ab[:, 1] - ap[..., 1] * ab[:, 0] <= 0, axis=1)
-        dist = np.where(inside, -dist, dist)
-    return dist
-
-
-def landmark_masks(points: np.ndarray, size: int, margin_px: float | None = None) -> np.ndarray:
-    """Region masks uint8 ``(4, size, size)`` (``labels.REGIONS`` order) from 68 landmarks.
-
-    ``points``: float ``(68, 2)`` ``(x, y)`` in model-input pixels (continuous coordinates, origin
-    at the top-left corner). Each part of :data:`LANDMARK_PARTS` is filled as its convex hull and
-    grown by ``margin_px`` (default: the synthetic faces' margin, so the masks of both sources mean
-    the same); a pixel belongs to a region when its centre is within the margin, and a pixel near
-    two regions goes to the nearer one (the masks are disjoint, as the synthetic faces' are).
-    """
-    from .synthetic import MASK_MARGIN_PX
-
-    margin = MASK_MARGIN_PX if margin_px is None else margin_px
-    points = np.asarray(points, dtype=float)
-    if points.shape != (N_LANDMARKS, 2):
-        raise ValueError(f"expected landmarks of shape ({N_LANDMARKS}, 2), got {points.shape}")
-    ii, jj = np.mgrid[0:size, 0:size]
-    centres = np.stack([jj.ravel() + 0.5, ii.ravel() + 0.5], axis=1)
-    dist = np.stack([np.min([_hull_distance(points[list(part)], centres)
-                             for part in LANDMARK_PARTS[region]], axis=0)
-                     for region in REGIONS]).reshape(len(REGIONS), size, size)
-    nearest = np.argmin(dist, axis=0)
-    own = nearest[None] == np.arange(len(REGIONS))[:, None, None]
-    return ((dist <= margin) & own).astype(np.uint8)
-
-
-def crop_points(points: np.ndarray, geometry: Mapping[str, float], size: int) -> np.ndarray:
-    """Map ``(x, y)`` points in original pixels to model-input pixels through the crop box."""
-    left, top = geometry["crop_left"], geometry["crop_top"]
-    sx = size / (geometry["crop_right"] - left)
-    sy = size / (geometry["crop_bottom"] - top)
-    return np.column_stack([(points[:, 0] - left) * sx, (points[:, 1] - top) * sy])
-
-
-# ----------------------------------------------------------------------------- adapters
 
 class _Collector:
     """The rows of one source as they are read; with ``on_invalid="drop"`` a bad row is skipped
@@ -362,7 +112,7 @@ def _image_id_problem(image_id: str) -> str | None:
 
 def load_synthetic(expressions: list[str], size: int, params: Mapping, jobs: int = 1) -> Dataset:
     """Generate the embedded default: AU-posed synthetic faces with region masks."""
-    from . import synthetic
+    from .. import synthetic
 
     frame, images, masks = synthetic.generate_faces(
         n_identities=params["identities"], expressions=expressions,
@@ -638,6 +388,45 @@ def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...] =
     return table
 
 
+def _settings(ds: Mapping) -> tuple[int, dict[str, str], str, str]:
+    """``image_size, label_map, on_invalid, crop`` of the ``dataset`` settings."""
+    return (ds["image_size"], ds.get("label_map") or {}, ds.get("on_invalid", _ON_INVALID),
+            ds.get("crop", _CROP))
+
+
+def _synthetic(ds: Mapping, jobs: int) -> Dataset:
+    return load_synthetic(ds["expressions"], ds["image_size"], ds["synthetic"], jobs=jobs)
+
+
+def _imagefolder(ds: Mapping, jobs: int) -> Dataset:
+    size, label_map, on_invalid, crop = _settings(ds)
+    return load_imagefolder(Path(ds["path"]), size, label_map, on_invalid, crop)
+
+
+def _manifest(ds: Mapping, jobs: int) -> Dataset:
+    size, label_map, on_invalid, crop = _settings(ds)
+    return load_manifest(Path(ds["path"]), size, label_map, on_invalid, crop)
+
+
+def _fer2013(ds: Mapping, jobs: int) -> Dataset:
+    size, _, on_invalid, _ = _settings(ds)
+    return load_fer2013(Path(ds["path"]), size, on_invalid)
+
+
+def _affectnet(ds: Mapping, jobs: int) -> Dataset:
+    size, _, on_invalid, _ = _settings(ds)
+    return load_affectnet(Path(ds["path"]), Path(ds["image_root"]), size, on_invalid)
+
+
+#: The sources, by ``dataset.source`` (the schema's enum): each loads its images from the
+#: ``dataset`` settings with ``jobs`` worker processes (used by the synthetic faces only). A new
+#: source is a loader returning a :class:`Dataset` plus an entry here and in the schema.
+SOURCES: dict[str, Callable[[Mapping, int], Dataset]] = {
+    "synthetic": _synthetic, "imagefolder": _imagefolder, "manifest": _manifest,
+    "fer2013": _fer2013, "affectnet": _affectnet,
+}
+
+
 def load_dataset(config: Mapping, jobs: int = 1) -> Dataset:
     """Load the dataset named by ``config['dataset']`` and keep the run's expressions only.
 
@@ -646,22 +435,10 @@ def load_dataset(config: Mapping, jobs: int = 1) -> Dataset:
     (``dataset.on_invalid``). ``jobs``: worker processes for the synthetic faces.
     """
     ds = config["dataset"]
-    size, source = ds["image_size"], ds["source"]
-    label_map = ds.get("label_map") or {}
-    on_invalid = ds.get("on_invalid", "error")
-    crop = ds.get("crop", "center")
-    if source == "synthetic":
-        data = load_synthetic(ds["expressions"], size, ds["synthetic"], jobs=jobs)
-    elif source == "imagefolder":
-        data = load_imagefolder(Path(ds["path"]), size, label_map, on_invalid, crop)
-    elif source == "manifest":
-        data = load_manifest(Path(ds["path"]), size, label_map, on_invalid, crop)
-    elif source == "fer2013":
-        data = load_fer2013(Path(ds["path"]), size, on_invalid)
-    elif source == "affectnet":
-        data = load_affectnet(Path(ds["path"]), Path(ds["image_root"]), size, on_invalid)
-    else:
-        raise DatasetError(f"dataset.source: unknown source {source!r}")
+    source = ds["source"]
+    if source not in SOURCES:
+        raise DatasetError(f"dataset.source: unknown source {source!r}; known: {sorted(SOURCES)}")
+    data = SOURCES[source](ds, jobs)
     keep = data.frame["label"].isin(ds["expressions"]).to_numpy()
     if not keep.any():
         raise DatasetError(f"dataset.path {ds.get('path')}: no image has a label in dataset.expressions "
@@ -674,110 +451,3 @@ def load_dataset(config: Mapping, jobs: int = 1) -> Dataset:
     masks = {k: v for k, v in data.masks.items() if k in set(frame["image_id"])}
     return Dataset(frame=frame, images=data.images[keep], masks=masks, diagnostic=data.diagnostic,
                    qc=data.qc)
-
-
-MANIFEST_COLUMNS = ["image_id", "label", "identity", "split", "path"]
-GEOMETRY_COLUMNS = ["image_id", "crop_left", "crop_top", "crop_right", "crop_bottom",
-                    "orig_width", "orig_height"]
-
-
-def image_filename(image_id: str) -> str:
-    """Relative file name of a prepared image (ids may contain '/', which become folders)."""
-    return f"images/{image_id}.png"
-
-
-def write_prepared(data: Dataset, out_dir: str | Path, images_dir: str | Path) -> pd.DataFrame:
-    """Write the prepared images as 8-bit gray PNGs and return the manifest.
-
-    The images go to a temporary folder that is renamed to ``images_dir`` at the end, so an
-    interrupted job leaves no partial folder. ``path`` in the manifest is relative to ``out_dir``
-    (the manifest's folder).
-    """
-    paths = []
-    with atomic_dir(images_dir) as tmp:
-        for image_id, array in zip(data.frame["image_id"], data.images):
-            rel = image_filename(image_id)
-            target = tmp / Path(rel).relative_to("images")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)).save(target)
-            paths.append(rel)
-    return data.frame.assign(path=paths)[MANIFEST_COLUMNS]
-
-
-def read_prepared(manifest_path: str | Path, split: str | None = None
-                  ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read the prepared manifest and its images (float32 ``(N, S, S)`` in ``[0, 1]``).
-
-    With ``split``, only that split, sorted by ``image_id`` (the order saliency shards use).
-    """
-    manifest_path = Path(manifest_path)
-    frame = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
-    if split is not None:
-        frame = shards.split_rows(frame, split)
-    images = [np.asarray(Image.open(manifest_path.parent / p).convert("L"), dtype=np.float32) / 255.0
-              for p in frame["path"]]
-    stacked = np.stack(images) if images else np.zeros((0, 0, 0), np.float32)
-    return frame, stacked
-
-
-def stimulus_geometries(geometry: str | Path | pd.DataFrame, stimulus: str = "original"
-                        ) -> dict[str, dict[str, Any]] | None:
-    """Geometry records for mapping clicks, from ``results/data/geometry.csv`` (or its frame).
-
-    ``stimulus`` is ``humans.stimulus``: ``"prepared"`` (the stimulus is the prepared image,
-    scaled to the stimulus size) needs no records and gives None; ``"original"`` (the stimulus is
-    the original image file) gives ``image_id -> {"crop": (left, top, right, bottom),
-    "original_size": (width, height)}``, the record :mod:`ferattention.humans.maps` expects
-    (``humans.maps.Geometry``): stimulus -> original pixels -> crop box -> model input.
-    """
-    if stimulus == "prepared":
-        return None
-    if stimulus != "original":
-        raise ValueError(f"humans.stimulus must be 'prepared' or 'original', got {stimulus!r}")
-    frame = geometry if isinstance(geometry, pd.DataFrame) else read_table(geometry)
-    missing = set(GEOMETRY_COLUMNS) - set(frame.columns)
-    if missing:
-        raise DatasetError(f"{geometry if not isinstance(geometry, pd.DataFrame) else 'geometry'}: "
-                           f"missing column(s) {sorted(missing)}")
-    boxes = frame[["crop_left", "crop_top", "crop_right", "crop_bottom"]].to_numpy(float)
-    sizes = frame[["orig_width", "orig_height"]].to_numpy(float)
-    return {image_id: {"crop": tuple(box), "original_size": tuple(wh)}
-            for image_id, box, wh in zip(frame["image_id"], boxes.tolist(), sizes.tolist())}
-
-
-def dataset_examples(frame: pd.DataFrame, images: np.ndarray, expressions: Sequence[str],
-                     n_rows: int = 6, seed: int = 0
-                     ) -> tuple[list[list[np.ndarray | None]], list[str], list[str]]:
-    """Pick example images for a grid of rows by expressions (columns).
-
-    When identities carry several expressions (synthetic faces, or a manifest with identities),
-    the rows are identities, preferably of the test split, those showing the most expressions
-    first; a cell is the identity's first image of that expression (None where it has none).
-    Otherwise the rows are ``example 1..n``: a seeded random sample of each expression's images.
-    Returns ``(cells, row_labels, col_labels)`` for :func:`ferattention.figures.plot_dataset_examples`.
-    """
-    cols = [e for e in expressions if (frame["label"] == e).any()]
-    if not cols:
-        raise ValueError(f"no image has a label in {list(expressions)}")
-    index = pd.Series(np.arange(len(frame)), index=frame.index)
-    per_identity = frame.groupby("identity")["label"].nunique()
-    if per_identity.max() > 1:
-        in_test = (frame.assign(t=frame.get("split", pd.Series("", index=frame.index)) == "test")
-                   .groupby("identity")["t"].any())
-        order = pd.DataFrame({"test": in_test, "n": per_identity}).reset_index()
-        order = order.sort_values(["test", "n", "identity"], ascending=[False, False, True])
-        idents = order["identity"].head(n_rows).tolist()
-        first = (frame.assign(i=index).sort_values("image_id")
-                 .groupby(["identity", "label"])["i"].first())
-        cells = [[images[first[(ident, e)]] if (ident, e) in first.index else None for e in cols]
-                 for ident in idents]
-        return cells, [str(i) for i in idents], cols
-    rng = np.random.default_rng(seed)
-    picks = {}
-    for e in cols:
-        rows = index[frame["label"] == e].to_numpy()
-        picks[e] = rng.permutation(rows)[:n_rows]
-    depth = max(len(v) for v in picks.values())
-    cells = [[images[picks[e][r]] if r < len(picks[e]) else None for e in cols]
-             for r in range(depth)]
-    return cells, [f"example {r + 1}" for r in range(depth)], cols

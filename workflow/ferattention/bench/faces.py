@@ -1,4 +1,4 @@
-"""Benchmark of the synthetic face generator: ``python -m ferattention.bench_faces [options]``.
+"""Benchmark of the synthetic face generator: ``python -m ferattention.bench faces [options]``.
 
 Times :func:`ferattention.synthetic.generate_faces` (images and region masks, as the workflow's
 ``prepare_dataset`` calls it) on ``--images`` faces of ``--size`` pixels, and compares the time
@@ -17,8 +17,8 @@ import json
 import time
 from collections.abc import Sequence
 
-from .labels import EXPRESSIONS
-from .synthetic import generate_faces
+from ..labels import EXPRESSIONS
+from ..synthetic import generate_faces
 
 #: Seconds allowed for 10,000 faces of 64 x 64 pixels (issue 3).
 TARGET_SECONDS = 60.0
@@ -54,7 +54,7 @@ def bench_faces(images: int = TARGET_IMAGES, size: int = TARGET_SIZE, jobs: int 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ferattention.bench_faces", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ferattention.bench faces", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=TARGET_IMAGES, help="faces to generate")
     parser.add_argument("--size", type=int, default=TARGET_SIZE, help="image side in pixels")
