@@ -57,6 +57,37 @@ rule similarity_table:
         "../workflow/scripts/concat_tables.py"
 
 
+# Crossed-bootstrap CIs (participants x images) of the mean cc and spearman of every map set: each
+# replicate rebuilds the human maps from resampled participants (statistics.crossed_n_boot).
+rule similarity_crossed:
+    input:
+        shards=lambda wc: all_shards(MODELS, METHODS),
+        trials="results/humans/trials.csv",
+        clicks="results/humans/clicks.csv",
+        geometry="results/data/geometry.csv",
+        manifest="results/data/manifest.csv",
+        reliability="results/humans/reliability.csv",
+    output:
+        table="results/similarity/crossed_ci.csv",
+    params:
+        metrics=config["similarity"]["metrics"],
+        shuffle_seed=config["similarity"]["shuffle_seed"],
+        statistics=config["statistics"],
+        stimulus=config["humans"]["stimulus"],
+        maps=HUMAN_MAP_SETTINGS,
+        image_size=config["dataset"]["image_size"],
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/similarity_crossed.log",
+    benchmark:
+        "benchmarks/similarity_crossed.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/similarity_crossed.py"
+
+
 def all_saliency_shards(wildcards):
     """Every shard of every model and method."""
     return all_shards(MODELS, METHODS)

@@ -28,6 +28,7 @@ rule statistics:
         similarity="results/tables/similarity.csv",
         reliability="results/humans/reliability.csv",
         manifest="results/data/manifest.csv",  # image labels, for the per-expression breakdowns
+        crossed="results/similarity/crossed_ci.csv",  # participants x images CIs of cc, spearman
     output:
         stats=report(
             "results/tables/stats.csv",

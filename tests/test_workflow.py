@@ -77,7 +77,7 @@ def test_tables_keep_the_contract(run):
         "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
         "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
                                           "floor", "lower", "upper", "normalized",
-                                          "normalized_low", "normalized_high"],
+                                          "normalized_low", "normalized_high", "ci_resampling"],
         "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
                              "effect_size", "n"],
     }

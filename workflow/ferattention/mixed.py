@@ -2,7 +2,7 @@
 
 Per comparison (humans vs one model agent of ``results/tables/accuracy_trials.csv``) the model is
 
-    logit P(correct) = b0 + b1 * human + u[participant] + v[image] + w[image, agent]
+    logit P(correct) = b0 + b1 * human + u[participant] + v[image] + (1 - human) * w[image]
 
 with ``human`` = 1 on the humans' trials and 0 on the model's (so ``b1`` is the log odds ratio of
 humans vs the model, > 0 when humans are more accurate), and independent Gaussian random intercepts
@@ -15,28 +15,43 @@ humans vs the model, > 0 when humans are more accurate), and independent Gaussia
   given their levels: sharing them would cancel the participants' spread from the humans-vs-model
   contrast and understate its uncertainty (``python -m ferattention.bench inference`` measures it).
 * ``v``: one per image, shared by humans and model (the pairing: an image hard for both).
-* ``w``: one per image and agent: how the model's difficulty of an image departs from the humans'.
+* ``w``: one per image on the model's rows only: how the model's difficulty of an image departs
+  from the humans'. An earlier version gave the humans' rows levels of their own in the same
+  component (one variance for both); where the model has image-specific errors the humans lack,
+  that shared variance is too small for the model and too large for the humans, the model's
+  conditional intercept comes out too low, and ``b1`` was biased towards "humans better" under
+  the null (``python -m ferattention.bench inference``: mean z +0.47 over 120 null data sets).
 
 A full-image model answers each image and option pair once (:func:`comparison_frame` keeps one row
 per answered pair); counting that answer once per participant who drew the trial would treat
 copies as independent evidence.
 
 In lme4 terms: ``correct ~ human + (0 + has_participant | participant) + (1 | image) +
-(1 | image_agent)`` (:func:`glmer_formula`; the tests fit it with ``glmer`` as the reference).
+(0 + is_model | image_agent)`` (:func:`glmer_formula`; the tests fit it with ``glmer`` as the
+reference).
 
-Fit (:func:`fit_mixed_logit`): statsmodels ``BinomialBayesMixedGLM`` with flat-ish priors
-(fixed effects N(0, 10²), log random-effect SDs N(0, 1)) fitted by variational Bayes (``fit_vb``),
-which estimates the variance components stably where the joint posterior mode (``fit_map``) can
-collapse a component towards 0 and is much slower. Point estimates are the VB posterior means
-(the joint mode of fixed and random effects attenuates the fixed effects, as PQL does).
-Mean-field VB understates the posterior SD of the fixed effects (it ignores their correlation with
-the random effects), so the standard error comes from the Laplace approximation instead: the
-inverse of the negative Hessian of the model's log posterior over fixed and random effects at the
-VB means, the variances held at their VB values (the conditional covariance ``glmer`` reports).
+Fit (:func:`fit_mixed_logit`), in three steps:
+
+1. statsmodels ``BinomialBayesMixedGLM`` with flat-ish priors (fixed effects N(0, 10²), log
+   random-effect SDs N(0, 1)) fitted by variational Bayes (``fit_vb``) gives starting values.
+2. The log SDs are then set to the maximum of their Laplace-approximated marginal posterior (fixed
+   and random effects integrated out by the Laplace approximation at their conditional mode, the
+   priors above included; Nelder-Mead), as ``glmer`` maximises its Laplace likelihood. Mean-field
+   VB understates the variance components, and in a logistic model the fixed effects move with
+   them (a conditional intercept lies further from 0 the larger the random effects), so the VB
+   values biased ``b1`` and its spread exceeded its SE (measured: SE / SD 0.87-0.90).
+3. Estimates: the conditional mode of fixed and random effects at those SDs (Newton's method).
+   Covariance: the inverse negative Hessian of the log posterior over fixed and random effects
+   there (``se_conditional``, what ``glmer``'s ``vcov`` reports), plus ``G V G'`` for the
+   variance components' own uncertainty (delta method: ``G`` the change of ``(b0, b1)`` with
+   the log SDs, ``V`` the inverse curvature of their Laplace marginal posterior; both by central
+   differences) (``se``).
+
 Wald tests: ``z = b1 / se``, two-sided normal p; 95% intervals ``b1 ± 1.96 se`` (odds ratio:
 ``exp`` of those). The difference in percentage points is the mean over the images of
 ``expit(b0 + b1 + v_i) - expit(b0 + v_i)`` (typical participant, image effects at their
-estimates), with a delta-method interval from the same covariance.
+estimates), with a delta-method interval from the same covariance. Calibration as measured by
+``python -m ferattention.bench inference`` is in README.md ("Statistics of accuracy").
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special, stats
+from scipy import optimize, sparse, special, stats
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -69,12 +84,14 @@ _Z95 = float(stats.norm.ppf(0.975))
 
 @dataclass(frozen=True)
 class MixedFit:
-    """One fitted comparison: ``b1`` (log odds ratio humans vs model) and its standard error, the
-    intercept ``b0`` (model's log odds at typical image), random-effect SDs (logit units), the
+    """One fitted comparison: ``b1`` (log odds ratio humans vs model) and its standard error
+    (``se``, with the variance components' uncertainty; ``se_conditional`` without it, as
+    ``glmer`` reports it), the intercept ``b0`` (model's log odds at typical image), random-effect SDs (logit units), the
     difference in percentage points with its 95% interval, and the row counts."""
 
     log_odds_ratio: float
     se: float
+    se_conditional: float
     intercept: float
     sd_participant: float
     sd_image: float
@@ -149,15 +166,15 @@ def comparison_frame(trials: pd.DataFrame, agent: str, shared_levels: bool = Fal
             "image": once["image_id"].astype(str).to_numpy(),
         }))
     frame = pd.concat(rows, ignore_index=True)
-    frame["image_agent"] = frame["image"] + np.where(frame["human"] == 1, "@human", "@model")
+    frame["image_agent"] = np.where(frame["human"] == 1, "", frame["image"] + "@model")
     return frame
 
 
 def glmer_formula() -> str:
     """The same model in lme4 syntax, on the columns of :func:`comparison_frame` (R adds
-    ``has_participant``: 1 where ``participant`` is not empty)."""
+    ``has_participant``: 1 where ``participant`` is not empty, and ``is_model = 1 - human``)."""
     return ("correct ~ human + (0 + has_participant | participant) + (1 | image) + "
-            "(1 | image_agent)")
+            "(0 + is_model | image_agent)")
 
 
 def _one_hot(levels: pd.Series, keep: np.ndarray) -> tuple[sparse.csr_matrix, list[str]]:
@@ -193,31 +210,115 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
         vb = model.fit_vb(fit_method="L-BFGS-B", rng=np.random.default_rng(seed))
     fe, log_sd, vc = model._unpack(vb.params)  # noqa: SLF001 - the library's own layout
     n_fe = len(fe)
-    sd_of = np.exp(log_sd)[ident_arr]
 
     design = sparse.hstack([sparse.csr_matrix(exog), exog_vc]).tocsr()
-    theta = np.concatenate([fe, vc])
-    mu = special.expit(design @ theta)
-    # Negative Hessian of the log posterior over (fixed, random effects), variances held fixed.
-    info = (design.T @ design.multiply((mu * (1 - mu))[:, None])).toarray()
-    info += np.diag(np.concatenate([np.full(n_fe, FE_PRIOR_SD ** -2), sd_of ** -2]))
-    cov = np.linalg.inv(info)
+    # Variance components: the maximum of their Laplace marginal posterior, from the VB values
+    # (VB understates them, and the logit's fixed effects move with them: module docstring).
+    log_sd, theta = _laplace_variances(design, y, np.concatenate([fe, vc]), n_fe, log_sd, ident_arr)
+    cov = np.linalg.inv(_information(design, theta, _precision(n_fe, log_sd, ident_arr)))
+    # The fixed effects move with the variance components (the logit's conditional intercepts
+    # depend on them); add that uncertainty by the delta method (module docstring).
+    cov_fe = cov[:2, :2] + _variance_component_term(design, y, theta, n_fe, log_sd, ident_arr)
     b0, b1 = theta[0], theta[1]
     image_cols = np.flatnonzero(np.asarray(ident) == COMPONENTS.index("image"))
     v = theta[n_fe + image_cols]
     p_h, p_m = special.expit(b0 + b1 + v), special.expit(b0 + v)
     diff = float(np.mean(p_h - p_m))
     grad = np.array([np.mean(p_h * (1 - p_h) - p_m * (1 - p_m)), np.mean(p_h * (1 - p_h))])
-    diff_se = float(np.sqrt(grad @ cov[:2, :2] @ grad))
+    diff_se = float(np.sqrt(grad @ cov_fe @ grad))
     sds = dict(zip(present, np.exp(log_sd)))
     return MixedFit(
-        log_odds_ratio=float(b1), se=float(np.sqrt(cov[1, 1])), intercept=float(b0),
+        log_odds_ratio=float(b1), se=float(np.sqrt(cov_fe[1, 1])),
+        se_conditional=float(np.sqrt(cov[1, 1])), intercept=float(b0),
         sd_participant=float(sds.get(0, np.nan)), sd_image=float(sds[1]),
         sd_image_agent=float(sds.get(2, np.nan)), difference_pp=100 * diff,
         difference_ci_low=100 * (diff - _Z95 * diff_se),
         difference_ci_high=100 * (diff + _Z95 * diff_se),
         n_human_trials=int(human.sum()), n_model_trials=int((human == 0).sum()),
     )
+
+
+def _precision(n_fe: int, log_sd: np.ndarray, ident: np.ndarray) -> np.ndarray:
+    """Prior precisions of (fixed effects, random effects) for log random-effect SDs ``log_sd``."""
+    random = np.exp(-2 * np.asarray(log_sd))[ident]
+    return np.concatenate([np.full(n_fe, FE_PRIOR_SD ** -2), random])
+
+
+def _information(design: sparse.csr_matrix, theta: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Negative Hessian of the log posterior over (fixed, random effects) at ``theta``, dense."""
+    mu = special.expit(design @ theta)
+    info = (design.T @ design.multiply((mu * (1 - mu))[:, None])).toarray()
+    return info + np.diag(precision)
+
+
+def _laplace(design: sparse.csr_matrix, y: np.ndarray, start: np.ndarray, n_fe: int,
+             log_sd: np.ndarray, ident: np.ndarray) -> tuple[np.ndarray, float]:
+    """Conditional mode of (fixed, random effects) given the log SDs, by Newton's method from
+    ``start``, and the Laplace approximation of the log marginal posterior of the log SDs
+    (their N(0, VC_PRIOR_SD²) prior included), up to a constant."""
+    precision = _precision(n_fe, log_sd, ident)
+    theta = start.copy()
+    for _ in range(50):
+        mu = special.expit(design @ theta)
+        info = _information(design, theta, precision)
+        step = np.linalg.solve(info, design.T @ (y - mu) - precision * theta)
+        theta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    eta = design @ theta
+    log_post = (np.sum(y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * theta ** 2)
+                - np.sum(np.asarray(log_sd)[ident])
+                - 0.5 * np.sum(np.square(log_sd)) / VC_PRIOR_SD ** 2
+                - 0.5 * np.linalg.slogdet(_information(design, theta, precision))[1])
+    return theta, float(log_post)
+
+
+def _laplace_variances(design: sparse.csr_matrix, y: np.ndarray, start: np.ndarray, n_fe: int,
+                       log_sd: np.ndarray, ident: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log SDs maximising :func:`_laplace` (Nelder-Mead from ``log_sd``) and the conditional mode
+    of (fixed, random effects) there."""
+    last = {"mode": _laplace(design, y, start, n_fe, log_sd, ident)[0]}
+
+    def objective(x: np.ndarray) -> float:
+        mode, value = _laplace(design, y, last["mode"], n_fe, x, ident)
+        last["mode"] = mode
+        return -value
+
+    best = optimize.minimize(objective, np.asarray(log_sd, dtype=float), method="Nelder-Mead",
+                             options={"xatol": 1e-3, "fatol": 1e-5, "maxiter": 400})
+    mode, _ = _laplace(design, y, last["mode"], n_fe, best.x, ident)
+    return best.x, mode
+
+
+def _variance_component_term(design: sparse.csr_matrix, y: np.ndarray, theta: np.ndarray,
+                             n_fe: int, log_sd: np.ndarray, ident: np.ndarray,
+                             step: float = 0.1) -> np.ndarray:
+    """``G V G'`` (2, 2): how far (b0, b1) move with the log SDs (``G``, central differences of
+    the conditional mode) times the log SDs' covariance ``V`` (inverse curvature of their Laplace
+    log marginal posterior, by finite differences)."""
+    k = len(log_sd)
+    basis = np.eye(k) * step
+    mode0, f0 = _laplace(design, y, theta, n_fe, log_sd, ident)
+
+    def at(shift: np.ndarray) -> tuple[np.ndarray, float]:
+        return _laplace(design, y, mode0, n_fe, log_sd + shift, ident)
+
+    plus = [at(basis[j]) for j in range(k)]
+    minus = [at(-basis[j]) for j in range(k)]
+    gradient = np.column_stack([(plus[j][0][:2] - minus[j][0][:2]) / (2 * step) for j in range(k)])
+    curvature = np.empty((k, k))
+    for j in range(k):
+        curvature[j, j] = (plus[j][1] - 2 * f0 + minus[j][1]) / step ** 2
+        for m in range(j):
+            cross = (at(basis[j] + basis[m])[1] - at(basis[j] - basis[m])[1]
+                     - at(basis[m] - basis[j])[1] + at(-basis[j] - basis[m])[1]) / (4 * step ** 2)
+            curvature[j, m] = curvature[m, j] = cross
+    # the prior makes the curvature at least 1 / VC_PRIOR_SD² away from degenerate fits; clip
+    # what finite differences leave below that
+    values, vectors = np.linalg.eigh(-curvature)
+    values = np.maximum(values, VC_PRIOR_SD ** -2)
+    cov_log_sd = (vectors / values) @ vectors.T
+    return gradient @ cov_log_sd @ gradient.T
 
 
 def mcnemar_p(human: np.ndarray, model: np.ndarray) -> float:

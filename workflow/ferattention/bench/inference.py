@@ -10,18 +10,20 @@ with the model's rows in the participants' levels (``fpr_naive_mixed``, the firs
 Prints one JSON object: the false-positive rates at alpha 0.05 (target for the mixed model:
 0.03-0.07), the power at the 5-point difference, their binomial 95% intervals, and the values used.
 
-Generating model (logit scale; the values are stated, not estimated from a run):
-human ``b0 + u_p + v_i``, model ``b0 - delta + v_i + a_i`` with participant SD ``sd_participant``,
-image SD ``sd_image`` (shared: images hard for humans are hard for the model) and the model's own
-image deviation SD ``sd_image_agent``; ``b0`` gives human accuracy ~93% (the default's simulated
-observers). A full-image model's answer to an image and option pair is drawn once and reused for
-every participant who drew that trial, as in the workflow.
+Generating model (logit scale): human ``b0 + u_p + v_i``, model ``b0 - delta + v_i + a_i`` with
+participant SD ``sd_participant``, image SD ``sd_image`` (shared: images hard for humans are hard
+for the model) and the model's own image deviation SD ``sd_image_agent``; ``b0`` gives the human
+accuracy. The values (:class:`Design`) are the mixed model's estimates on the default run (humans
+vs ``model:compact``: human accuracy 0.96, SDs 0.43, 0.74 and 0.73). A full-image model's
+answer to an image and option pair is drawn once and reused for every participant who drew that
+trial, as in the workflow. Workers run with one BLAS thread each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -44,10 +46,10 @@ class Design:
 
     participants: int = 16
     images: int = 144
-    human_accuracy: float = 0.93
-    sd_participant: float = 0.5
-    sd_image: float = 1.0
-    sd_image_agent: float = 0.5
+    human_accuracy: float = 0.96
+    sd_participant: float = 0.43
+    sd_image: float = 0.74
+    sd_image_agent: float = 0.73
 
 
 def _marginal(b0: float, sd: float) -> float:
@@ -97,8 +99,9 @@ def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def _one(args: tuple[Design, float, int, bool]) -> tuple[float, float, float]:
-    """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``)."""
+def _one(args: tuple[Design, float, int, bool]) -> tuple[float, float, float, float, float]:
+    """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``);
+    then the mixed model's log odds ratio and its standard error."""
     design, difference, seed, naive = args
     trials = simulate(design, difference, seed)
     fit = mixed.fit_mixed_logit(mixed.comparison_frame(trials, "model:sim"), seed=seed)
@@ -108,7 +111,7 @@ def _one(args: tuple[Design, float, int, bool]) -> tuple[float, float, float]:
     if naive:
         frame = mixed.comparison_frame(trials, "model:sim", shared_levels=True)
         p_naive = mixed.fit_mixed_logit(frame, seed=seed).p_value
-    return fit.p_value, mixed.mcnemar_p(h, m), p_naive
+    return fit.p_value, mixed.mcnemar_p(h, m), p_naive, fit.log_odds_ratio, fit.se
 
 
 def _rate(hits: int, n: int) -> dict[str, float]:
@@ -134,19 +137,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     tasks = [(design, d, args.seed + 100_000 * j + i, j == 0 and i < args.naive)
              for j, d in enumerate((0.0, args.difference)) for i in range(args.n)]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(_one, tasks, chunksize=4))
-    else:
-        results = [_one(t) for t in tasks]
-    p = np.array(results).reshape(2, args.n, 3)  # condition, data set, (mixed, mcnemar, naive)
-    hits = (p < args.alpha).sum(axis=1)
+    # One BLAS thread per worker: the fits' small dense algebra gains nothing from threads, and
+    # several workers' thread pools on few cores slow each other down many times over. The
+    # workers are spawned so that they read these settings when they load numpy.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(args.jobs, 1), mp_context=spawn) as pool:
+        results = list(pool.map(_one, tasks, chunksize=4))
+    # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se)
+    values = np.array(results).reshape(2, args.n, 5)
+    hits = (values[:, :, :3] < args.alpha).sum(axis=1)
+    b1, se = values[0, :, 3], values[0, :, 4]
     out = {
         "benchmark": "inference", "data_sets": args.n, "alpha": args.alpha,
         "design": asdict(design), "difference": args.difference,
         "fpr_mixed": _rate(int(hits[0, 0]), args.n), "fpr_mcnemar": _rate(int(hits[0, 1]), args.n),
         "fpr_naive_mixed": (_rate(int(hits[0, 2]), min(args.naive, args.n))
                             if args.naive > 0 else None),
+        # under the null: is the SE the spread of the estimates? (ratio 1: yes; < 1: too small)
+        "null_log_odds_ratio_mean": float(b1.mean()),
+        "null_log_odds_ratio_sd": float(b1.std(ddof=1)),
+        "null_se_mean": float(se.mean()), "null_se_to_sd": float(se.mean() / b1.std(ddof=1)),
         "power_mixed": _rate(int(hits[1, 0]), args.n),
         "power_mcnemar": _rate(int(hits[1, 1]), args.n),
         "fpr_target": [0.03, 0.07],

@@ -1,0 +1,181 @@
+"""Crossed bootstrap (participants x images) of mean similarity (ferattention.crossed_similarity)."""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferattention import crossed_similarity as cs
+from ferattention import stats
+from ferattention.humans import human_maps
+from ferattention.similarity import METRICS
+
+STIM, SIZE = 256.0, 16
+SETTINGS = {"image_size": SIZE, "reveal_radius": 24.0, "blur_sigma": 1.0}
+
+
+def _study(seen: dict[str, list[int]], targets, rng: np.random.Generator, clicks_per_trial=3,
+           jitter=20.0):
+    """Trials and clicks: participant ``p`` sees the images ``seen[p]`` and clicks near
+    ``targets(p, i)`` (stimulus pixels) with Gaussian ``jitter`` (SD, stimulus pixels)."""
+    trial_rows, click_rows = [], []
+    for p, images in seen.items():
+        for i in images:
+            tid = f"{p}-t{i}"
+            trial_rows.append((p, tid, f"img{i}", STIM, STIM))
+            target = targets(p, i)
+            for k in range(clicks_per_trial):
+                x, y = np.clip(np.asarray(target) + rng.normal(0, jitter, 2), 0, STIM - 1)
+                click_rows.append((p, tid, k + 1, x, y))
+    trials = pd.DataFrame(trial_rows, columns=["participant_id", "trial_id", "image_id",
+                                               "stimulus_width", "stimulus_height"])
+    clicks = pd.DataFrame(click_rows, columns=["participant_id", "trial_id", "click_index", "x", "y"])
+    return trials, clicks
+
+
+def _machine(image_ids, rng, n_rows=3):
+    """Random smooth-ish machine maps, one dict per row (model, method)."""
+    return {("m", f"method{k}"): {i: rng.gamma(0.5, size=(SIZE, SIZE)) for i in image_ids}
+            for k in range(n_rows)}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """2 participants x 3 images: p0 sees images 0 and 1, p1 sees 1 and 2."""
+    rng = np.random.default_rng(0)
+    targets = {("p0", 0): (60, 60), ("p0", 1): (200, 60), ("p1", 1): (60, 200), ("p1", 2): (128, 128)}
+    trials, clicks = _study({"p0": [0, 1], "p1": [1, 2]}, lambda p, i: targets[(p, i)], rng)
+    parts, seen, images, people = cs.participant_maps(trials, clicks, **SETTINGS)
+    return trials, clicks, parts, seen, images, people, _machine(images, rng)
+
+
+@pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
+def test_all_participants_once_rebuild_the_human_maps(tiny, metric):
+    trials, clicks, parts, seen, images, people, machine = tiny
+    assert images == ["img0", "img1", "img2"] and people == ["p0", "p1"]
+    assert seen.tolist() == [[True, False], [True, True], [False, True]]
+    human = human_maps(trials, clicks, **SETTINGS)
+    for i, image_id in enumerate(images):
+        maps = np.stack([machine[key][image_id] for key in machine])
+        got = cs.replicate_scores(parts[i], seen[i], maps.reshape(len(maps), -1),
+                                  np.ones((1, 2)), metric)[0]
+        want = METRICS[metric].fn(maps, np.broadcast_to(human[image_id], maps.shape))
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def _reference_mean(trials, clicks, machine_row, people_counts, image_counts, metric):
+    """One bootstrap replicate the slow way: copy each participant's trials as often as drawn,
+    build the human maps from the copies, score every drawn image, average with multiplicity."""
+    copies = []
+    for p, c in zip(["p0", "p1"], people_counts):
+        for r in range(c):
+            copies.append((trials[trials.participant_id == p].assign(participant_id=f"{p}#{r}"),
+                           clicks[clicks.participant_id == p].assign(participant_id=f"{p}#{r}")))
+    if not copies:
+        return np.nan
+    t = pd.concat([a for a, _ in copies], ignore_index=True)
+    c = pd.concat([b for _, b in copies], ignore_index=True)
+    human = human_maps(t, c, **SETTINGS)
+    scores = []
+    for i, n in enumerate(image_counts):
+        image_id = f"img{i}"
+        if n and image_id in human:
+            s = METRICS[metric].fn(machine_row[image_id][None], human[image_id][None])[0]
+            scores += [s] * n
+    return np.mean(scores) if scores else np.nan
+
+
+def _ordered_draws(n):
+    """Every ordered bootstrap draw of n units, as count vectors (n**n of them, equally likely)."""
+    return [np.bincount(draw, minlength=n) for draw in product(range(n), repeat=n)]
+
+
+@pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
+def test_tiny_case_enumerated(tiny, metric):
+    """2 participants x 3 images: every one of the 4 x 27 equally likely replicates equals the slow
+    reference; the CI matches the quantiles of that exact bootstrap distribution."""
+    trials, clicks, parts, seen, images, people, machine = tiny
+    key = ("m", "method0")
+    pc = np.array(_ordered_draws(2))  # (4, 2)
+    ic = np.array(_ordered_draws(3))  # (27, 3)
+    maps = {i: np.asarray(machine[key][i]).reshape(1, -1) for i in images}
+    values = np.stack([cs.replicate_scores(parts[k], seen[k], maps[i], pc, metric)[:, 0]
+                       for k, i in enumerate(images)], axis=1)  # (4, 3)
+    exact = []
+    for a, b in product(range(len(pc)), range(len(ic))):
+        got = cs.weighted_means(values[a][None, :, None], ic[b][None])[0, 0]
+        want = _reference_mean(trials, clicks, machine[key], pc[a], ic[b], metric)
+        assert got == pytest.approx(want, abs=1e-6, nan_ok=True)
+        exact.append(got)
+    exact = np.array(exact)
+    # p0 drawn twice: image 2 has no human map and drops out of the mean (p1 likewise for image 0)
+    assert np.isnan(values[0, 2]) and np.isnan(values[3, 0])
+    table = cs.crossed_similarity_ci(parts, seen, images, {key: machine[key]}, [metric],
+                                     n_boot=4000, seed=1)
+    row = table.iloc[0]
+    finite = exact[np.isfinite(exact)]
+    assert np.quantile(finite, 0.01) <= row.ci_low <= np.quantile(finite, 0.05)
+    assert np.quantile(finite, 0.95) <= row.ci_high <= np.quantile(finite, 0.99)
+
+
+def _halves(n_people=8, n_images=30, differ=True, seed=0):
+    """Half the participants click the top left, half the bottom right (or all the same spots),
+    the spot moving from image to image."""
+    rng = np.random.default_rng(seed)
+    people = {f"p{k}": list(range(n_images)) for k in range(n_people)}
+    offsets = rng.uniform(-30, 30, size=(n_images, 2))
+
+    def target(p, i):
+        spot = (70, 70) if (int(p[1:]) % 2 == 0 or not differ) else (190, 190)
+        return np.asarray(spot) + offsets[i]
+    trials, clicks = _study(people, target, rng, jitter=0.0)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    machine = {("m", "top_left"): {f"img{i}": np.exp(-((xx - 4.4 - offsets[i, 0] / 16) ** 2
+                                                     + (yy - 4.4 - offsets[i, 1] / 16) ** 2) / 8)
+                                   + rng.uniform(0, 0.3, (SIZE, SIZE)) for i in range(n_images)}}
+    return trials, clicks, machine
+
+
+@pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
+def test_crossed_ci_is_wider_when_participants_differ(metric):
+    widths = {}
+    for differ in (True, False):
+        trials, clicks, machine = _halves(differ=differ)
+        parts, seen, images, _ = cs.participant_maps(trials, clicks, **SETTINGS)
+        crossed = cs.crossed_similarity_ci(parts, seen, images, machine, [metric], n_boot=1000,
+                                           seed=0).iloc[0]
+        human = human_maps(trials, clicks, **SETTINGS)
+        pred = np.stack([machine[("m", "top_left")][i] for i in images])
+        values = METRICS[metric].fn(pred, np.stack([human[i] for i in images]))
+        low, high = stats.bootstrap_ci(values, np.mean, 1000, 0)
+        assert crossed.ci_low < values.mean() < crossed.ci_high
+        widths[differ] = (crossed.ci_high - crossed.ci_low, high - low)
+    crossed_w, image_w = widths[True]
+    assert crossed_w > 2 * image_w  # which half is drawn moves every image's map at once
+    # participants who all click alike: the crossed bootstrap is the image bootstrap
+    crossed_w, image_w = widths[False]
+    assert crossed_w == pytest.approx(image_w, rel=0.15)
+
+
+def test_normalized_ci_and_summary_columns(tiny):
+    _, _, parts, seen, images, _, machine = tiny
+    reliability = pd.DataFrame({"image_id": images * 2, "metric": ["cc"] * 3 + ["spearman"] * 3,
+                                "floor": 0.0, "upper": 1.0, "lower": 0.5})
+    table = cs.crossed_similarity_ci(parts, seen, images, machine, ["cc"], reliability,
+                                     n_boot=500, seed=0)
+    assert tuple(table.columns) == cs.CROSSED_COLUMNS and len(table) == len(machine)
+    # floor 0 and upper 1 everywhere: the normalized score is the mean itself
+    np.testing.assert_allclose(table.normalized_low, table.ci_low)
+    np.testing.assert_allclose(table.normalized_high, table.ci_high)
+    summary = pd.DataFrame({"model": "m", "method": ["method0", "method1"], "metric": ["cc", "sim"],
+                            "mean": 0.1, "ci_low": -1.0, "ci_high": 1.0, "normalized": [0.1, np.nan],
+                            "normalized_low": -1.0, "normalized_high": 1.0})
+    out = cs.apply_crossed_ci(summary, table)
+    assert out.ci_resampling.tolist() == ["participants_images", "images"]
+    assert out.ci_low.iloc[0] == table.ci_low.iloc[0] and out.ci_low.iloc[1] == -1.0
+    assert out.normalized_low.iloc[0] == table.normalized_low.iloc[0]
+    with pytest.raises(ValueError, match="supports"):
+        cs.crossed_similarity_ci(parts, seen, images, machine, ["kl"])
