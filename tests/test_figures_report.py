@@ -159,6 +159,24 @@ def test_similarity_figure_direction_and_upper_bound(captured):
     assert hlines == pytest.approx([0.2, 0.7])  # mean floor, mean upper bound
 
 
+def test_similarity_figure_draws_a_ci_that_excludes_its_mean(captured):
+    # A map equal to the human map scores below its mean in every crossed-bootstrap replicate:
+    # the percentile CI lies under the mean, and is drawn from its own ends.
+    sim = pd.DataFrame([("a", "cnn", me, mt, v) for (me, mt), v in SPEARMAN_KL.items()],
+                       columns=["image_id", "model", "method", "metric", "value"])
+    summary = _summary(SPEARMAN_KL)
+    below = (summary["method"] == "cam") & (summary["metric"] == "spearman")
+    summary.loc[below, ["ci_low", "ci_high"]] = [0.20, 0.25]     # mean 0.30
+    rel = pd.DataFrame([("a", "spearman", 0.8, 0.1, 4), ("a", "kl", 0.2, 2.0, 4)],
+                       columns=["image_id", "metric", "upper", "floor", "n_participants"])
+    figures.plot_similarity(sim, summary, rel, "unused")
+    ax = captured[0].axes[0]
+    x = [t.get_text() for t in ax.get_xticklabels()].index("cam")
+    spans = [seg for c in ax.collections if hasattr(c, "get_segments")
+             for seg in c.get_segments() if len(seg) == 2 and seg[0][0] == seg[1][0] == x]
+    assert [sorted((seg[0][1], seg[1][1])) for seg in spans] == [pytest.approx([0.20, 0.25])]
+
+
 def test_similarity_missing_column_names_table():
     with pytest.raises(ValueError, match="reliability table.*floor"):
         figures.plot_similarity(pd.DataFrame(columns=["image_id", "model", "method", "metric", "value"]),

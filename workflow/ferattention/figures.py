@@ -283,9 +283,13 @@ def plot_similarity(
             if row["method"] not in pos:
                 continue
             x = pos[row["method"]]
-            ax.errorbar(x, row["mean"], yerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]],
-                        fmt="D", color="black", markersize=5, capsize=4, linewidth=1.3, zorder=4,
-                        markeredgecolor="white", markeredgewidth=0.6)
+            # The interval as drawn from its ends: a percentile CI need not contain the mean
+            # (a map equal to the human map scores below it in every crossed replicate).
+            ax.vlines(x, row["ci_low"], row["ci_high"], color="black", linewidth=1.3, zorder=4)
+            ax.hlines([row["ci_low"], row["ci_high"]], x - 0.08, x + 0.08, color="black",
+                      linewidth=1.3, zorder=4)
+            ax.plot(x, row["mean"], "D", color="black", markersize=5, zorder=5,
+                    markeredgecolor="white", markeredgewidth=0.6)
         better = "higher" if is_higher_better(metric, higher_is_better) else "lower"
         ax.set_ylabel(f"{metric}\n({better} = more human-like)")
         ax.set_title(metric if len(models) == 1 else f"{model}: {metric}")
