@@ -115,7 +115,7 @@ def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tenso
     n_img, k1 = images.shape[0], steps + 1
     if points is None:
         points = np.ones((n_img, k1), dtype=bool)
-        points[:, [0, steps]] = False   # the intact and the fully replaced image: see _endpoints
+        points[:, [0, steps]] = False   # the intact and the fully replaced image: see endpoints
     per_chunk = max(1, batch_size // k1)
     out = {c: np.full((n_img, k1), np.nan) for c in CURVES}
     for start in range(0, n_img, per_chunk):
@@ -202,8 +202,9 @@ def deletion_insertion(
     targets = targets.to(device)
     out = _curves_once(model, images, base, maps, targets, steps, batch_size,
                        torch.Generator().manual_seed(seed))
-    intact, replaced = (intact_and_replaced if intact_and_replaced is not None
-                        else endpoints(model, images, targets, baseline, blur_sigma, batch_size))
+    intact, replaced = (intact_and_replaced if intact_and_replaced is not None   # base is at hand
+                        else (target_probability(model, images, targets, batch_size),
+                              target_probability(model, base, targets, batch_size)))
     out["deletion"][:, 0] = out["insertion"][:, steps] = intact
     out["deletion"][:, steps] = out["insertion"][:, 0] = replaced
     tied = tie_steps(maps.cpu(), steps) if tie_draws > 1 else np.zeros((len(maps), 0), bool)

@@ -567,6 +567,12 @@ def summarise_similarity(
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
+def normalization_span(summary: pd.DataFrame) -> pd.Series:
+    """``upper − floor`` per summary row: the denominator of the normalised score."""
+    return (pd.to_numeric(summary["upper"], errors="coerce")
+            - pd.to_numeric(summary["floor"], errors="coerce"))
+
+
 def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
     """True where ``|upper − floor|`` is smaller than the mean's CI width.
 
@@ -576,9 +582,7 @@ def unreliable_normalization(summary: pd.DataFrame) -> pd.Series:
     """
     width = pd.to_numeric(summary["ci_high"], errors="coerce") - pd.to_numeric(summary["ci_low"],
                                                                                errors="coerce")
-    span = (pd.to_numeric(summary["upper"], errors="coerce")
-            - pd.to_numeric(summary["floor"], errors="coerce")).abs()
-    return (span < width).fillna(False).astype(bool)
+    return (normalization_span(summary).abs() < width).fillna(False).astype(bool)
 
 
 def _normalized(value: np.ndarray, floor: np.ndarray, upper: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -20,12 +20,11 @@ from .answers import (
     config_summary,
     format_number,
     format_p,
-    normalization_span,
     planted_attention_sentences,
     similarity_answers,
-    unreliable_normalization,
     verdict_sentences,
 )
+from ..stats import normalization_span, unreliable_normalization
 from .html import render_html, render_report
 from .sections import (
     FIGURE_CAPTIONS,

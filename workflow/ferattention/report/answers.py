@@ -139,12 +139,6 @@ def config_summary(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def normalization_span(summary: pd.DataFrame) -> pd.Series:
-    """``upper − floor`` per summary row: the denominator of the normalised score."""
-    return (pd.to_numeric(summary["upper"], errors="coerce")
-            - pd.to_numeric(summary["floor"], errors="coerce"))
-
-
 
 def _normalised_text(row: Mapping[str, Any], unreliable: bool) -> str:
     text = format_number(row["normalized"])

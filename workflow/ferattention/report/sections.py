@@ -29,12 +29,11 @@ from .answers import (
     config_summary,
     format_number,
     format_p,
-    normalization_span,
     planted_attention_sentences,
     similarity_answers,
-    unreliable_normalization,
     verdict_sentences,
 )
+from ..stats import normalization_span, unreliable_normalization
 
 TITLE = "Human and machine attention in facial expression recognition"
 
