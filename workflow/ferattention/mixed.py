@@ -30,22 +30,29 @@ In lme4 terms: ``correct ~ human + (0 + has_participant | participant) + (1 | im
 (0 + is_model | image_agent)`` (:func:`glmer_formula`; the tests fit it with ``glmer`` as the
 reference).
 
-Fit (:func:`fit_mixed_logit`), in three steps:
+Fit (:func:`fit_mixed_logit`), in two steps:
 
 1. statsmodels ``BinomialBayesMixedGLM`` with flat-ish priors (fixed effects N(0, 10²), log
    random-effect SDs N(0, 1)) fitted by variational Bayes (``fit_vb``) gives starting values.
-2. The log SDs are then set to the maximum of their Laplace-approximated marginal posterior (fixed
-   and random effects integrated out by the Laplace approximation at their conditional mode, the
-   priors above included; Nelder-Mead), as ``glmer`` maximises its Laplace likelihood. Mean-field
-   VB understates the variance components, and in a logistic model the fixed effects move with
-   them (a conditional intercept lies further from 0 the larger the random effects), so the VB
-   values biased ``b1`` and its spread exceeded its SE (measured: SE / SD 0.87-0.90).
-3. Estimates: the conditional mode of fixed and random effects at those SDs (Newton's method).
-   Covariance: the inverse negative Hessian of the log posterior over fixed and random effects
-   there (``se_conditional``, what ``glmer``'s ``vcov`` reports), plus ``G V G'`` for the
-   variance components' own uncertainty (delta method: ``G`` the change of ``(b0, b1)`` with
-   the log SDs, ``V`` the inverse curvature of their Laplace marginal posterior; both by central
-   differences) (``se``).
+2. The fixed effects and log SDs are set together to the maximum of the Laplace approximation
+   of their marginal posterior: the random effects integrated out at their conditional mode
+   (Newton's method), the priors above included (Nelder-Mead). This is ``glmer``'s objective
+   (its Laplace deviance, ``nAGQ = 1``) plus the weak priors, which keep a variance component
+   off the boundary of 0 where ``glmer`` reports a singular fit (as in blme; Chung et al. 2013).
+   Two shortcuts were measured and rejected (``python -m ferattention.bench inference``):
+   VB's own values (mean-field VB understates the variance components, and a logit's fixed
+   effects move with them: SE / SD 0.87-0.90 over null data sets), and the fixed effects at the
+   joint conditional mode of fixed and random effects given the SDs (the penalised-likelihood
+   estimate, ``glmer``'s ``nAGQ = 0``), which is biased towards 0 for binary answers in small
+   clusters (Breslow & Lin 1995). Here the model has about 6 answers per image, most of them
+   correct, so its intercept was pulled down more than the humans': ``b1`` came out +0.16
+   (median) under the null, and 6 of 40 null data sets were rejected, where ``glmer`` rejected 2.
+
+Covariance: the inverse of the negative Hessian of that log marginal posterior over (fixed
+effects, log SDs), by central differences, its fixed-effect block (``se``: the variance
+components' uncertainty included, as lme4's ``vcov`` takes it from the Hessian of its deviance);
+with the SDs held at their estimates, the inverse of the fixed-effect block alone
+(``se_conditional``).
 
 Wald tests: ``z = b1 / se``, two-sided normal p; 95% intervals ``b1 ± 1.96 se`` (odds ratio:
 ``exp`` of those). The difference in percentage points is the mean over the images of
@@ -85,8 +92,9 @@ _Z95 = float(stats.norm.ppf(0.975))
 @dataclass(frozen=True)
 class MixedFit:
     """One fitted comparison: ``b1`` (log odds ratio humans vs model) and its standard error
-    (``se``, with the variance components' uncertainty; ``se_conditional`` without it, as
-    ``glmer`` reports it), the intercept ``b0`` (model's log odds at typical image), random-effect SDs (logit units), the
+    (``se``, with the variance components' uncertainty, as lme4's default ``vcov``;
+    ``se_conditional`` with them held fixed, as ``vcov(use.hessian = FALSE)``), the intercept
+    ``b0`` (the model's log odds on a typical image), the random-effect SDs (logit units), the
     difference in percentage points with its 95% interval, and the row counts."""
 
     log_odds_ratio: float
@@ -211,14 +219,27 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
     fe, log_sd, vc = model._unpack(vb.params)  # noqa: SLF001 - the library's own layout
     n_fe = len(fe)
 
-    design = sparse.hstack([sparse.csr_matrix(exog), exog_vc]).tocsr()
-    # Variance components: the maximum of their Laplace marginal posterior, from the VB values
-    # (VB understates them, and the logit's fixed effects move with them: module docstring).
-    log_sd, theta = _laplace_variances(design, y, np.concatenate([fe, vc]), n_fe, log_sd, ident_arr)
-    cov = np.linalg.inv(_information(design, theta, _precision(n_fe, log_sd, ident_arr)))
-    # The fixed effects move with the variance components (the logit's conditional intercepts
-    # depend on them); add that uncertainty by the delta method (module docstring).
-    cov_fe = cov[:2, :2] + _variance_component_term(design, y, theta, n_fe, log_sd, ident_arr)
+    # Fixed effects and log SDs: the maximum of the Laplace approximation of their marginal
+    # posterior, the random effects integrated out (what glmer maximises, nAGQ = 1), from the VB
+    # values. Neither VB's nor the joint mode's fixed effects will do (module docstring).
+    laplace = _Laplace(exog, exog_vc, y, ident_arr, n_fe)
+    laplace.u = np.asarray(vc, dtype=float).copy()  # VB's random effects: Newton's first start
+    best = optimize.minimize(lambda x: -laplace(x), np.concatenate([fe, log_sd]),
+                             method="Nelder-Mead",
+                             options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 4000,
+                                      "adaptive": True})
+    params = best.x
+    laplace(params)
+    u = laplace.u.copy()
+    # Covariance: the inverse curvature of that log marginal posterior over (fixed effects, log
+    # SDs), the fixed-effect block (as lme4's vcov takes it from its deviance's Hessian); with
+    # the SDs held fixed, the inverse of the fixed-effect block alone (se_conditional).
+    curvature = -_hessian(laplace, params)
+    cov = _inverse_positive(curvature)
+    cov_fe = cov[:n_fe, :n_fe]
+    cov_conditional = _inverse_positive(curvature[:n_fe, :n_fe])
+    theta = np.concatenate([params[:n_fe], u])
+    log_sd = params[n_fe:]
     b0, b1 = theta[0], theta[1]
     image_cols = np.flatnonzero(np.asarray(ident) == COMPONENTS.index("image"))
     v = theta[n_fe + image_cols]
@@ -229,7 +250,7 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
     sds = dict(zip(present, np.exp(log_sd)))
     return MixedFit(
         log_odds_ratio=float(b1), se=float(np.sqrt(cov_fe[1, 1])),
-        se_conditional=float(np.sqrt(cov[1, 1])), intercept=float(b0),
+        se_conditional=float(np.sqrt(cov_conditional[1, 1])), intercept=float(b0),
         sd_participant=float(sds.get(0, np.nan)), sd_image=float(sds[1]),
         sd_image_agent=float(sds.get(2, np.nan)), difference_pp=100 * diff,
         difference_ci_low=100 * (diff - _Z95 * diff_se),
@@ -238,87 +259,70 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
     )
 
 
-def _precision(n_fe: int, log_sd: np.ndarray, ident: np.ndarray) -> np.ndarray:
-    """Prior precisions of (fixed effects, random effects) for log random-effect SDs ``log_sd``."""
-    random = np.exp(-2 * np.asarray(log_sd))[ident]
-    return np.concatenate([np.full(n_fe, FE_PRIOR_SD ** -2), random])
+class _Laplace:
+    """The Laplace approximation of the log marginal posterior of (fixed effects, log SDs), the
+    random effects integrated out at their conditional mode, priors included, up to a constant.
+
+    Called with ``params = (fixed effects, log SDs)``; keeps the last conditional mode of the
+    random effects (``u``) as the start of the next call's Newton iterations.
+    """
+
+    def __init__(self, exog: np.ndarray, exog_vc: sparse.csr_matrix, y: np.ndarray,
+                 ident: np.ndarray, n_fe: int) -> None:
+        self.exog, self.z, self.y, self.ident, self.n_fe = exog, exog_vc, y, ident, n_fe
+        self.u = np.zeros(exog_vc.shape[1])
+
+    def __call__(self, params: np.ndarray) -> float:
+        beta, log_sd = params[:self.n_fe], params[self.n_fe:]
+        precision = np.exp(-2 * log_sd)[self.ident]
+        offset = self.exog @ beta
+        u = self.u.copy()
+        for _ in range(100):
+            mu = special.expit(offset + self.z @ u)
+            info = _information(self.z, mu, precision)
+            step = np.linalg.solve(info, self.z.T @ (self.y - mu) - precision * u)
+            u += step
+            if np.max(np.abs(step)) < 1e-10:
+                break
+        if not np.all(np.isfinite(u)):
+            return -np.inf
+        self.u = u
+        eta = offset + self.z @ u
+        info = _information(self.z, special.expit(eta), precision)
+        return float(np.sum(self.y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * u ** 2)
+                     - np.sum(log_sd[self.ident]) - 0.5 * np.linalg.slogdet(info)[1]
+                     - 0.5 * np.sum(np.square(beta)) / FE_PRIOR_SD ** 2
+                     - 0.5 * np.sum(np.square(log_sd)) / VC_PRIOR_SD ** 2)
 
 
-def _information(design: sparse.csr_matrix, theta: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Negative Hessian of the log posterior over (fixed, random effects) at ``theta``, dense."""
-    mu = special.expit(design @ theta)
-    info = (design.T @ design.multiply((mu * (1 - mu))[:, None])).toarray()
+def _information(z: sparse.csr_matrix, mu: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Negative Hessian of the log posterior over the random effects, dense: Z'WZ + prior."""
+    info = (z.T @ z.multiply((mu * (1 - mu))[:, None])).toarray()
     return info + np.diag(precision)
 
 
-def _laplace(design: sparse.csr_matrix, y: np.ndarray, start: np.ndarray, n_fe: int,
-             log_sd: np.ndarray, ident: np.ndarray) -> tuple[np.ndarray, float]:
-    """Conditional mode of (fixed, random effects) given the log SDs, by Newton's method from
-    ``start``, and the Laplace approximation of the log marginal posterior of the log SDs
-    (their N(0, VC_PRIOR_SD²) prior included), up to a constant."""
-    precision = _precision(n_fe, log_sd, ident)
-    theta = start.copy()
-    for _ in range(50):
-        mu = special.expit(design @ theta)
-        info = _information(design, theta, precision)
-        step = np.linalg.solve(info, design.T @ (y - mu) - precision * theta)
-        theta += step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    eta = design @ theta
-    log_post = (np.sum(y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * theta ** 2)
-                - np.sum(np.asarray(log_sd)[ident])
-                - 0.5 * np.sum(np.square(log_sd)) / VC_PRIOR_SD ** 2
-                - 0.5 * np.linalg.slogdet(_information(design, theta, precision))[1])
-    return theta, float(log_post)
-
-
-def _laplace_variances(design: sparse.csr_matrix, y: np.ndarray, start: np.ndarray, n_fe: int,
-                       log_sd: np.ndarray, ident: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log SDs maximising :func:`_laplace` (Nelder-Mead from ``log_sd``) and the conditional mode
-    of (fixed, random effects) there."""
-    last = {"mode": _laplace(design, y, start, n_fe, log_sd, ident)[0]}
-
-    def objective(x: np.ndarray) -> float:
-        mode, value = _laplace(design, y, last["mode"], n_fe, x, ident)
-        last["mode"] = mode
-        return -value
-
-    best = optimize.minimize(objective, np.asarray(log_sd, dtype=float), method="Nelder-Mead",
-                             options={"xatol": 1e-3, "fatol": 1e-5, "maxiter": 400})
-    mode, _ = _laplace(design, y, last["mode"], n_fe, best.x, ident)
-    return best.x, mode
-
-
-def _variance_component_term(design: sparse.csr_matrix, y: np.ndarray, theta: np.ndarray,
-                             n_fe: int, log_sd: np.ndarray, ident: np.ndarray,
-                             step: float = 0.1) -> np.ndarray:
-    """``G V G'`` (2, 2): how far (b0, b1) move with the log SDs (``G``, central differences of
-    the conditional mode) times the log SDs' covariance ``V`` (inverse curvature of their Laplace
-    log marginal posterior, by finite differences)."""
-    k = len(log_sd)
+def _hessian(f: _Laplace, x: np.ndarray, step: float = 0.02) -> np.ndarray:
+    """Hessian of ``f`` at ``x`` by central differences (each call warm-starts from the last)."""
+    k = len(x)
     basis = np.eye(k) * step
-    mode0, f0 = _laplace(design, y, theta, n_fe, log_sd, ident)
-
-    def at(shift: np.ndarray) -> tuple[np.ndarray, float]:
-        return _laplace(design, y, mode0, n_fe, log_sd + shift, ident)
-
-    plus = [at(basis[j]) for j in range(k)]
-    minus = [at(-basis[j]) for j in range(k)]
-    gradient = np.column_stack([(plus[j][0][:2] - minus[j][0][:2]) / (2 * step) for j in range(k)])
-    curvature = np.empty((k, k))
+    f0 = f(x)
+    hess = np.empty((k, k))
     for j in range(k):
-        curvature[j, j] = (plus[j][1] - 2 * f0 + minus[j][1]) / step ** 2
+        hess[j, j] = (f(x + basis[j]) - 2 * f0 + f(x - basis[j])) / step ** 2
         for m in range(j):
-            cross = (at(basis[j] + basis[m])[1] - at(basis[j] - basis[m])[1]
-                     - at(basis[m] - basis[j])[1] + at(-basis[j] - basis[m])[1]) / (4 * step ** 2)
-            curvature[j, m] = curvature[m, j] = cross
-    # the prior makes the curvature at least 1 / VC_PRIOR_SD² away from degenerate fits; clip
-    # what finite differences leave below that
-    values, vectors = np.linalg.eigh(-curvature)
-    values = np.maximum(values, VC_PRIOR_SD ** -2)
-    cov_log_sd = (vectors / values) @ vectors.T
-    return gradient @ cov_log_sd @ gradient.T
+            hess[j, m] = hess[m, j] = (
+                f(x + basis[j] + basis[m]) - f(x + basis[j] - basis[m])
+                - f(x - basis[j] + basis[m]) + f(x - basis[j] - basis[m])) / (4 * step ** 2)
+    f(x)  # leave the conditional mode at x
+    return hess
+
+
+def _inverse_positive(curvature: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric curvature matrix, eigenvalues floored at the weakest prior
+    precision (finite differences can leave a flat direction slightly negative)."""
+    values, vectors = np.linalg.eigh((curvature + curvature.T) / 2)
+    values = np.maximum(values, min(FE_PRIOR_SD ** -2, VC_PRIOR_SD ** -2))
+    return (vectors / values) @ vectors.T
 
 
 def mcnemar_p(human: np.ndarray, model: np.ndarray) -> float:
