@@ -14,6 +14,7 @@ from ferattention.config import MODEL_FREE_SOURCES, check_config, recovery_sourc
 from ferattention import shards  # noqa: E402
 from ferattention.io import read_table  # noqa: E402
 from ferattention.runtime import available_cores  # noqa: E402
+from ferattention.catalogue import shard_size_key  # noqa: E402
 from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -40,6 +41,12 @@ if workflow.local_exec and workflow._cores and workflow._cores > available_cores
 # The cores scheduled: a job's torch threads are its share of the cores actually available
 # (ferattention.runtime.job_threads), in case a job lands where fewer are available.
 os.environ["FERATTENTION_TOTAL_CORES"] = str(workflow._cores or 0)
+# Torch jobs that run side by side (Extremal Perturbation's shards, evaluation, human views): each
+# gets half the cores scheduled (at most 4), so on a 2-core machine two 1-thread jobs run at once,
+# which do more work than one 2-thread job (`python -m ferattention.bench throughput`) and leave
+# no core idle. Training runs alone and keeps 4. Cluster jobs: 4.
+SIDE_BY_SIDE_THREADS = (min(4, max(1, workflow._cores // 2))
+                        if workflow.local_exec and workflow._cores else 4)
 
 ENV = "../envs/ferattention.yaml"
 MODELS = list(config["models"])
@@ -90,18 +97,23 @@ def test_image_ids():
     return shards.test_image_ids(read_table(manifest, usecols=["image_id", "split"]))
 
 
-def n_shards():
-    return shards.n_shards(len(test_image_ids()), config["saliency"]["shard_size"])
+def shard_size(method):
+    """Images per saliency job of ``method`` (saliency.shard_size or one_pass_shard_size)."""
+    return config["saliency"][shard_size_key(method)]
+
+
+def n_shards(method):
+    return shards.n_shards(len(test_image_ids()), shard_size(method))
 
 
 def method_maps(model, method):
     """Every shard of one model's maps of one method (model-free maps included)."""
-    return shards.shard_paths([model], [method], n_shards())
+    return shards.shard_paths([model], [method], n_shards(method))
 
 
 def all_shards(models, methods):
-    """Every shard of every model x method."""
-    return shards.shard_paths(models, methods, n_shards())
+    """Every shard of every model x method, model by model."""
+    return [path for model in models for method in methods for path in method_maps(model, method)]
 
 
 def attention_inputs(source, model):

@@ -136,6 +136,7 @@ rule human_reliability:
 rule human_view_predictions:
     # Each model answers every human trial on the stimulus as uncovered at the participant's
     # answer (the rest hidden as in the browser experiment: experiment.hiding, hiding_blur).
+    priority: 5  # feeds the statistics at the end of the run; do not leave it for last
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
@@ -152,7 +153,7 @@ rule human_view_predictions:
         hiding=config["experiment"]["hiding"],
         hiding_blur=config["experiment"]["hiding_blur"],
         image_size=config["dataset"]["image_size"],
-    threads: 4
+    threads: SIDE_BY_SIDE_THREADS
     log:
         "logs/human_view_predictions/{model}.log",
     conda:

@@ -8,6 +8,9 @@ def initial_weights(wildcards):
 
 
 rule train:
+    # First among the jobs ready once the click logs are validated (ingest_humans, 10): training
+    # needs every core, and a human-side job started before it would hold one back.
+    priority: 5
     input:
         manifest="results/data/manifest.csv",
         images="results/data/images",
@@ -35,6 +38,7 @@ rule train:
 
 
 rule evaluate:
+    priority: 5  # its tables feed the statistics at the end of the run; do not leave it for last
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
@@ -45,7 +49,7 @@ rule evaluate:
         confusion="results/models/{model}/confusion.csv",
         by_expression="results/models/{model}/accuracy_by_expression.csv",
         by_pair="results/models/{model}/accuracy_by_pair.csv",
-    threads: 4
+    threads: SIDE_BY_SIDE_THREADS
     log:
         "logs/evaluate/{model}.log",
     conda:

@@ -1,9 +1,11 @@
 # Machine attention maps: one job per model x method x shard of test images, so the number of jobs
-# grows with images / shard_size and each job loads its model once.
-# The long torch jobs ask for 4 threads (train, evaluate, Extremal Perturbation, human views,
-# faithfulness): torch is multi-threaded, and each such process holds about 1 GB, so `--cores 8`
-# runs at most two of them at once. The other saliency methods take one pass per image (seconds,
-# most of it starting Python and torch): one thread each, so their jobs run side by side.
+# grows with images / shard size and each job loads its model once. A method of many model passes
+# per image (Extremal Perturbation, Score-CAM) is cut into saliency.shard_size images per job, the
+# one-pass methods into saliency.one_pass_shard_size (their jobs are mostly starting Python).
+# Extremal Perturbation's shards take half the cores scheduled (SIDE_BY_SIDE_THREADS, common.smk;
+# 4 on a cluster): torch is multi-threaded, and each such process holds about 1 GB, so two run at
+# once. The other saliency methods take one pass per image (seconds, most of it starting Python
+# and torch): one thread each, so their jobs run side by side.
 # On a machine with fewer cores than `--cores`, Snakemake schedules the cores it has (common.smk).
 
 
@@ -18,7 +20,7 @@ rule saliency:
     output:
         maps=shards.SHARD_PATH,
     params:
-        shard_size=config["saliency"]["shard_size"],
+        shard_size=lambda wc: shard_size(wc.method),
         target=config["saliency"]["target"],
         # Only this method's settings: changing another method's leaves these maps alone
         # (random_model_<m> takes m's settings).
@@ -44,7 +46,8 @@ use rule saliency as saliency_extremal_perturbation with:
         areas="results/saliency/{model}/{method}/areas-shard-{shard}.csv",
     wildcard_constraints:
         method="extremal_perturbation",
-    threads: 4
+    threads: SIDE_BY_SIDE_THREADS
+    priority: 10  # the longest chain of the run: start it as soon as the model is trained
 
 
 rule extremal_areas:
@@ -53,7 +56,7 @@ rule extremal_areas:
         lambda wc: expand(
             "results/saliency/{model}/extremal_perturbation/areas-shard-{shard}.csv",
             model=wc.model,
-            shard=range(n_shards()),
+            shard=range(n_shards("extremal_perturbation")),
         ),
     output:
         table="results/saliency/{model}/extremal_perturbation/areas.csv",
@@ -97,7 +100,7 @@ rule external_saliency:
     output:
         maps=shards.SHARD_PATH,
     params:
-        shard_size=config["saliency"]["shard_size"],
+        shard_size=lambda wc: shard_size(wc.method),
     log:
         "logs/saliency/{model}/{method}/shard-{shard}.log",
     conda:

@@ -60,6 +60,7 @@ rule similarity_table:
 # Crossed-bootstrap CIs (participants x images) of the mean cc and spearman of every map set: each
 # replicate rebuilds the human maps from resampled participants (statistics.crossed_n_boot).
 rule similarity_crossed:
+    priority: 10  # on the longest chain: Extremal Perturbation -> this -> statistics -> report
     input:
         shards=lambda wc: all_shards(MODELS, METHODS),
         trials="results/humans/trials.csv",
@@ -114,36 +115,61 @@ rule regions:
         "../workflow/scripts/regions.py"
 
 
-def model_saliency_shards(wildcards):
-    """Every shard of every method of one model, except maps from outside (no model behind them)."""
-    return all_shards([wildcards.model], MODEL_METHODS)
+def faithfulness_maps(wildcards):
+    """The maps of one map set of a model: the human maps, or every shard of a method."""
+    if wildcards.method == "human":
+        return ["results/humans/maps.npz"]
+    return method_maps(wildcards.model, wildcards.method)
 
 
-# Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of each map set, human maps included.
+# Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of one map set on its model, human
+# maps included (maps from outside have no model behind them). One 1-thread job per map set:
+# each starts as soon as its maps exist, beside the Extremal Perturbation shards, instead of one
+# job for all of them waiting for the slowest (issue 16: the default run's time).
 rule faithfulness:
+    wildcard_constraints:
+        method=_name_regex(["human", *MODEL_METHODS]),
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
-        human_maps="results/humans/maps.npz",
-        shards=model_saliency_shards,
+        human_maps="results/humans/maps.npz",  # which images: those the humans saw
+        maps=faithfulness_maps,
     output:
-        auc="results/faithfulness/{model}/auc.csv",
-        curves="results/faithfulness/{model}/curves.csv",
+        auc="results/faithfulness/{model}/{method}/auc.csv",
+        curves="results/faithfulness/{model}/{method}/curves.csv",
     params:
         target=config["saliency"]["target"],
         faithfulness=config["faithfulness"],
-    threads: 4
+    threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=60,
     log:
-        "logs/faithfulness/{model}.log",
+        "logs/faithfulness/{model}/{method}.log",
     benchmark:
-        "benchmarks/faithfulness/{model}.tsv"
+        "benchmarks/faithfulness/{model}/{method}.tsv"
     conda:
         ENV
     script:
         "../workflow/scripts/faithfulness.py"
+
+
+rule faithfulness_model:
+    localrule: True  # concatenation
+    input:
+        auc=lambda wc: expand("results/faithfulness/{model}/{method}/auc.csv", model=wc.model,
+                              method=["human", *MODEL_METHODS]),
+        curves=lambda wc: expand("results/faithfulness/{model}/{method}/curves.csv",
+                                 model=wc.model, method=["human", *MODEL_METHODS]),
+    output:
+        auc="results/faithfulness/{model}/auc.csv",
+        curves="results/faithfulness/{model}/curves.csv",
+    log:
+        "logs/faithfulness/{model}.log",
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/concat_tables.py"
 
 
 rule faithfulness_table:

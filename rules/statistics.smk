@@ -23,6 +23,7 @@ rule accuracy:
 
 rule statistics:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    priority: 10  # on the longest chain (similarity_crossed)
     input:
         accuracy_trials="results/tables/accuracy_trials.csv",
         similarity="results/tables/similarity.csv",

@@ -47,13 +47,14 @@ CONFIG = {
     "models": {"tiny": {"arch": "compact_cnn", "epochs": 8, "seed": 0}},
     "training": {"batch_size": 16, "rotate": 0, "scale": 0, "brightness": 0, "contrast": 0},
     "saliency": {"methods": ["cam", "extremal_perturbation"], "shard_size": 8,
+                 "one_pass_shard_size": 8,  # CAM in shards too: both kinds of shard job are rerun
                  "extremal_perturbation": {"areas": [0.1], "max_iter": 10}},
     "humans": {"reveal_radius": 16, "simulated": {"participants": 4, "stimulus_size": 96},
                "reliability": {"repeats": 2}},
     "statistics": {"n_boot": 100},
     "faithfulness": {"steps": 4},
 }
-N_SHARDS = 2  # 16 test images (2 of the 10 identities) in shards of 8
+N_SHARDS = 2  # 16 test images (2 of the 10 identities) in shards of 8, for both methods
 
 # Rules that neither saliency nor human-map settings feed: data, models, click logs.
 UPSTREAM = {"prepare_dataset", "make_trials", "train", "evaluate", "simulate_observers",

@@ -1,4 +1,4 @@
-"""The DAG grows with images / saliency.shard_size (ferattention.bench.dag on a fake dataset)."""
+"""The DAG grows with images / shard size (ferattention.bench.dag on a fake dataset)."""
 
 from pathlib import Path
 
@@ -11,16 +11,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_saliency_jobs_grow_with_shards_not_images(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"saliency": {"shard_size": 10}}))
+    config.write_text(yaml.safe_dump({"saliency": {"shard_size": 10, "one_pass_shard_size": 40}}))
     default = yaml.safe_load((REPO / "config.yaml").read_text())
     sal = default["saliency"]
-    # random_model counts once per method of saliency.random_model.methods
+    # random_model counts once per method of saliency.random_model.methods; Extremal Perturbation
+    # (many passes per image) is cut into shards of 10, the one-pass methods into shards of 40
     methods = [m for m in sal["methods"] if m != "random_model"] + sal["random_model"]["methods"]
-    per_shard = len(default["models"]) * len(methods)
+    many = sum(m == "extremal_perturbation" for m in methods)
     (small, large) = bench_dag.bench_dag([200, 600], config, REPO / "Snakefile")
     for result in (small, large):
-        n_shards = -(-result["test_images"] // 10)
-        assert result["saliency_jobs"] == result["expected_saliency_jobs"] == per_shard * n_shards
+        n = result["test_images"]
+        expected = len(default["models"]) * (many * -(-n // 10) + (len(methods) - many) * -(-n // 40))
+        assert result["saliency_jobs"] == result["expected_saliency_jobs"] == expected
     assert large["saliency_jobs"] > small["saliency_jobs"]
     # Everything but the saliency shards is a fixed number of jobs.
     assert large["jobs"] - large["saliency_jobs"] == small["jobs"] - small["saliency_jobs"]

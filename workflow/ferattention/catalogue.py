@@ -89,6 +89,10 @@ class MethodSpec:
     #: a class of :data:`ferattention.saliency.METHODS`.
     registered: bool = True
     description: str = ""
+    #: Many model passes per image (an optimisation, a pass per feature map): its saliency jobs
+    #: take ``saliency.shard_size`` images; a method of one pass per image takes
+    #: ``saliency.one_pass_shard_size`` (its jobs are mostly starting Python and torch).
+    many_passes: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """Every setting's default, a fresh copy."""
@@ -107,7 +111,7 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
     MethodSpec("scorecam", 3, False, (
         _LAYER,
         Setting("batch_size", "integer", 128, "masked images per forward pass", {"minimum": 1}),
-    ), description="Score-CAM (Wang et al. 2020)"),
+    ), many_passes=True, description="Score-CAM (Wang et al. 2020)"),
     MethodSpec("extremal_perturbation", 4, False, (
         Setting("areas", "array", [0.1], "target mask areas as fractions of the image; map = sum of the masks",
                 {"minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}),
@@ -137,7 +141,7 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
         Setting("implementation", "string", "batched",
                 "batched (one optimisation per batch) or torchray (TorchRay's function per image)",
                 {"enum": ["batched", "torchray"]}),
-    ), description="Extremal Perturbation, preserve variant (Fong et al. 2019)"),
+    ), many_passes=True, description="Extremal Perturbation, preserve variant (Fong et al. 2019)"),
     MethodSpec("center", 10, True, (
         Setting("sigma", "number", 0.25,
                 "standard deviation of the centred Gaussian, fraction of the image side",
@@ -191,6 +195,14 @@ def method_needs(name: str) -> frozenset[str]:
     _, base = family(name)
     spec = METHODS.get(name) or METHODS.get(base)
     return spec.needs if spec is not None else frozenset()
+
+
+def shard_size_key(name: str) -> str:
+    """The setting that sizes ``name``'s saliency jobs: ``shard_size`` for a method of many model
+    passes per image (and its ``random_model_`` baseline), else ``one_pass_shard_size`` (one-pass
+    methods, ``center``, maps from outside)."""
+    spec = METHODS.get(family(name)[1])
+    return "shard_size" if spec is not None and spec.many_passes else "one_pass_shard_size"
 
 
 def method_defaults(name: str) -> dict[str, Any]:

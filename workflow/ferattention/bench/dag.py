@@ -7,10 +7,12 @@ checkpoint. So, for each size N, the benchmark writes a fake prepared dataset of
 scratch working directory (a manifest with the configured train/val/test proportions and empty
 files for the checkpoint's other outputs; there are no inputs to be newer than them) and times
 ``snakemake --dry-run`` there, the whole command as a user types it. It prints one JSON object per
-size with keys ``images, test_images, shard_size, jobs, saliency_jobs, expected_saliency_jobs,
+size with keys ``images, test_images, shard_size, one_pass_shard_size, jobs, saliency_jobs,
+expected_saliency_jobs,
 seconds, limit_seconds, ratio`` (``ratio = limit_seconds / seconds``, above 1 meets the target: a dry run of at
 most 15 s for 20,000 images on a 2-core machine). ``saliency_jobs`` equals
-``models x methods x ceil(test_images / saliency.shard_size)``: jobs grow with images / shard size.
+``models x`` the sum over methods of ``ceil(test_images / size)``, ``size`` the method's shard size
+(``saliency.shard_size`` or ``one_pass_shard_size``): jobs grow with images / shard size.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pandas as pd
 import yaml
 
 from .. import shards
+from ..catalogue import shard_size_key
 from ..methods import expand_methods
 
 REPO = Path(__file__).resolve().parents[3]
@@ -122,14 +125,15 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             counts = job_counts(log)
             if counts.get("prepare_dataset"):
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
-            shard_size = config["saliency"]["shard_size"]
             sal = config["saliency"]
+            sizes = {key: sal.get(key, default) for key, default in (
+                ("shard_size", 48), ("one_pass_shard_size", 512))}
             methods = expand_methods(sal["methods"],
                                      (sal.get("random_model") or {}).get("methods", ["cam", "gradcam"]))
-            expected = (len(config["models"]) * len(methods)
-                        * shards.n_shards(n_test, shard_size))
+            expected = len(config["models"]) * sum(
+                shards.n_shards(n_test, sizes[shard_size_key(m)]) for m in methods)
             results.append({
-                "images": n, "test_images": n_test, "shard_size": shard_size,
+                "images": n, "test_images": n_test, **sizes,
                 "jobs": counts.get("total", 0), "saliency_jobs": counts.get("saliency", 0)
                 + counts.get("saliency_extremal_perturbation", 0),
                 "expected_saliency_jobs": expected, "seconds": round(seconds, 2),

@@ -2,8 +2,11 @@
 
 ``python -m ferattention.bench workflow [--cores 8] [--configfile config.yaml]`` runs
 ``snakemake --cores N`` in a scratch directory, samples the memory of Snakemake and all its jobs
-(summed proportional set size) every 0.5 s, then checks that a second run has nothing to do. Prints one JSON line:
-``seconds, limit_seconds, time_ratio, peak_memory_mb, limit_memory_mb, memory_ratio, second_run_jobs``
+(summed proportional set size) every :data:`SAMPLE_SECONDS`, then checks that a second run has
+nothing to do. Prints one JSON line: ``seconds, limit_seconds, time_ratio, peak_memory_mb,
+limit_memory_mb, memory_ratio, second_run_jobs, sampler_cpu_seconds`` (the sampler's own CPU time:
+reading every process's memory map costs about 25 ms of CPU per sample with torch loaded,
+taken from the run it measures, so it samples every 2 s rather than every 0.5 s)
 (ratios are limit / measured: above 1 meets the target of issue 16: 6 minutes, 2.5 GB on 2 cores).
 """
 
@@ -22,6 +25,9 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[3]
+#: Seconds between memory samples: the jobs that hold most memory (training, EP, faithfulness)
+#: hold it for tens of seconds.
+SAMPLE_SECONDS = 2.0
 
 
 def _tree_pss(proc: psutil.Process) -> int:
@@ -35,21 +41,24 @@ def _tree_pss(proc: psutil.Process) -> int:
     return total
 
 
-def run_workflow(workdir: Path, configfile: Path, cores: int, *extra: str) -> tuple[float, int, str]:
-    """Run Snakemake in ``workdir``; return (seconds, peak summed PSS in bytes, output)."""
+def run_workflow(workdir: Path, configfile: Path, cores: int, *extra: str
+                 ) -> tuple[float, int, str, float]:
+    """Run Snakemake in ``workdir``; return (seconds, peak summed PSS in bytes, output, the
+    sampler's CPU seconds)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
            str(workdir), "--configfile", str(configfile), "--cores", str(cores), *extra]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0
+    peak, sampler_cpu = 0, 0.0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, sampler_cpu
         ps = psutil.Process(proc.pid)
         while not done.is_set():
             peak = max(peak, _tree_pss(ps))
-            time.sleep(0.5)
+            sampler_cpu = time.thread_time()
+            done.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -58,7 +67,7 @@ def run_workflow(workdir: Path, configfile: Path, cores: int, *extra: str) -> tu
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake failed ({proc.returncode}):\n{output[-4000:]}")
-    return time.perf_counter() - start, peak, output
+    return time.perf_counter() - start, peak, output, sampler_cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="ferattention-bench-"))
     try:
-        seconds, peak, _ = run_workflow(workdir, args.configfile.resolve(), args.cores)
-        _, _, dry = run_workflow(workdir, args.configfile.resolve(), args.cores, "-n")
+        seconds, peak, _, sampler_cpu = run_workflow(workdir, args.configfile.resolve(), args.cores)
+        _, _, dry, _ = run_workflow(workdir, args.configfile.resolve(), args.cores, "-n")
         second_run_jobs = 0 if "Nothing to be done" in dry else -1
         limit_s, limit_mb = 360.0, 2500.0
         print(json.dumps({
@@ -79,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             "limit_seconds": limit_s, "time_ratio": round(limit_s / seconds, 2),
             "peak_memory_mb": round(peak / 2**20), "limit_memory_mb": limit_mb,
             "memory_ratio": round(limit_mb / (peak / 2**20), 2), "second_run_jobs": second_run_jobs,
+            "sampler_cpu_seconds": round(sampler_cpu, 1),
             "workdir": str(workdir) if args.keep else None,
         }))
     finally:
