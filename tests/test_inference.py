@@ -214,7 +214,8 @@ def test_report_answers_rest_on_the_mixed_model(planted, tests_table, tmp_path):
                              "ci_low": [0.8, 0.7], "ci_high": [0.9, 0.85]})
     answer = report.accuracy_answers(accuracy, table, mixed_tests=tests)[0]
     assert answer["tests"][0][0] == "mixed_logit" and answer["verdict"] == "humans better"
-    assert f"odds ratio {tests.odds_ratio.iloc[0]:.2f}" in answer["sentence"]
+    assert f"odds ratio on a typical image {tests.odds_ratio.iloc[0]:.2g}" in answer["sentence"]
+    assert f"difference {tests.difference_pp.iloc[0]:+.1f} points" in answer["sentence"]
     assert "secondary mcnemar_exact" in answer["sentence"]
     agree = agreement.agreement_table(trials)
     sentence = report.agreement_answers(agree)[0]

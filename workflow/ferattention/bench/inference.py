@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             if args.naive > 0 else None),
         # under the null: is the SE the spread of the estimates? (ratio 1: yes; < 1: too small)
         "null_log_odds_ratio_mean": float(b1.mean()),
+        "null_log_odds_ratio_median": float(np.median(b1)),
         "null_log_odds_ratio_sd": float(b1.std(ddof=1)),
         "null_se_mean": float(se.mean()), "null_se_to_sd": float(se.mean() / b1.std(ddof=1)),
         "power_mixed": _rate(int(hits[1, 0]), args.n),

@@ -226,11 +226,14 @@ def accuracy_answers(
                 lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
             if len(match):
                 t = match.iloc[0]
+                # The difference first: the odds ratio is conditional on a typical image and can
+                # be extreme where a model's errors cluster on a few images (README, "Reading
+                # the odds ratio"); two significant digits keep a small one readable.
                 mixed_text = (
-                    f"; mixed model (participants and images as random effects): odds ratio "
-                    f"{t['odds_ratio']:.2f} (95% CI {t['or_ci_low']:.2f}–{t['or_ci_high']:.2f}), "
-                    f"difference {t['difference_pp']:+.1f} points (95% CI "
-                    f"{t['difference_ci_low']:+.1f} to {t['difference_ci_high']:+.1f})")
+                    f"; mixed model (participants and images as random effects): difference "
+                    f"{t['difference_pp']:+.1f} points (95% CI {t['difference_ci_low']:+.1f} to "
+                    f"{t['difference_ci_high']:+.1f}), odds ratio on a typical image "
+                    f"{t['odds_ratio']:.2g} (95% CI {t['or_ci_low']:.2g}–{t['or_ci_high']:.2g})")
         sentence = (
             f"{lead}: humans {_pct(h['accuracy'])} ({_ci_pct(h['ci_low'], h['ci_high'])}, "
             f"{int(h['n_trials'])} trials) vs {model_part}; difference {100 * diff:+.1f} "
