@@ -106,6 +106,29 @@ def test_every_architecture_trains_one_batch_and_explains_it(arch):
     assert torch.allclose(cam.mean(dim=(1, 2)) + model.fc.bias[y], expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["compact_cnn", "resnet18"])
+def test_fast_inference_copy_gives_the_same_logits_and_leaves_the_model_alone(arch):
+    """Conv-BN folding is exact up to float rounding: trained-like BN statistics (not the
+    identity of a fresh model) must give the same logits; the original keeps its layers."""
+    torch.manual_seed(0)
+    model = models.build_model(arch, 4, seed=0)
+    for m in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    fast = models.fast_inference_copy(model)
+    x = torch.rand(6, 1, 48, 48)
+    with torch.inference_mode():
+        np.testing.assert_allclose(fast(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())  # folded
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == n_bn
+    assert not model.training
+
+
 def test_architectures_match_the_config_schema_and_the_workflow_cam_check():
     from pathlib import Path
 
