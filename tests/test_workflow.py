@@ -35,7 +35,9 @@ SMALL_CONFIG = {
     # Few images and epochs: the default augmentation would cost the accuracy margin checked below
     # (it is exercised in tests/test_models.py).
     "training": {"batch_size": 32, "rotate": 0, "scale": 0, "brightness": 0, "contrast": 0},
-    "saliency": {"shard_size": 16, "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
+    # every method in two shards of 16 test images (one-pass methods too), to exercise sharding
+    "saliency": {"shard_size": 16, "one_pass_shard_size": 16,
+                 "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
     "humans": {"reveal_radius": 16, "simulated": {"participants": 6, "stimulus_size": 192},
                "reliability": {"repeats": 3}},
     "statistics": {"n_boot": 200},
