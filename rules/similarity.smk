@@ -115,6 +115,11 @@ rule regions:
         "../workflow/scripts/regions.py"
 
 
+# The map sets whose faithfulness is measured: the human maps and every method with a model
+# behind it (maps from outside have none).
+FAITHFULNESS_MAP_SETS = ["human", *MODEL_METHODS]
+
+
 def faithfulness_maps(wildcards):
     """The maps of one map set of a model: the human maps, or every shard of a method."""
     if wildcards.method == "human":
@@ -122,13 +127,13 @@ def faithfulness_maps(wildcards):
     return method_maps(wildcards.model, wildcards.method)
 
 
-# Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of one map set on its model, human
-# maps included (maps from outside have no model behind them). One 1-thread job per map set:
+# Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of one map set on its model
+# (FAITHFULNESS_MAP_SETS). One 1-thread job per map set:
 # each starts as soon as its maps exist, beside the Extremal Perturbation shards, instead of one
 # job for all of them waiting for the slowest (issue 16: the default run's time).
 rule faithfulness:
     wildcard_constraints:
-        method=_name_regex(["human", *MODEL_METHODS]),
+        method=_name_regex(FAITHFULNESS_MAP_SETS),
     input:
         model="results/models/{model}/model.pt",
         manifest="results/data/manifest.csv",
@@ -158,9 +163,9 @@ rule faithfulness_model:
     localrule: True  # concatenation
     input:
         auc=lambda wc: expand("results/faithfulness/{model}/{method}/auc.csv", model=wc.model,
-                              method=["human", *MODEL_METHODS]),
+                              method=FAITHFULNESS_MAP_SETS),
         curves=lambda wc: expand("results/faithfulness/{model}/{method}/curves.csv",
-                                 model=wc.model, method=["human", *MODEL_METHODS]),
+                                 model=wc.model, method=FAITHFULNESS_MAP_SETS),
     output:
         auc="results/faithfulness/{model}/auc.csv",
         curves="results/faithfulness/{model}/curves.csv",

@@ -229,20 +229,17 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
                              options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 4000,
                                       "adaptive": True})
     params = best.x
-    laplace(params)
-    u = laplace.u.copy()
     # Covariance: the inverse curvature of that log marginal posterior over (fixed effects, log
     # SDs), the fixed-effect block (as lme4's vcov takes it from its deviance's Hessian); with
     # the SDs held fixed, the inverse of the fixed-effect block alone (se_conditional).
-    curvature = -_hessian(laplace, params)
+    curvature = -_hessian(laplace, params)  # leaves laplace.u at the conditional mode at params
     cov = _inverse_positive(curvature)
     cov_fe = cov[:n_fe, :n_fe]
     cov_conditional = _inverse_positive(curvature[:n_fe, :n_fe])
-    theta = np.concatenate([params[:n_fe], u])
+    b0, b1 = params[0], params[1]
     log_sd = params[n_fe:]
-    b0, b1 = theta[0], theta[1]
     image_cols = np.flatnonzero(np.asarray(ident) == COMPONENTS.index("image"))
-    v = theta[n_fe + image_cols]
+    v = laplace.u[image_cols]
     p_h, p_m = special.expit(b0 + b1 + v), special.expit(b0 + v)
     diff = float(np.mean(p_h - p_m))
     grad = np.array([np.mean(p_h * (1 - p_h) - p_m * (1 - p_m)), np.mean(p_h * (1 - p_h))])

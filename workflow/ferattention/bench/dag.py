@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from .. import shards
-from ..catalogue import shard_size_key
+from ..catalogue import schema_defaults, shard_size_key
 from ..methods import expand_methods
 
 REPO = Path(__file__).resolve().parents[3]
@@ -126,8 +126,8 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             if counts.get("prepare_dataset"):
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
             sal = config["saliency"]
-            sizes = {key: sal.get(key, default) for key, default in (
-                ("shard_size", 48), ("one_pass_shard_size", 512))}
+            defaults = schema_defaults("saliency")  # as Snakemake's validate fills them
+            sizes = {key: sal.get(key, defaults[key]) for key in ("shard_size", "one_pass_shard_size")}
             methods = expand_methods(sal["methods"],
                                      (sal.get("random_model") or {}).get("methods", ["cam", "gradcam"]))
             expected = len(config["models"]) * sum(
