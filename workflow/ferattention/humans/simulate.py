@@ -8,13 +8,13 @@ disk, and the participant answers when it has seen enough. The model, per trial 
   region ``r`` (how much of the difference between the two poses lies there). Uncovering a
   fraction ``f_r`` of region ``r`` yields evidence ``E = sum_r w_r f_r`` (``E = 1`` when every
   region is uncovered; regions with an empty mask are left out and the rest renormalised).
-* Where to click. With probability ``diagnostic_preference`` the participant aims at the
-  expected gain of a click: the attention density convolved with the reveal disk. The attention
-  density is, by default, the evidence density itself (the participant looks where the
-  diagnostic information is); an ``attention`` map per image plants another one instead (the
-  centre, a uniform density, any method's maps: see :func:`attention_density`), so that a
-  recovery study knows which map the clicks follow. Otherwise the click aims at a generic face
-  prior (a Gaussian at the centroid of the face regions). Already
+* Where to click. By default, with probability ``diagnostic_preference`` the participant aims
+  at the expected gain of a click: the evidence density (where the diagnostic information is)
+  convolved with the reveal disk; otherwise at a generic face prior (a Gaussian at the centroid
+  of the face regions). An ``attention`` map per image plants another density instead (the
+  centre, a uniform density, any method's maps: see :func:`attention_density`), and then every
+  click aims at it (convolved with the disk), the face prior only once nothing of it is left
+  covered: a recovery study's truth is the density the clicks aim at, not a mixture. Already
   uncovered pixels are excluded (nobody re-uncovers the same spot on purpose); the aimed point is
   scattered by Gaussian motor/spatial noise ``spatial_noise`` (stimulus pixels).
 * When to stop. After each click, once ``E >= threshold`` (and at least ``min_clicks``), or at
@@ -54,8 +54,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "threshold": (0.7, 0.05),               # evidence at which the participant answers
     # With a planted attention map: the share of its mass seen at which the participant answers
     # (lower than `threshold`: a broad map, such as the centre's, would otherwise be uncovered
-    # almost whole, and every human map would become the same disk).
-    "attention_threshold": (0.5, 0.05),
+    # almost whole, and every human map would become the same disk; 0.3 rather than 0.5: the
+    # fewer disks per trial, the less their union saturates where the map is broad, docs/design.md
+    # §7.4.2).
+    "attention_threshold": (0.3, 0.05),
     "lapse": (0.03, 0.02),                 # probability of a random answer
     "click_interval_ms": (650.0, 100.0),   # participant's mean time between clicks
     "first_click_ms": (1000.0, 250.0),     # per trial: time from onset to the first click
@@ -329,7 +331,9 @@ def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, pr
     ys: list[float] = []
     evidence = 0.0
     while len(xs) < p["max_clicks"]:
-        target = gain if rng.random() < person["diagnostic_preference"] else prior
+        # A planted map is followed by every click; the evidence with the participant's preference.
+        aims = attention is not None or rng.random() < person["diagnostic_preference"]
+        target = gain if aims else prior
         weights = (target * ~revealed).ravel()
         if weights.sum() <= 0:    # nothing left there: look anywhere still covered, else anywhere
             weights = (prior * ~revealed).ravel()
