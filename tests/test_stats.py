@@ -209,6 +209,21 @@ def test_complete_cases_and_duplicate_rows():
         fs.compare_methods(pd.concat([sim, sim.iloc[:1]], ignore_index=True))
 
 
+def test_holm_equals_statsmodels_on_random_families():
+    """holm is written out (statsmodels' multipletests collects garbage on every call); the values
+    must be statsmodels' exactly, ties and p-values near 1 included, NaN left out of the family."""
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 7, 40):
+        for _ in range(50):
+            p = rng.choice([rng.uniform(0, 1), 0.01, 0.5, 0.9], size=m) * rng.uniform(0, 1, m) ** 2
+            p[rng.uniform(size=m) < 0.2] = 0.03                         # ties
+            assert np.array_equal(fs.holm(p), multipletests(p, method="holm")[1])
+            with_nan = np.insert(p, 0, np.nan)
+            assert np.isnan(fs.holm(with_nan)[0])
+            assert np.array_equal(fs.holm(with_nan)[1:], multipletests(p, method="holm")[1])
+    assert fs.holm([]).shape == (0,)
+
+
 def test_holm_and_rank_biserial_by_hand():
     assert np.allclose(fs.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     assert np.allclose(fs.holm([0.02, np.nan]), [0.02, np.nan], equal_nan=True)
