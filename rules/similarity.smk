@@ -2,6 +2,7 @@
 
 
 rule similarity:
+    priority: 10  # seconds each, but the statistics wait for all of them: not behind faithfulness
     wildcard_constraints:
         method="|".join(METHODS),  # shuffled_<m> is the next rule's
     input:
@@ -23,6 +24,7 @@ rule similarity:
 # The shuffled baseline of method m: m's maps, each image scored with the map of another image of
 # the same expression (a seeded derangement within expression), at no model cost.
 rule similarity_shuffled:
+    priority: 10  # as similarity
     wildcard_constraints:
         method="|".join(attention_methods(METHODS)),
     input:
@@ -44,6 +46,7 @@ rule similarity_shuffled:
 
 
 rule similarity_table:
+    priority: 10  # as similarity
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         expand("results/similarity/{model}/{method}.csv", model=MODELS, method=METHODS + SHUFFLED),

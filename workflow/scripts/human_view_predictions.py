@@ -14,8 +14,10 @@ with rule_job(snakemake) as log:
     if missing:
         raise ValueError(f"{snakemake.input.trials}, column 'image_id': image(s) not in the test "
                          f"split of {snakemake.input.manifest}: {missing[:10]}")
+    # Only forward passes: conv-BN folded, channels-last on the CPU (same logits within 3e-6)
     table = human_view_predictions(
-        model, meta["classes"], dict(zip(frame["image_id"], images)), human, clicks,
+        models.fast_inference_copy(model), meta["classes"], dict(zip(frame["image_id"], images)),
+        human, clicks,
         p.image_size, p.reveal_radius, hiding=p.hiding, hiding_blur=p.hiding_blur,
         geometries=datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus))
     log.info("%d human trials, hiding %s: %.1f%% correct on the uncovered views (humans %.1f%%)",

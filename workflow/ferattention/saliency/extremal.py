@@ -101,6 +101,7 @@ from torchray.attribution.extremal_perturbation import (
 from torchray.utils import imsmooth
 
 from ..catalogue import method_defaults
+from ..models import fast_inference_copy
 from .base import SaliencyMethod, register
 
 #: Reward name -> TorchRay reward function (for the per-image reference).
@@ -513,6 +514,10 @@ class ExtremalPerturbation(SaliencyMethod):
         )
 
     def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.params["implementation"] == "batched":
+            # Conv-BN folded, channels-last on the CPU: 10-15% faster forward + backward, masks
+            # within TorchRay's own reproducibility (`bench saliency`); the reference keeps the model.
+            model = fast_inference_copy(model).requires_grad_(False)
         masks = self.masks(model, images, targets)
         # The area each optimisation reached: the mean of its final mask over the image.
         self.areas_reached.append(masks.mean(dim=(2, 3)).cpu().numpy())
