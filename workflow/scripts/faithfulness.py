@@ -24,8 +24,8 @@ with rule_job(snakemake) as log:
              cfg["baseline"], device)
     # Only forward passes from here: conv-BN folded, channels-last on the CPU (same values)
     auc, curves = faithfulness.faithfulness_tables(
-        models.fast_inference_copy(model), x, frame["image_id"].tolist(), targets.to(device), {method: maps},
-        snakemake.wildcards.model, steps=cfg["steps"], baseline=cfg["baseline"],
+        models.fast_inference_copy(model), x, frame["image_id"].tolist(), targets.to(device),
+        {method: maps}, snakemake.wildcards.model, steps=cfg["steps"], baseline=cfg["baseline"],
         tie_draws=cfg["tie_draws"], seed=cfg["seed"])
     log.info("mean AUC: %s", auc.groupby("curve")["auc"].mean().round(4).to_dict())
     io.write_csv(curves, snakemake.output.curves)

@@ -17,8 +17,7 @@ with rule_job(snakemake) as log:
     # Only forward passes: conv-BN folded, channels-last on the CPU (same logits within 3e-6)
     table = human_view_predictions(
         models.fast_inference_copy(model), meta["classes"], dict(zip(frame["image_id"], images)),
-        human, clicks,
-        p.image_size, p.reveal_radius, hiding=p.hiding, hiding_blur=p.hiding_blur,
+        human, clicks, p.image_size, p.reveal_radius, hiding=p.hiding, hiding_blur=p.hiding_blur,
         geometries=datasets.stimulus_geometries(snakemake.input.geometry, p.stimulus))
     log.info("%d human trials, hiding %s: %.1f%% correct on the uncovered views (humans %.1f%%)",
              len(table), p.hiding, 100 * table["correct"].mean(),
