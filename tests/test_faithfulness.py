@@ -79,6 +79,18 @@ def test_curve_auc_and_baselines():
         ff.baseline_images(x, "zeros")
 
 
+@pytest.mark.parametrize(("shape", "kernel", "sigma"), [
+    ((3, 1, 64, 64), 49, 8.0), ((2, 3, 16, 20), 7, 1.0), ((1, 2, 33, 31), 13, 2.3)])
+def test_gaussian_blur_equals_torchvision_to_the_bit(shape, kernel, sigma):
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(kernel))
+    ours = ff.gaussian_blur(x, kernel, sigma)
+    assert torch.equal(ours, gaussian_blur(x, [kernel, kernel], [sigma, sigma]))
+    # a constant image stays constant
+    assert torch.allclose(ff.gaussian_blur(torch.full(shape, 0.3), kernel, sigma), torch.tensor(0.3))
+
+
 class QuadrantShareModel(torch.nn.Module):
     """Softmax probability of class 0 equals the top-left quadrant's mean (in (0, 1])."""
 

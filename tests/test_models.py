@@ -1,5 +1,10 @@
 """Architectures, initial weights, the training loop, checkpoints and evaluation."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -336,3 +341,16 @@ def test_early_stopping_restores_the_weights_of_the_best_validation_epoch():
     restored = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y_val)).item()
     assert restored == pytest.approx(losses[best_epoch], rel=1e-6)
     assert restored < losses.iloc[-1] - 0.1
+
+
+def test_torch_jobs_do_not_import_torchvision():
+    """Importing torchvision also imports torch._dynamo (about 1.5 s of CPU per job): the modules
+    of the jobs that build the compact model, compute maps or curves must not pull it in."""
+    code = ("import sys\n"
+            "from ferattention import models, training, faithfulness, saliency, evaluation\n"
+            "from ferattention.humans import views\n"
+            "models.build_model('compact_cnn', 3, 0)\n"
+            "assert 'torchvision' not in sys.modules, sorted(m for m in sys.modules if 'torchvision' in m)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(models.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -22,9 +22,9 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -165,9 +165,18 @@ def _not_inplace(model: nn.Module) -> nn.Module:
     return model
 
 
+def _torchvision_models() -> Any:
+    """``torchvision.models``, imported when a torchvision network is built: importing torchvision
+    also imports ``torch._dynamo`` (about 1.5 s of CPU), which every job that builds the compact
+    model would otherwise pay."""
+    import torchvision.models
+
+    return torchvision.models
+
+
 def _resnet(name: str) -> Callable[[int], GapLinearNet]:
     def build(n_classes: int) -> GapLinearNet:
-        net = getattr(torchvision.models, name)(weights=None, num_classes=n_classes)
+        net = getattr(_torchvision_models(), name)(weights=None, num_classes=n_classes)
         features = nn.Sequential(_gray_conv(net.conv1), net.bn1, net.relu, net.maxpool,
                                  net.layer1, net.layer2, net.layer3, net.layer4)
         return _not_inplace(GapLinearNet(features, net.fc.in_features, n_classes, fc=net.fc,
@@ -181,7 +190,7 @@ def _resnet(name: str) -> Callable[[int], GapLinearNet]:
 def efficientnet_b0(n_classes: int) -> GapLinearNet:
     """torchvision's EfficientNet-B0 (no pretrained weights) for gray input; head: GAP, dropout
     0.2, ``fc`` (torchvision's ``classifier.1``)."""
-    net = torchvision.models.efficientnet_b0(weights=None, num_classes=n_classes)
+    net = _torchvision_models().efficientnet_b0(weights=None, num_classes=n_classes)
     net.features[0][0] = _gray_conv(net.features[0][0])
     dropout, fc = net.classifier
     return _not_inplace(GapLinearNet(net.features, fc.in_features, n_classes, dropout=dropout.p,
@@ -190,7 +199,7 @@ def efficientnet_b0(n_classes: int) -> GapLinearNet:
 
 def vgg16_bn(n_classes: int) -> MlpHeadNet:
     """torchvision's VGG-16 with batch norm (no pretrained weights) for gray input; MLP head."""
-    net = torchvision.models.vgg16_bn(weights=None, num_classes=n_classes)
+    net = _torchvision_models().vgg16_bn(weights=None, num_classes=n_classes)
     net.features[0] = _gray_conv(net.features[0])
     return _not_inplace(MlpHeadNet(net.features, net.avgpool, net.classifier))
 
