@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .catalogue import schema_defaults
+from .models import forward_batch
 
 #: Defaults of the ``faithfulness`` settings: the config schema (their one source).
 _FAITHFULNESS = schema_defaults("faithfulness")
@@ -148,16 +149,17 @@ def _curves_once(model: torch.nn.Module, images: torch.Tensor, base: torch.Tenso
         tgt = targets[sl, None].expand(n, k1)[sel]
         for curve, batch in (("deletion", torch.where(changed, b, x)),
                              ("insertion", torch.where(changed, x, b))):
-            prob = F.softmax(model(batch).float(), dim=1).gather(1, tgt[:, None])[:, 0]
             block = out[curve][sl]
-            block[points[sl]] = prob.cpu().numpy()
+            block[points[sl]] = target_probability(model, batch, tgt, batch_size)
     return out
 
 
 @torch.inference_mode()
 def target_probability(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
                        batch_size: int = 256) -> np.ndarray:
-    """Softmax probability of each image's target class, (N,) float64, in batches."""
+    """Softmax probability of each image's target class, (N,) float64, in batches of
+    ``batch_size`` images (at most :data:`~ferattention.models.CPU_FORWARD_BATCH` on the CPU)."""
+    batch_size = forward_batch(batch_size, images.device)
     out = [F.softmax(model(images[i:i + batch_size]).float(), dim=1)
            .gather(1, targets[i:i + batch_size, None])[:, 0].cpu().numpy()
            for i in range(0, len(images), batch_size)]

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .catalogue import schema_defaults
+from .models import forward_batch
 
 
 #: The defaults of :class:`TrainConfig`: the config schema's (``training:`` and a
@@ -189,7 +190,7 @@ def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 256) 
     model.eval()
     device = device_for(model)
     x = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1)
-    out = [model(xb.to(device)).float().cpu() for xb in x.split(batch_size)]
+    out = [model(xb.to(device)).float().cpu() for xb in x.split(forward_batch(batch_size, device))]
     model.train(was_training)
     k = getattr(model, "n_classes", 0)
     return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
