@@ -448,3 +448,20 @@ def test_shuffled_similarity_scores_each_image_with_its_partners_map():
             assert row["value"] == pytest.approx(want)
     with pytest.raises(ValueError, match="no expression label for image_id 'i0'"):
         sm.shuffled_similarity_table(machine, human, None, {}, ["cc"])
+
+
+@pytest.mark.parametrize("name", ["spearman", "auc_judd"])
+def test_metrics_in_row_blocks_equal_one_call_to_the_bit(name, monkeypatch):
+    rng = np.random.default_rng(3)
+    pred = rng.random((23, 8, 8))
+    pred[:5] = np.round(pred[:5], 1)          # ties
+    pred[5] = 0.25                            # a constant map
+    ref = rng.random((23, 8, 8))
+    fix = rng.random((23, 8, 8)) < 0.2
+    fn = METRICS[name].fn
+    assert hasattr(fn, "__wrapped__")         # the registry holds the blocked metric
+    whole = fn.__wrapped__(pred, ref, fix)    # one call on all 23 maps
+    monkeypatch.setattr(sm, "ROW_BLOCK", 4)  # 6 blocks, the last one of 3 maps
+    blocked = fn(pred, ref, fix)
+    assert blocked.shape == (23,)
+    np.testing.assert_array_equal(blocked, whole)
