@@ -465,3 +465,13 @@ def test_metrics_in_row_blocks_equal_one_call_to_the_bit(name, monkeypatch):
     blocked = fn(pred, ref, fix)
     assert blocked.shape == (23,)
     np.testing.assert_array_equal(blocked, whole)
+
+
+def test_metrics_in_row_blocks_name_the_index_in_the_whole_input(monkeypatch):
+    monkeypatch.setattr(sm, "ROW_BLOCK", 4)
+    pred, ref = np.ones((10, 3, 3)), np.random.default_rng(0).random((10, 3, 3))
+    pred[7, 1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"pred has non-finite values in image\(s\) at index \[7\]"):
+        METRICS["auc_judd"].fn(pred, ref, ref > 0.5)
+    with pytest.raises(ValueError, match=r"fixations \(9, 3, 3\) must have the maps' shape \(10, 3, 3\)"):
+        METRICS["auc_judd"].fn(ref, ref, ref[:9] > 0.5)

@@ -154,6 +154,10 @@ def _in_row_blocks(fn: MetricFn) -> MetricFn:
         n = len(pred)
         if n <= ROW_BLOCK:
             return fn(pred, ref, fixations)
+        # checked whole first, so that an error names the map's index in the whole input
+        _check_maps(pred, ref)
+        if fixations is not None and np.shape(fixations) != np.shape(pred):
+            raise ValueError(f"fixations {np.shape(fixations)} must have the maps' shape {np.shape(pred)}")
         return np.concatenate([
             fn(pred[i:i + ROW_BLOCK], ref[i:i + ROW_BLOCK],
                None if fixations is None else fixations[i:i + ROW_BLOCK])
