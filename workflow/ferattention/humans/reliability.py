@@ -113,8 +113,8 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     no_clicks = clicks.iloc[:0]
 
     full, full_fix, n_participants = [], [], []
-    # the two halves of every split: maps and fixations of half A, then of half B
-    halves: tuple[list[np.ndarray], ...] = ([], [], [], [])
+    # the two halves of every split (A, B): their maps and their fixations
+    maps_a, fix_a, maps_b, fix_b = [], [], [], []
     split_image: list[int] = []
     for k, image_id in enumerate(images):
         sub = t[t["image_id"] == image_id]
@@ -129,24 +129,19 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
         full.append(aggregate_map(per_person.sum(axis=0), blur_sigma))
         full_fix.append(fix_person.any(axis=0))
         n_participants.append(len(people))
-        for a in _splits(len(people), repeats, rng):
-            b = np.setdiff1d(np.arange(len(people)), a)
-            for part, value in zip(halves, (aggregate_map(per_person[a].sum(axis=0), blur_sigma),
-                                            fix_person[a].any(axis=0),
-                                            aggregate_map(per_person[b].sum(axis=0), blur_sigma),
-                                            fix_person[b].any(axis=0))):
-                part.append(value)
+        for half_a in _splits(len(people), repeats, rng):
+            half_b = np.setdiff1d(np.arange(len(people)), half_a)
+            maps_a.append(aggregate_map(per_person[half_a].sum(axis=0), blur_sigma))
+            fix_a.append(fix_person[half_a].any(axis=0))
+            maps_b.append(aggregate_map(per_person[half_b].sum(axis=0), blur_sigma))
+            fix_b.append(fix_person[half_b].any(axis=0))
             split_image.append(k)
     full_maps, full_fixations = np.stack(full), np.stack(full_fix)
     split_image_arr = np.asarray(split_image, dtype=int)
-    # Stacked once for all metrics (not anew for each: 0.5 s), each list freed as it is stacked:
-    # the default's halves (144 images x 20 splits x 2 maps of 64 x 64 float64) are 190 MB.
-    stacked: list[np.ndarray | None] = []
-    for part in halves:
-        stacked.append(np.stack(part) if part else None)
-        part.clear()
-    a, fa, b, fb = stacked
-    del stacked
+    # Stacked once for all metrics, not anew for each (0.5 s); the lists are then freed (the
+    # default's halves, 144 images x 20 splits x 2 maps of 64 x 64 float64, are 190 MB).
+    halves = tuple(np.stack(x) for x in (maps_a, fix_a, maps_b, fix_b)) if split_image else None
+    del maps_a, fix_a, maps_b, fix_b
 
     m = len(images)
     # the centre bias of each image: the mean of the other images' full maps (each sums to 1)
@@ -158,7 +153,8 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
         warnings.simplefilter("ignore", RuntimeWarning)
         for name, metric in metrics.items():
             split_half = np.full(m, np.nan)
-            if a is not None:
+            if halves is not None:
+                a, fa, b, fb = halves
                 scores = (_score(metric, a, b, fb, name) + _score(metric, b, a, fa, name)) / 2
                 sums = np.bincount(split_image_arr, weights=np.nan_to_num(scores), minlength=m)
                 counts = np.bincount(split_image_arr, weights=np.isfinite(scores), minlength=m)
