@@ -271,6 +271,49 @@ def test_accuracy_answer_verdicts():
     assert none["verdict"] == "no test" and "no paired test" in none["sentence"]
 
 
+def test_accuracy_answer_when_the_mixed_model_and_the_accuracies_disagree():
+    """The mixed model's odds ratio is conditional on a typical image: it can favour the model
+    (log odds ratio < 0) while humans are more accurate overall (0.90 vs 0.70). The answer must
+    not call either side better; it says which side each favours."""
+    def mixed_row(log_or):
+        return pd.concat([_stats(), pd.DataFrame(
+            [("mixed_logit", "human vs model:cnn", -3.0, 1e-3, 1e-3, log_or, 400)],
+            columns=_stats().columns)], ignore_index=True)
+
+    (a,) = report.accuracy_answers(_accuracy(), mixed_row(-2.0))
+    assert a["tests"][0][0] == "mixed_logit" and a["verdict"] == "directions differ"
+    assert a["sentence"].startswith("Humans vs model cnn: the mixed model favours model cnn on a "
+                                    "typical image, the accuracies favour humans")
+    (b,) = report.accuracy_answers(_accuracy(), mixed_row(+2.0))
+    assert b["verdict"] == "humans better"
+
+
+def test_accuracy_answer_needs_the_difference_interval_to_exclude_zero():
+    """A significant mixed model alone names no winner: the accuracy difference's crossed-bootstrap
+    interval (accuracy_tests.csv) must exclude 0 too, as that test rejects a true null too often
+    where the model's own image SD is large."""
+    table = pd.concat([_stats(), pd.DataFrame(
+        [("mixed_logit", "human vs model:cnn", 3.0, 1e-3, 1e-3, 1.5, 400)],
+        columns=_stats().columns)], ignore_index=True)
+
+    def tests_row(low, high):
+        return pd.DataFrame([{"comparison": "human vs model:cnn", "difference_pp": 20.0,
+                              "difference_ci_low": low, "difference_ci_high": high,
+                              "odds_ratio": 4.5, "or_ci_low": 1.8, "or_ci_high": 11.0}])
+
+    (a,) = report.accuracy_answers(_accuracy(), table, mixed_tests=tests_row(-1.0, 41.0))
+    assert a["verdict"] == "no significant difference"
+    assert a["sentence"].startswith(
+        "Humans and model cnn did not differ significantly (α = 0.05: the mixed model's test "
+        "rejects, but the 95% CI of the accuracy difference includes 0)")
+    assert "difference +20.0 percentage points (95% CI -1.0 to +41.0, participants and images" \
+        in a["sentence"]
+    (b,) = report.accuracy_answers(_accuracy(), table, mixed_tests=tests_row(5.0, 35.0))
+    assert b["verdict"] == "humans better"
+    assert "(95% CI +5.0 to +35.0, participants and images resampled)" in b["sentence"]
+    assert "odds ratio on a typical image 4.5 (95% CI 1.8–11)" in b["sentence"]
+
+
 def test_format_p():
     assert [report.format_p(p) for p in [0.5, 0.0123, 4.2e-5, 1e-20, np.nan]] == [
         "0.500", "0.012", "4.2e-05", "< 1e-16", "—"]

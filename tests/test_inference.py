@@ -28,20 +28,56 @@ def tests_table(planted):
     return mixed.accuracy_tests(planted[0])
 
 
-def test_mixed_model_recovers_a_planted_difference(planted):
+def test_mixed_model_recovers_a_planted_difference(planted, tests_table):
     _, frame, fit = planted
     b_h, b_m = intercepts(SMALL, 0.08)
     assert abs(fit.log_odds_ratio - (b_h - b_m)) < 2 * fit.se  # the planted log odds ratio
     assert fit.p_value < 0.05 and fit.log_odds_ratio > 0
-    assert fit.difference_ci_low < 8 < fit.difference_ci_high
+    row = tests_table.iloc[0]  # the planted 8 points are an accuracy difference
+    assert row.difference_ci_low < 8 < row.difference_ci_high
     assert 0.2 < fit.sd_image < 2.0  # true image SD 1
     assert fit.n_human_trials == 12 * 96 and fit.n_model_trials == frame["human"].eq(0).sum()
 
 
 def test_mixed_model_finds_no_difference_under_the_null():
-    fit = mixed.fit_mixed_logit(mixed.comparison_frame(simulate(SMALL, 0.0, seed=3), "model:sim"))
+    trials = simulate(SMALL, 0.0, seed=3)
+    fit = mixed.fit_mixed_logit(mixed.comparison_frame(trials, "model:sim"))
     assert fit.p_value > 0.05
-    assert fit.difference_ci_low < 0 < fit.difference_ci_high
+    row = mixed.accuracy_tests(trials).iloc[0]
+    assert row.difference_ci_low < 0 < row.difference_ci_high
+
+
+def test_difference_is_the_accuracy_difference_with_a_paired_crossed_interval(planted, tests_table):
+    """The table's difference is human minus model accuracy on the same trials, and its
+    interval is the crossed bootstrap of the per-trial differences (one draw of participants and
+    images for both agents), not a difference of the two accuracies' intervals."""
+    trials = planted[0]
+    h = trials[trials.agent == "human"].reset_index(drop=True)
+    m = trials[trials.agent == "model:sim"].reset_index(drop=True)
+    assert (h.trial_id == m.trial_id).all()
+    row = tests_table.iloc[0]
+    assert row.difference_pp == pytest.approx(100 * (h.correct.mean() - m.correct.mean()))
+    assert row.human_accuracy - row.model_accuracy == pytest.approx(row.difference_pp / 100)
+    d = h.correct.to_numpy(float) - m.correct.to_numpy(float)
+    low, high = stats.crossed_bootstrap_ci(d, h.participant_id.to_numpy(), h.image_id.to_numpy(),
+                                           2000, 0)
+    assert (row.difference_ci_low, row.difference_ci_high) == pytest.approx((100 * low, 100 * high))
+    # the pairing narrows it: humans and model share the image draws
+    h_ci = stats.crossed_bootstrap_ci(h.correct, h.participant_id, h.image_id, 2000, 0)
+    m_ci = stats.crossed_bootstrap_ci(m.correct, m.participant_id, m.image_id, 2000, 0)
+    assert high - low < (h_ci[1] - h_ci[0]) + (m_ci[1] - m_ci[0])
+
+
+def test_difference_keeps_its_sign_where_the_model_errs_on_few_images():
+    """Planted: humans 5 points more accurate overall, the model's own image deviations wide
+    (SD 2.5), so the model is better on a typical image (b1 < 0) and fails badly on a few. The
+    difference must be the accuracy difference: positive, its interval around the planted 5.
+    A difference read off the model at w = 0 came out negative here (module docstring)."""
+    design = Design(participants=12, images=96, sd_image_agent=2.5)
+    trials = simulate(design, 0.05, seed=5)
+    row = mixed.accuracy_tests(trials).iloc[0]
+    assert row.log_odds_ratio < 0  # the conditional odds ratio favours the model
+    assert row.difference_pp > 0 and row.difference_ci_low < 5 < row.difference_ci_high
 
 
 GLMER = """
@@ -209,13 +245,16 @@ def test_report_answers_rest_on_the_mixed_model(planted, tests_table, tmp_path):
                                 {"sim": trials[trials.agent == "model:sim"]["correct"].to_numpy()},
                                 trials[trials.agent == "human"]["image_id"].to_numpy())
     table = stats.stats_table(mc, mixed.stats_rows(tests))  # mixed row last: still the primary
+    t = tests.iloc[0]
     accuracy = pd.DataFrame({"agent": ["human", "model:sim"], "n_trials": [1152, 1152],
-                             "n_correct": [1000, 900], "accuracy": [0.87, 0.78],
+                             "n_correct": [0, 0], "accuracy": [t.human_accuracy, t.model_accuracy],
                              "ci_low": [0.8, 0.7], "ci_high": [0.9, 0.85]})
     answer = report.accuracy_answers(accuracy, table, mixed_tests=tests)[0]
     assert answer["tests"][0][0] == "mixed_logit" and answer["verdict"] == "humans better"
-    assert f"odds ratio on a typical image {tests.odds_ratio.iloc[0]:.2g}" in answer["sentence"]
-    assert f"difference {tests.difference_pp.iloc[0]:+.1f} points" in answer["sentence"]
+    assert f"odds ratio on a typical image {t.odds_ratio:.2g}" in answer["sentence"]
+    assert (f"difference {t.difference_pp:+.1f} percentage points (95% CI "
+            f"{t.difference_ci_low:+.1f} to {t.difference_ci_high:+.1f}, participants and images "
+            "resampled)") in answer["sentence"]
     assert "secondary mcnemar_exact" in answer["sentence"]
     agree = agreement.agreement_table(trials)
     sentence = report.agreement_answers(agree)[0]

@@ -221,9 +221,11 @@ def crossed_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile CI of accuracy by a crossed bootstrap of participants and images.
 
+    ``correct``: one value per trial, 0/1 for an accuracy; the paired per-trial differences
+    ``human - model`` (-1, 0, 1) give the CI of the accuracy difference instead.
     Each resample draws the participants with replacement and, independently, the images; a trial
     enters it with multiplicity (its participant's count) x (its image's count), and the statistic
-    is the pooled accuracy of the weighted trials. Both sources of dependence are kept: trials of
+    is the pooled mean of the weighted trials. Both sources of dependence are kept: trials of
     one participant share their skill, trials of one image its difficulty. ``participant_ids``
     None (or all equal) reduces it to the image bootstrap. The draws depend only on ``seed`` and
     on the sorted participant and image ids, so agents answering the same trials (the models'

@@ -115,7 +115,7 @@ def statistics_tables(
     """
     from .similarity import METRICS
 
-    mixed_tests = mixed.accuracy_tests(per_trial, seed=seed)
+    mixed_tests = mixed.accuracy_tests(per_trial, seed=seed, n_boot=n_boot)
     keys = ["participant_id", "trial_id", "image_id", "label", "option_a", "option_b"]
     wide = per_trial.pivot_table(index=keys, columns="agent", values="correct",
                                  aggfunc="first").reset_index()

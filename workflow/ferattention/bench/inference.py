@@ -8,7 +8,11 @@ mixed model (:mod:`ferattention.mixed`) and with the exact McNemar test on the 2
 The null data sets are also fitted with the naive specification ``(1 | participant) + (1 | image)``
 with the model's rows in the participants' levels (``fpr_naive_mixed``, the first ``--naive``).
 Prints one JSON object: the false-positive rates at alpha 0.05 (target for the mixed model:
-0.03-0.07), the power at the 5-point difference, their binomial 95% intervals, and the values used.
+0.03-0.07), the power at the 5-point difference, their binomial 95% intervals, the coverage of
+``accuracy_tests.csv``'s 95% interval of the accuracy difference (crossed bootstrap) of each
+condition's true accuracy difference (:func:`true_difference`), and the values used.
+``--sd-image-agent`` widens the model's own image deviations (a model right on most images and
+wrong on a few, as a trained classifier is).
 
 Generating model (logit scale): human ``b0 + u_p + v_i``, model ``b0 - delta + v_i + a_i`` with
 participant SD ``sd_participant``, image SD ``sd_image`` (shared: images hard for humans are hard
@@ -36,6 +40,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from .. import mixed
+from ..stats import crossed_bootstrap_ci
 
 EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 
@@ -71,6 +76,15 @@ def intercepts(design: Design, difference: float) -> tuple[float, float]:
     return b_h, b_m
 
 
+def true_difference(design: Design, difference: float) -> float:
+    """Human minus model accuracy, marginal over the random effects, of the generating model.
+    ``difference`` for ``difference != 0``; under the null (same fixed intercept) the model's
+    own image deviations make it slightly less accurate on average."""
+    b_h, b_m = intercepts(design, difference)
+    return (_marginal(b_h, np.hypot(design.sd_participant, design.sd_image))
+            - _marginal(b_m, np.hypot(design.sd_image, design.sd_image_agent)))
+
+
 def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
     """One data set as the per-trial table (``agent, participant_id, trial_id, image_id, label,
     option_a, option_b, correct``) with agents ``human`` and ``model:sim``."""
@@ -99,19 +113,25 @@ def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def _one(args: tuple[Design, float, int, bool]) -> tuple[float, float, float, float, float]:
+def _one(args: tuple[Design, float, int, bool]) -> tuple[float, ...]:
     """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``);
-    then the mixed model's log odds ratio and its standard error."""
+    then the mixed model's log odds ratio and its standard error; then 1.0 if the interval of
+    the accuracy difference covers the true difference, else 0.0."""
     design, difference, seed, naive = args
     trials = simulate(design, difference, seed)
     fit = mixed.fit_mixed_logit(mixed.comparison_frame(trials, "model:sim"), seed=seed)
-    h = trials[trials["agent"] == "human"]["correct"].to_numpy()
+    human = trials[trials["agent"] == "human"]
+    h = human["correct"].to_numpy()
     m = trials[trials["agent"] == "model:sim"]["correct"].to_numpy()
     p_naive = np.nan
     if naive:
         frame = mixed.comparison_frame(trials, "model:sim", shared_levels=True)
         p_naive = mixed.fit_mixed_logit(frame, seed=seed).p_value
-    return fit.p_value, mixed.mcnemar_p(h, m), p_naive, fit.log_odds_ratio, fit.se
+    # the interval accuracy_tests.csv reports (the rows are the same trials, in the same order)
+    low, high = crossed_bootstrap_ci(h.astype(float) - m.astype(float),
+                                     human["participant_id"].to_numpy(), human["image_id"].to_numpy())
+    covered = float(low <= true_difference(design, difference) <= high)
+    return fit.p_value, mixed.mcnemar_p(h, m), p_naive, fit.log_odds_ratio, fit.se, covered
 
 
 def _rate(hits: int, n: int) -> dict[str, float]:
@@ -131,9 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="null data sets also fitted with the naive specification (default 50)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: all CPUs)")
+    parser.add_argument("--sd-image-agent", type=float, default=Design.sd_image_agent,
+                        help="the model's own image SD, logit units (default %(default)s; large: "
+                             "a model right on most images and wrong on a few)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    design = Design()
+    design = Design(sd_image_agent=args.sd_image_agent)
     start = time.perf_counter()
     tasks = [(design, d, args.seed + 100_000 * j + i, j == 0 and i < args.naive)
              for j, d in enumerate((0.0, args.difference)) for i in range(args.n)]
@@ -145,8 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(args.jobs, 1), mp_context=spawn) as pool:
         results = list(pool.map(_one, tasks, chunksize=4))
-    # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se)
-    values = np.array(results).reshape(2, args.n, 5)
+    # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se, covered)
+    values = np.array(results).reshape(2, args.n, 6)
+    covered = values[:, :, 5].sum(axis=1).astype(int)
     hits = (values[:, :, :3] < args.alpha).sum(axis=1)
     b1, se = values[0, :, 3], values[0, :, 4]
     out = {
@@ -162,6 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "null_se_mean": float(se.mean()), "null_se_to_sd": float(se.mean() / b1.std(ddof=1)),
         "power_mixed": _rate(int(hits[1, 0]), args.n),
         "power_mcnemar": _rate(int(hits[1, 1]), args.n),
+        # the 95% interval of the accuracy difference (crossed bootstrap) around the truth
+        "true_difference_null": true_difference(design, 0.0),
+        "difference_ci_coverage_null": _rate(int(covered[0]), args.n),
+        "difference_ci_coverage_power": _rate(int(covered[1]), args.n),
         "fpr_target": [0.03, 0.07],
         "fpr_mixed_in_target": bool(0.03 <= hits[0, 0] / args.n <= 0.07),
         "seconds": round(time.perf_counter() - start, 1),

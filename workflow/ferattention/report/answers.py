@@ -160,11 +160,16 @@ def accuracy_answers(
     Returns one dict per model (table order) with keys ``model``, ``human_accuracy``,
     ``model_accuracy``, ``difference`` (human minus model, proportion), ``tests`` (list of
     ``(test, p_value, p_adjusted)``), ``verdict`` (``'humans better'``, ``'model better'``,
-    ``'no significant difference'`` or ``'no test'``) and ``sentence``.
+    ``'no significant difference'``, ``'directions differ'`` or ``'no test'``) and ``sentence``.
 
     The verdict rests on the first test: the mixed model (``mixed_logit``) when ``stats`` has it,
-    the other tests being secondary. With ``mixed_tests`` (``results/tables/accuracy_tests.csv``)
-    the sentence also gives the mixed model's odds ratio and difference with 95% intervals.
+    the other tests being secondary. Its odds ratio is conditional on a typical image, so it can
+    favour the other side than the accuracies do (a model right on most images and wrong on a
+    few): then the verdict is ``'directions differ'`` and the sentence says which side each
+    favours. With ``mixed_tests`` (``results/tables/accuracy_tests.csv``) a winner also needs the
+    accuracy difference's 95% interval (crossed bootstrap) to exclude 0: where a model's own image
+    deviations are wide the mixed model's test rejects a true null too often (README, "Statistics
+    of accuracy"). The sentence then gives that interval and the odds ratio with its interval.
     """
     require_columns(accuracy, ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
                     "accuracy table")
@@ -193,20 +198,43 @@ def accuracy_answers(
                  if not _missing(r["p_value"])]
         tests.sort(key=lambda t: t[0] != "mixed_logit")  # the primary test first (stable)
         diff = float(h["accuracy"]) - float(m["accuracy"])
+        mixed_rows = rows[rows["test"] == "mixed_logit"]
+        # > 0: humans better on a typical image (the log odds ratio)
+        log_or = float(mixed_rows["effect_size"].iloc[0]) if len(mixed_rows) else math.nan
+        mixed_row = None  # this model's row of accuracy_tests.csv
+        if mixed_tests is not None and not mixed_tests.empty:
+            match = mixed_tests[mixed_tests["comparison"].map(
+                lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
+            mixed_row = match.iloc[0] if len(match) else None
+        unconfirmed = False  # the test rejects, the accuracy difference's interval holds 0
         if not tests:
             verdict = "no test"
         else:
-            _, p, p_adj = tests[0]
+            test, p, p_adj = tests[0]
             p_used = p if _missing(p_adj) else p_adj
             if _missing(p_used) or float(p_used) >= alpha or diff == 0:
                 verdict = "no significant difference"
+            elif test == "mixed_logit" and not math.isnan(log_or) and (log_or > 0) != (diff > 0):
+                verdict = "directions differ"
+            elif (mixed_row is not None
+                  and mixed_row["difference_ci_low"] <= 0 <= mixed_row["difference_ci_high"]):
+                # Where the model's own image SD is large the mixed model's test rejects too
+                # often (README, "Statistics of accuracy"); a winner needs both.
+                verdict, unconfirmed = "no significant difference", True
             else:
                 verdict = "humans better" if diff > 0 else "model better"
+        side = {True: "humans", False: f"model {name}"}
         lead = {
             "humans better": f"Humans were more accurate than model {name}",
             "model better": f"Model {name} was more accurate than humans",
             "no significant difference": f"Humans and model {name} did not differ significantly "
-                                         f"(α = {alpha:g})",
+                                         f"(α = {alpha:g}" + (
+                                             ": the mixed model's test rejects, but the 95% CI "
+                                             "of the accuracy difference includes 0"
+                                             if unconfirmed else "") + ")",
+            "directions differ": f"Humans vs model {name}: the mixed model favours "
+                                 f"{side[log_or > 0]} on a typical image, the accuracies favour "
+                                 f"{side[diff > 0]} (errors spread unevenly over the images)",
             "no test": f"Humans vs model {name} (no paired test found in stats.csv)",
         }[verdict]
         has_mixed = any(t == "mixed_logit" for t, _, _ in tests)
@@ -220,24 +248,21 @@ def accuracy_answers(
             f"{label(t)}: {_p_phrase(p)}" + ("" if _missing(pa) else f", adjusted {_p_phrase(pa)}")
             for t, p, pa in tests
         )
-        mixed_text = ""
-        if mixed_tests is not None and not mixed_tests.empty:
-            match = mixed_tests[mixed_tests["comparison"].map(
-                lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
-            if len(match):
-                t = match.iloc[0]
-                # The difference first: the odds ratio is conditional on a typical image and can
-                # be extreme where a model's errors cluster on a few images (README, "Reading
-                # the odds ratio"); two significant digits keep a small one readable.
-                mixed_text = (
-                    f"; mixed model (participants and images as random effects): difference "
-                    f"{t['difference_pp']:+.1f} points (95% CI {t['difference_ci_low']:+.1f} to "
-                    f"{t['difference_ci_high']:+.1f}), odds ratio on a typical image "
-                    f"{t['odds_ratio']:.2g} (95% CI {t['or_ci_low']:.2g}–{t['or_ci_high']:.2g})")
+        ci_text = mixed_text = ""
+        if mixed_row is not None:
+            r = mixed_row
+            ci_text = (f" (95% CI {r['difference_ci_low']:+.1f} to {r['difference_ci_high']:+.1f}, "
+                       "participants and images resampled)")
+            # The odds ratio is conditional on a typical image and can be extreme where a model's
+            # errors cluster on a few images (README, "Reading the odds ratio"); two significant
+            # digits keep a small one readable.
+            mixed_text = (f"; mixed model (participants and images as random effects): odds ratio "
+                          f"on a typical image {r['odds_ratio']:.2g} (95% CI {r['or_ci_low']:.2g}–"
+                          f"{r['or_ci_high']:.2g})")
         sentence = (
             f"{lead}: humans {_pct(h['accuracy'])} ({_ci_pct(h['ci_low'], h['ci_high'])}, "
             f"{int(h['n_trials'])} trials) vs {model_part}; difference {100 * diff:+.1f} "
-            f"percentage points" + mixed_text + (f"; {test_text}." if test_text else ".")
+            f"percentage points" + ci_text + mixed_text + (f"; {test_text}." if test_text else ".")
         )
         out.append({"model": name, "human_accuracy": float(h["accuracy"]),
                     "model_accuracy": float(m["accuracy"]), "difference": diff, "tests": tests,

@@ -209,8 +209,9 @@ def extra_tables(
                             region_summary(regions))
     extra["agreement"] = ("Agreement beyond accuracy: error consistency and confusion patterns "
                           "(results/tables/agreement.csv)", agreement)
-    extra["accuracy_tests"] = ("Humans vs each model, logistic mixed model (results/tables/"
-                               "accuracy_tests.csv; odds ratio and difference: humans vs model)",
+    extra["accuracy_tests"] = ("Humans vs each model (results/tables/accuracy_tests.csv): "
+                               "logistic mixed model (odds ratio on a typical image), accuracy "
+                               "difference with its crossed-bootstrap CI; both humans vs model",
                                accuracy_tests)
     extra["faithfulness"] = ("Faithfulness to the model: mean deletion and insertion AUC over "
                              "images (results/tables/faithfulness.csv; deletion: lower is more "
@@ -277,8 +278,8 @@ def build_report_context(
     ``recovery_figure`` (when the recovery study has been run) explain what the answer to
     question 2 means (:func:`planted_attention_sentences`). ``verdicts`` (``verdict.csv``) gives
     the tested answer to question 2 on the primary metric (:func:`verdict_sentences`).
-    ``mixed_tests`` (``accuracy_tests.csv``) adds the mixed model's odds ratio and difference to
-    the accuracy answers; ``agreement`` (``agreement.csv``) adds the agreement answers.
+    ``mixed_tests`` (``accuracy_tests.csv``) adds the difference's interval and the mixed
+    model's odds ratio to the accuracy answers; ``agreement`` (``agreement.csv``) adds the agreement answers.
 
     Rows of ``stats`` whose comparison carries a breakdown scope (``... [expression=happy]``,
     ``... [pair=anger/happy]``, see :mod:`ferattention.stats`) are shown in their own table of
