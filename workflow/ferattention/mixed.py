@@ -204,11 +204,12 @@ def _one_hot(levels: pd.Series, keep: np.ndarray) -> tuple[sparse.csr_matrix, li
     return matrix, [str(n) for n in names]
 
 
-def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
-    """Fit the module's mixed model to ``frame`` (columns of :func:`comparison_frame`).
-
-    Deterministic for a given ``seed`` (the VB start). Returns a :class:`MixedFit`.
-    """
+def _design(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix,
+                                             np.ndarray, list[int]]:
+    """Arrays of the model on ``frame`` (columns of :func:`comparison_frame`): answers ``y``
+    (n,), fixed-effect design (n, 2: intercept, human), random-effect design (n, levels), the
+    index of each level's component among those present, and the present components (indices
+    into :data:`COMPONENTS`)."""
     y = frame["correct"].to_numpy(dtype=float)
     human = frame["human"].to_numpy(dtype=float)
     exog = np.column_stack([np.ones_like(human), human])
@@ -221,8 +222,16 @@ def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
         blocks.append(matrix)
         ident += [k] * matrix.shape[1]
     present = sorted(set(ident))  # components with at least one level
-    ident_arr = np.searchsorted(present, ident)
-    exog_vc = sparse.hstack(blocks).tocsr()
+    return y, exog, sparse.hstack(blocks).tocsr(), np.searchsorted(present, ident), present
+
+
+def fit_mixed_logit(frame: pd.DataFrame, seed: int = 0) -> MixedFit:
+    """Fit the module's mixed model to ``frame`` (columns of :func:`comparison_frame`).
+
+    Deterministic for a given ``seed`` (the VB start). Returns a :class:`MixedFit`.
+    """
+    y, exog, exog_vc, ident_arr, present = _design(frame)
+    human = exog[:, 1]
     model = BinomialBayesMixedGLM(y, exog, exog_vc, ident_arr, vcp_p=VC_PRIOR_SD, fe_p=FE_PRIOR_SD)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -273,17 +282,31 @@ class _Laplace:
         beta, log_sd = params[:self.n_fe], params[self.n_fe:]
         precision = np.exp(-2 * log_sd)[self.ident]
         offset = self.exog @ beta
+        def log_joint(u: np.ndarray) -> float:  # concave in u: Newton with halving converges
+            eta = offset + self.z @ u
+            return float(np.sum(self.y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * u ** 2))
+
         u = self.u.copy()
+        value, converged = log_joint(u), False
         for _ in range(100):
             mu = special.expit(offset + self.z @ u)
             info = _information(self.z, mu, precision)
-            step = np.linalg.solve(info, self.z.T @ (self.y - mu) - precision * u)
-            u += step
-            if np.max(np.abs(step)) < 1e-10:
+            full = step = np.linalg.solve(info, self.z.T @ (self.y - mu) - precision * u)
+            # Step halving: where the model is right on nearly every trial (near separation) a
+            # full step from a far start overshoots, and undamped Newton then never converges.
+            for _ in range(40):
+                new = log_joint(u + step)
+                if new >= value - 1e-12 * abs(value):
+                    break
+                step = step / 2
+            u, value = u + step, new
+            if np.max(np.abs(full)) < 1e-10:
+                converged = True
                 break
         if not np.all(np.isfinite(u)):
             return -np.inf
-        self.u = u
+        if converged:  # a mode not reached is no start for the next call
+            self.u = u
         eta = offset + self.z @ u
         info = _information(self.z, special.expit(eta), precision)
         return float(np.sum(self.y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * u ** 2)
