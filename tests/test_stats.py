@@ -377,3 +377,35 @@ def test_attention_verdicts_follow_the_metric_direction():
     sim = _similarity({"cam": 0.0, "gradcam": -0.3, "center": 0.2}, metric="kl")
     (v,) = fs.attention_verdicts(sim, "kl", higher_is_better=False)[0].to_dict("records")
     assert v["best"] == "gradcam" and v["verdict"] == "most_human_like"
+
+
+# --------------------------------------------------------------------------------------------
+# question 1's decision rule
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("p, difference, log_or, ci, expected", [
+    # the test rejects, both effects and the interval agree: a winner on the accuracies' side
+    (0.01, 0.05, 0.8, (0.02, 0.08), ("humans better", False)),
+    (0.01, -0.05, -0.8, (-0.08, -0.02), ("model better", False)),
+    # no rejection: never a winner, whatever the interval says
+    (0.05, 0.05, 0.8, (0.02, 0.08), ("no significant difference", False)),
+    (NAN, 0.05, 0.8, (0.02, 0.08), ("no significant difference", False)),
+    (0.01, 0.0, 0.8, (-0.01, 0.01), ("no significant difference", False)),
+    # a model right on most images and wrong on a few: odds ratio and accuracies disagree
+    (0.001, 0.036, -5.2, (0.013, 0.059), ("directions differ", False)),
+    # the test rejects, the interval holds 0 (on its end, too): flagged, no winner
+    (0.01, 0.05, 0.8, (-0.01, 0.11), ("no significant difference", True)),
+    (0.01, 0.05, 0.8, (0.0, 0.11), ("no significant difference", True)),
+    # no interval (no accuracy_tests.csv) and no odds ratio (a secondary test): the test decides
+    (0.01, -0.05, NAN, (NAN, NAN), ("model better", False)),
+])
+def test_accuracy_verdict_decides_question_one(p, difference, log_or, ci, expected):
+    assert fs.accuracy_verdict(p, difference, 0.05, log_or, ci) == expected
+    assert expected[0] in fs.ACCURACY_VERDICTS
+
+
+def test_accuracy_verdict_uses_the_given_alpha():
+    assert fs.accuracy_verdict(0.02, 0.05, alpha=0.01)[0] == "no significant difference"
+    assert fs.accuracy_verdict(0.02, 0.05, alpha=0.05)[0] == "humans better"

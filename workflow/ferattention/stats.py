@@ -416,6 +416,41 @@ def accuracy_by_group(
         "agent", key=lambda a: a.map(order), kind="stable").reset_index(drop=True)
 
 
+#: Verdicts of :func:`accuracy_verdict` (question 1, per model).
+ACCURACY_VERDICTS: tuple[str, ...] = (
+    "humans better", "model better", "no significant difference", "directions differ",
+)
+
+
+def accuracy_verdict(p: float, difference: float, alpha: float = 0.05,
+                     log_odds_ratio: float = float("nan"),
+                     difference_ci: tuple[float, float] = (float("nan"), float("nan")),
+                     ) -> tuple[str, bool]:
+    """Question 1's decision for one model: who is more accurate, humans or the model.
+
+    ``p``: the primary test's p-value (Holm-adjusted where there are several models);
+    ``difference``: human minus model accuracy on the same trials (any unit; only its sign is
+    read); ``log_odds_ratio``: the mixed model's (> 0: humans better on a typical image; NaN when
+    the primary test is not the mixed model); ``difference_ci``: the 95% interval of the
+    accuracy difference (crossed bootstrap; NaN when there is none).
+
+    A winner needs the test to reject (``p < alpha``), the odds ratio and the accuracies to
+    favour the same side (else ``'directions differ'``: the model's errors cluster on a few
+    images) and the interval to exclude 0 (else ``'no significant difference'``, flagged): where
+    a model's own image deviations are wide the mixed model's test rejects a true null too
+    often (README, "Statistics of accuracy"). Returns ``(verdict, unconfirmed)``, ``unconfirmed``
+    True when the test rejects but the interval holds 0.
+    """
+    if not p < alpha or difference == 0:  # NaN p: no evidence
+        return "no significant difference", False
+    if not np.isnan(log_odds_ratio) and (log_odds_ratio > 0) != (difference > 0):
+        return "directions differ", False
+    low, high = difference_ci
+    if low <= 0 <= high:  # False when the interval is NaN: the test alone decides
+        return "no significant difference", True
+    return ("humans better" if difference > 0 else "model better"), False
+
+
 # --------------------------------------------------------------------------------------------
 # similarity
 

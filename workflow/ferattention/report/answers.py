@@ -29,7 +29,7 @@ from ..figures import (
     require_columns,
 )
 from ..methods import is_baseline
-from ..stats import unreliable_normalization
+from ..stats import accuracy_verdict, unreliable_normalization
 
 QUESTION_ACCURACY = "1. Do humans recognise the expressions better than the models?"
 QUESTION_SIMILARITY = "2. Which machine attention method is most similar to human attention?"
@@ -212,17 +212,11 @@ def accuracy_answers(
         else:
             test, p, p_adj = tests[0]
             p_used = p if _missing(p_adj) else p_adj
-            if _missing(p_used) or float(p_used) >= alpha or diff == 0:
-                verdict = "no significant difference"
-            elif test == "mixed_logit" and not math.isnan(log_or) and (log_or > 0) != (diff > 0):
-                verdict = "directions differ"
-            elif (mixed_row is not None
-                  and mixed_row["difference_ci_low"] <= 0 <= mixed_row["difference_ci_high"]):
-                # Where the model's own image SD is large the mixed model's test rejects too
-                # often (README, "Statistics of accuracy"); a winner needs both.
-                verdict, unconfirmed = "no significant difference", True
-            else:
-                verdict = "humans better" if diff > 0 else "model better"
+            verdict, unconfirmed = accuracy_verdict(
+                math.nan if _missing(p_used) else float(p_used), diff, alpha,
+                log_or if test == "mixed_logit" else math.nan,
+                (math.nan, math.nan) if mixed_row is None
+                else (mixed_row["difference_ci_low"], mixed_row["difference_ci_high"]))
         side = {True: "humans", False: f"model {name}"}
         lead = {
             "humans better": f"Humans were more accurate than model {name}",
