@@ -10,7 +10,10 @@ with the model's rows in the participants' levels (``fpr_naive_mixed``, the firs
 Prints one JSON object: the false-positive rates at alpha 0.05 (target for the mixed model:
 0.03-0.07), the power at the 5-point difference, their binomial 95% intervals, the coverage of
 ``accuracy_tests.csv``'s 95% interval of the accuracy difference (crossed bootstrap) of each
-condition's true accuracy difference (:func:`true_difference`), and the values used.
+condition's true accuracy difference (:func:`true_difference`), how often the report's answer
+(:func:`ferattention.stats.accuracy_verdict`) names a winner under the null and gives the right
+answer at the difference (the winner, or ``'directions differ'`` where the planted log odds
+ratio and accuracy difference have opposite signs), and the values used.
 ``--sd-image-agent`` widens the model's own image deviations (a model right on most images and
 wrong on a few, as a trained classifier is).
 
@@ -31,6 +34,7 @@ import multiprocessing
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -40,7 +44,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from .. import mixed
-from ..stats import crossed_bootstrap_ci
+from ..stats import ACCURACY_VERDICTS, accuracy_verdict, crossed_bootstrap_ci
 
 EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 
@@ -116,7 +120,8 @@ def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
 def _one(args: tuple[Design, float, int, bool]) -> tuple[float, ...]:
     """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``);
     then the mixed model's log odds ratio and its standard error; then 1.0 if the interval of
-    the accuracy difference covers the true difference, else 0.0."""
+    the accuracy difference covers the true difference, else 0.0; then the accuracy difference
+    (human minus model, proportion) and its interval."""
     design, difference, seed, naive = args
     trials = simulate(design, difference, seed)
     fit = mixed.fit_mixed_logit(mixed.comparison_frame(trials, "model:sim"), seed=seed)
@@ -131,7 +136,8 @@ def _one(args: tuple[Design, float, int, bool]) -> tuple[float, ...]:
     low, high = crossed_bootstrap_ci(h.astype(float) - m.astype(float),
                                      human["participant_id"].to_numpy(), human["image_id"].to_numpy())
     covered = float(low <= true_difference(design, difference) <= high)
-    return fit.p_value, mixed.mcnemar_p(h, m), p_naive, fit.log_odds_ratio, fit.se, covered
+    return (fit.p_value, mixed.mcnemar_p(h, m), p_naive, fit.log_odds_ratio, fit.se, covered,
+            float(h.mean() - m.mean()), low, high)
 
 
 def _rate(hits: int, n: int) -> dict[str, float]:
@@ -168,8 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(args.jobs, 1), mp_context=spawn) as pool:
         results = list(pool.map(_one, tasks, chunksize=4))
-    # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se, covered)
-    values = np.array(results).reshape(2, args.n, 6)
+    # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se, covered,
+    # accuracy difference, its interval's low and high end)
+    values = np.array(results).reshape(2, args.n, 9)
+    # the report's answer (stats.accuracy_verdict) on each data set, counted per verdict
+    verdicts = [Counter(accuracy_verdict(v[0], v[6], args.alpha, v[3], (v[7], v[8]))[0]
+                        for v in values[j]) for j in range(2)]
+    b_h, b_m = intercepts(design, args.difference)
+    b1_power, diff_power = b_h - b_m, true_difference(design, args.difference)
+    right = ("directions differ" if (b1_power > 0) != (diff_power > 0)
+             else "humans better" if diff_power > 0 else "model better")
     covered = values[:, :, 5].sum(axis=1).astype(int)
     hits = (values[:, :, :3] < args.alpha).sum(axis=1)
     b1, se = values[0, :, 3], values[0, :, 4]
@@ -190,6 +204,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "true_difference_null": true_difference(design, 0.0),
         "difference_ci_coverage_null": _rate(int(covered[0]), args.n),
         "difference_ci_coverage_power": _rate(int(covered[1]), args.n),
+        # What the report answers. Under the null (b1 = 0) a winner is a false positive of
+        # the test. At the difference the right answer depends on the planted effects: where
+        # the model's own image SD is wide the model can be better on a typical image (b1 < 0)
+        # and still less accurate on average, and then "directions differ" is right.
+        "report_verdicts_null": {k: verdicts[0][k] for k in ACCURACY_VERDICTS},
+        "report_verdicts_power": {k: verdicts[1][k] for k in ACCURACY_VERDICTS},
+        "report_winner_null": _rate(verdicts[0]["humans better"] + verdicts[0]["model better"],
+                                    args.n),
+        "true_log_odds_ratio_power": b1_power, "true_difference_power": diff_power,
+        "report_right_answer_power": right,
+        "report_power": _rate(verdicts[1][right], args.n),
         "fpr_target": [0.03, 0.07],
         "fpr_mixed_in_target": bool(0.03 <= hits[0, 0] / args.n <= 0.07),
         "seconds": round(time.perf_counter() - start, 1),
