@@ -282,9 +282,11 @@ class _Laplace:
         beta, log_sd = params[:self.n_fe], params[self.n_fe:]
         precision = np.exp(-2 * log_sd)[self.ident]
         offset = self.exog @ beta
+
         def log_joint(u: np.ndarray) -> float:  # concave in u: Newton with halving converges
             eta = offset + self.z @ u
-            return float(np.sum(self.y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * u ** 2))
+            return float(np.sum(self.y * eta - np.logaddexp(0, eta))
+                         - 0.5 * np.sum(precision * u ** 2))
 
         u = self.u.copy()
         value, converged = log_joint(u), False
@@ -299,17 +301,18 @@ class _Laplace:
                 if new >= value - 1e-12 * abs(value):
                     break
                 step = step / 2
-            u, value = u + step, new
+            else:  # no step along Newton's direction ascends: as far as floating point goes
+                break
+            u, value = u + step, new  # value stays log_joint(u)
             if np.max(np.abs(full)) < 1e-10:
                 converged = True
                 break
-        if not np.all(np.isfinite(u)):
+        if not (np.isfinite(value) and np.all(np.isfinite(u))):
             return -np.inf
         if converged:  # a mode not reached is no start for the next call
             self.u = u
-        eta = offset + self.z @ u
-        info = _information(self.z, special.expit(eta), precision)
-        return float(np.sum(self.y * eta - np.logaddexp(0, eta)) - 0.5 * np.sum(precision * u ** 2)
+        info = _information(self.z, special.expit(offset + self.z @ u), precision)
+        return float(value
                      - np.sum(log_sd[self.ident]) - 0.5 * np.linalg.slogdet(info)[1]
                      - 0.5 * np.sum(np.square(beta)) / FE_PRIOR_SD ** 2
                      - 0.5 * np.sum(np.square(log_sd)) / VC_PRIOR_SD ** 2)
