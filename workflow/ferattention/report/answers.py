@@ -191,8 +191,12 @@ def accuracy_answers(
                         "difference": None, "tests": [], "verdict": "no test",
                         "sentence": f"No human accuracy in the table; {model_part}."})
             continue
-        rows = stats[stats["comparison"].map(
-            lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
+        parties = (frozenset({"human", agent}), frozenset({"human", name}))
+
+        def of_this_model(comparison: object) -> bool:
+            return _parties(comparison) in parties
+
+        rows = stats[stats["comparison"].map(of_this_model)]
         # Only tests with a p-value (``accuracy_difference`` rows are descriptive: p is NaN).
         tests = [(str(r["test"]), r["p_value"], r["p_adjusted"]) for _, r in rows.iterrows()
                  if not _missing(r["p_value"])]
@@ -203,8 +207,7 @@ def accuracy_answers(
         log_or = float(mixed_rows["effect_size"].iloc[0]) if len(mixed_rows) else math.nan
         mixed_row = None  # this model's row of accuracy_tests.csv
         if mixed_tests is not None and not mixed_tests.empty:
-            match = mixed_tests[mixed_tests["comparison"].map(
-                lambda c: _parties(c) in (frozenset({"human", agent}), frozenset({"human", name})))]
+            match = mixed_tests[mixed_tests["comparison"].map(of_this_model)]
             mixed_row = match.iloc[0] if len(match) else None
         unconfirmed = False  # the test rejects, the accuracy difference's interval holds 0
         if not tests:
