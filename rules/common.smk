@@ -16,6 +16,7 @@ from ferattention.io import read_table  # noqa: E402
 from ferattention.runtime import available_cores  # noqa: E402
 from ferattention.catalogue import shard_size_key  # noqa: E402
 from ferattention.methods import attention_methods, base_method, expand_methods, shuffled_methods  # noqa: E402
+from ferattention import instances  # noqa: E402
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 CONFIG_SOURCES = [str(f) for f in workflow.configfiles] + (
@@ -50,6 +51,9 @@ SIDE_BY_SIDE_THREADS = (min(4, max(1, workflow._cores // 2))
 
 ENV = "../envs/ferattention.yaml"
 MODELS = list(config["models"])
+# Network instances, one per training seed of a model (`seeds: [0, 1, 2]`), as keys
+# `<model>/seed-<k>`: per-instance files lie under .../<model>/seed-<k>/.
+INSTANCES = instances.instances(config["models"])
 # Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.
 METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["random_model"]["methods"])
 # Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).
@@ -69,6 +73,7 @@ def _name_regex(names):
 
 wildcard_constraints:
     model="[A-Za-z0-9_.-]+",
+    seed=r"-?\d+",
     method="[a-z0-9_]+",
     shard=r"\d+",
 
@@ -106,28 +111,39 @@ def n_shards(method):
     return shards.n_shards(len(test_image_ids()), shard_size(method))
 
 
-def method_maps(model, method):
-    """Every shard of one model's maps of one method (model-free maps included)."""
-    return shards.shard_paths([model], [method], n_shards(method))
+def instance_of(wildcards):
+    """The instance key `<model>/seed-<k>` of a job's wildcards."""
+    return instances.instance_key(wildcards.model, int(wildcards.seed))
 
 
-def all_shards(models, methods):
-    """Every shard of every model x method, model by model."""
-    return [path for model in models for method in methods for path in method_maps(model, method)]
+def instance_spec(wildcards):
+    """One instance's `models:` entry: the model's, with this job's seed."""
+    return instances.instance_spec(config["models"][wildcards.model], int(wildcards.seed))
+
+
+def method_maps(instance, method):
+    """Every shard of one instance's maps of one method (model-free maps included)."""
+    return shards.shard_paths([instance], [method], n_shards(method))
+
+
+def all_shards(keys, methods):
+    """Every shard of every instance x method, instance by instance."""
+    return [path for key in keys for method in methods for path in method_maps(key, method)]
 
 
 def attention_inputs(source, model):
-    """The maps a planted attention source needs: none, a method's shards, or an external file."""
+    """The maps a planted attention source needs: none, a method's shards (of the model's
+    first instance), or an external file."""
     if source in MODEL_FREE_SOURCES:
         return []
     if source in config["recovery"]["external"]:
         return [f"results/external/{source}/maps.npz"]
-    return method_maps(model or MODELS[0], source)
+    return method_maps(instances.instances_of(config["models"])[model or MODELS[0]][0], source)
 
 
 def saliency_shards(wildcards):
-    """All shard files of one model and method."""
-    return method_maps(wildcards.model, wildcards.method)
+    """All shard files of one instance and method."""
+    return method_maps(instance_of(wildcards), wildcards.method)
 
 
 def final_outputs():
@@ -141,5 +157,5 @@ def final_outputs():
         "results/tables/accuracy_tests.csv",
         "results/tables/agreement.csv",
         "results/humans/reliability.csv",
-        *expand("results/models/{model}/metrics.json", model=MODELS),
+        *expand("results/models/{instance}/metrics.json", instance=INSTANCES),
     ]

@@ -48,7 +48,7 @@ rule figure_examples:
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",
         # The first shard of every method of every model holds the example images.
-        shards=shards.shard_paths(MODELS, METHODS, 1),
+        shards=shards.shard_paths(INSTANCES, METHODS, 1),
     output:
         png=report(
             "results/figures/examples.png",
@@ -57,7 +57,7 @@ rule figure_examples:
         ),
         pdf="results/figures/examples.pdf",
     params:
-        models=MODELS,
+        models=INSTANCES,
         methods=METHODS,
         n_examples=6,
     log:
@@ -71,16 +71,16 @@ rule figure_examples:
 rule figure_confusion:
     localrule: True
     input:
-        confusion="results/models/{model}/confusion.csv",
+        confusion="results/models/{model}/seed-{seed}/confusion.csv",
     output:
         png=report(
-            "results/figures/confusion_{model}.png",
+            "results/figures/confusion_{model}_seed-{seed}.png",
             caption="../workflow/report/confusion.rst",
             category="Figures",
         ),
-        pdf="results/figures/confusion_{model}.pdf",
+        pdf="results/figures/confusion_{model}_seed-{seed}.pdf",
     log:
-        "logs/figures/confusion_{model}.log",
+        "logs/figures/confusion_{model}_seed-{seed}.log",
     conda:
         ENV
     script:
@@ -153,7 +153,7 @@ rule figure_faithfulness:
     localrule: True
     input:
         auc="results/tables/faithfulness.csv",
-        curves=expand("results/faithfulness/{model}/curves.csv", model=MODELS),
+        curves=expand("results/faithfulness/{instance}/curves.csv", instance=INSTANCES),
     output:
         png=report(
             "results/figures/faithfulness.png",

@@ -46,12 +46,12 @@ rule expected_attention:
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
         attention=lambda wc: attention_inputs(ATTENTION, ATTENTION_MODEL),
-        shards=lambda wc: all_shards(MODELS, METHODS),
+        shards=lambda wc: all_shards(INSTANCES, METHODS),
     output:
         table="results/humans/simulated/expected.csv",
     params:
         source=ATTENTION,
-        models=MODELS,
+        models=INSTANCES,
         methods=METHODS,
         center_sigma=config["saliency"]["center"]["sigma"],
         image_size=config["dataset"]["image_size"],
@@ -138,13 +138,13 @@ rule human_view_predictions:
     # answer (the rest hidden as in the browser experiment: experiment.hiding, hiding_blur).
     priority: 5  # feeds the statistics at the end of the run; do not leave it for last
     input:
-        model="results/models/{model}/model.pt",
+        model="results/models/{model}/seed-{seed}/model.pt",
         manifest="results/data/manifest.csv",
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
         geometry="results/data/geometry.csv",
     output:
-        predictions="results/models/{model}/human_view_predictions.csv",
+        predictions="results/models/{model}/seed-{seed}/human_view_predictions.csv",
     params:
         # Not blur_sigma or the rest of experiment: model inference is redone only when what the
         # participant saw changes.
@@ -155,7 +155,7 @@ rule human_view_predictions:
         image_size=config["dataset"]["image_size"],
     threads: SIDE_BY_SIDE_THREADS
     log:
-        "logs/human_view_predictions/{model}.log",
+        "logs/human_view_predictions/{model}/seed-{seed}.log",
     conda:
         ENV
     script:

@@ -1,4 +1,4 @@
-# Training and evaluation, one job each per model in `models:`.
+# Training and evaluation, one job each per network instance (a model of `models:` per seed).
 
 
 def initial_weights(wildcards):
@@ -16,10 +16,10 @@ rule train:
         images="results/data/images",
         weights=initial_weights,
     output:
-        model="results/models/{model}/model.pt",
-        history="results/models/{model}/history.csv",
+        model="results/models/{model}/seed-{seed}/model.pt",
+        history="results/models/{model}/seed-{seed}/history.csv",
     params:
-        model=lambda wc: config["models"][wc.model],
+        model=instance_spec,  # the model's entry with this instance's seed
         training=config["training"],
         expressions=config["dataset"]["expressions"],
         image_size=config["dataset"]["image_size"],
@@ -28,9 +28,9 @@ rule train:
         mem_mb=4000,
         runtime=120,
     log:
-        "logs/train/{model}.log",
+        "logs/train/{model}/seed-{seed}.log",
     benchmark:
-        "benchmarks/train/{model}.tsv"
+        "benchmarks/train/{model}/seed-{seed}.tsv"
     conda:
         ENV
     script:
@@ -40,18 +40,18 @@ rule train:
 rule evaluate:
     priority: 5  # its tables feed the statistics at the end of the run; do not leave it for last
     input:
-        model="results/models/{model}/model.pt",
+        model="results/models/{model}/seed-{seed}/model.pt",
         manifest="results/data/manifest.csv",
         trials="results/data/trials.csv",
     output:
-        metrics="results/models/{model}/metrics.json",
-        predictions="results/models/{model}/predictions.csv",
-        confusion="results/models/{model}/confusion.csv",
-        by_expression="results/models/{model}/accuracy_by_expression.csv",
-        by_pair="results/models/{model}/accuracy_by_pair.csv",
+        metrics="results/models/{model}/seed-{seed}/metrics.json",
+        predictions="results/models/{model}/seed-{seed}/predictions.csv",
+        confusion="results/models/{model}/seed-{seed}/confusion.csv",
+        by_expression="results/models/{model}/seed-{seed}/accuracy_by_expression.csv",
+        by_pair="results/models/{model}/seed-{seed}/accuracy_by_pair.csv",
     threads: SIDE_BY_SIDE_THREADS
     log:
-        "logs/evaluate/{model}.log",
+        "logs/evaluate/{model}/seed-{seed}.log",
     conda:
         ENV
     script:

@@ -19,15 +19,15 @@ rule recovery_source:
         trials="results/data/trials.csv",
         regions="results/data/regions.npz",
         diagnostic="results/data/diagnostic_regions.csv",
-        shards=lambda wc: all_shards(MODELS, METHODS),
+        shards=lambda wc: all_shards(INSTANCES, METHODS),
         external=expand("results/external/{name}/maps.npz", name=RECOVERY_EXTERNAL),
     output:
         table="results/recovery/{source}.csv",
     params:
-        models=MODELS,
+        models=INSTANCES,
         methods=METHODS,
         external=RECOVERY_EXTERNAL,
-        planted_model=RECOVERY_MODEL,
+        planted_model=instances.instances_of(config["models"])[RECOVERY_MODEL][0],
         simulated=config["humans"]["simulated"],
         maps=HUMAN_MAP_SETTINGS,
         reliability=config["humans"]["reliability"],

@@ -9,7 +9,8 @@ FIGURES = [
     "results/figures/regions.png",
     "results/figures/faithfulness.png",
     "results/figures/agreement.png",
-    *expand("results/figures/confusion_{model}.png", model=MODELS),
+    *expand("results/figures/confusion_{instance}.png",
+            instance=[k.replace("/", "_") for k in INSTANCES]),
 ]
 
 
@@ -24,7 +25,7 @@ rule report:
         agreement="results/tables/agreement.csv",
         regions="results/tables/regions.csv",
         faithfulness="results/tables/faithfulness.csv",
-        metrics=expand("results/models/{model}/metrics.json", model=MODELS),
+        metrics=expand("results/models/{instance}/metrics.json", instance=INSTANCES),
         figures=FIGURES,
         # simulated observers: how close each map is to the attention they were given
         expected=["results/humans/simulated/expected.csv"] if SIMULATED_HUMANS else [],
@@ -33,8 +34,8 @@ rule report:
         recovery=lambda wc: ["results/figures/recovery.png"]
         if Path("results/figures/recovery.png").is_file() else [],
         extremal_areas=expand(
-            "results/saliency/{model}/extremal_perturbation/areas.csv",
-            model=MODELS if "extremal_perturbation" in METHODS else [],
+            "results/saliency/{instance}/extremal_perturbation/areas.csv",
+            instance=INSTANCES if "extremal_perturbation" in METHODS else [],
         ),
     output:
         html="results/report.html",

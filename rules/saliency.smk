@@ -15,7 +15,7 @@ rule saliency:
         # rule external_saliency.
         method=rf"(?!(?:{_name_regex(['extremal_perturbation', *EXTERNAL])})(?![^/]))[a-z0-9_]+",
     input:
-        model="results/models/{model}/model.pt",
+        model="results/models/{model}/seed-{seed}/model.pt",
         manifest="results/data/manifest.csv",
     output:
         maps=shards.SHARD_PATH,
@@ -30,9 +30,9 @@ rule saliency:
         mem_mb=4000,
         runtime=120,
     log:
-        "logs/saliency/{model}/{method}/shard-{shard}.log",
+        "logs/saliency/{model}/seed-{seed}/{method}/shard-{shard}.log",
     benchmark:
-        "benchmarks/saliency/{model}/{method}/shard-{shard}.tsv"
+        "benchmarks/saliency/{model}/seed-{seed}/{method}/shard-{shard}.tsv"
     conda:
         ENV
     script:
@@ -42,8 +42,8 @@ rule saliency:
 # Extremal Perturbation also records the area each mask reached next to its target.
 use rule saliency as saliency_extremal_perturbation with:
     output:
-        maps="results/saliency/{model}/{method}/shard-{shard}.npz",
-        areas="results/saliency/{model}/{method}/areas-shard-{shard}.csv",
+        maps="results/saliency/{model}/seed-{seed}/{method}/shard-{shard}.npz",
+        areas="results/saliency/{model}/seed-{seed}/{method}/areas-shard-{shard}.csv",
     wildcard_constraints:
         method="extremal_perturbation",
     threads: SIDE_BY_SIDE_THREADS
@@ -54,14 +54,15 @@ rule extremal_areas:
     localrule: True
     input:
         lambda wc: expand(
-            "results/saliency/{model}/extremal_perturbation/areas-shard-{shard}.csv",
+            "results/saliency/{model}/seed-{seed}/extremal_perturbation/areas-shard-{shard}.csv",
             model=wc.model,
+            seed=wc.seed,
             shard=range(n_shards("extremal_perturbation")),
         ),
     output:
-        table="results/saliency/{model}/extremal_perturbation/areas.csv",
+        table="results/saliency/{model}/seed-{seed}/extremal_perturbation/areas.csv",
     log:
-        "logs/saliency/{model}/extremal_perturbation/areas.log",
+        "logs/saliency/{model}/seed-{seed}/extremal_perturbation/areas.log",
     conda:
         ENV
     script:
@@ -102,7 +103,7 @@ rule external_saliency:
     params:
         shard_size=lambda wc: shard_size(wc.method),
     log:
-        "logs/saliency/{model}/{method}/shard-{shard}.log",
+        "logs/saliency/{model}/seed-{seed}/{method}/shard-{shard}.log",
     conda:
         ENV
     script:

@@ -1,4 +1,4 @@
-# Machine vs human maps, per image x model x method x metric.
+# Machine vs human maps, per image x instance x method x metric.
 
 
 rule similarity:
@@ -10,11 +10,11 @@ rule similarity:
         human_maps="results/humans/maps.npz",
         fixations="results/humans/fixations.npz",
     output:
-        table="results/similarity/{model}/{method}.csv",
+        table="results/similarity/{model}/seed-{seed}/{method}.csv",
     params:
         metrics=config["similarity"]["metrics"],
     log:
-        "logs/similarity/{model}/{method}.log",
+        "logs/similarity/{model}/seed-{seed}/{method}.log",
     conda:
         ENV
     script:
@@ -33,12 +33,12 @@ rule similarity_shuffled:
         fixations="results/humans/fixations.npz",
         manifest="results/data/manifest.csv",
     output:
-        table="results/similarity/{model}/shuffled_{method}.csv",
+        table="results/similarity/{model}/seed-{seed}/shuffled_{method}.csv",
     params:
         metrics=config["similarity"]["metrics"],
         seed=config["similarity"]["shuffle_seed"],
     log:
-        "logs/similarity/{model}/shuffled_{method}.log",
+        "logs/similarity/{model}/seed-{seed}/shuffled_{method}.log",
     conda:
         ENV
     script:
@@ -49,7 +49,8 @@ rule similarity_table:
     priority: 10  # as similarity
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
-        expand("results/similarity/{model}/{method}.csv", model=MODELS, method=METHODS + SHUFFLED),
+        expand("results/similarity/{instance}/{method}.csv", instance=INSTANCES,
+               method=METHODS + SHUFFLED),
     output:
         table="results/tables/similarity.csv",
     log:
@@ -65,7 +66,7 @@ rule similarity_table:
 rule similarity_crossed:
     priority: 10  # on the longest chain: Extremal Perturbation -> this -> statistics -> report
     input:
-        shards=lambda wc: all_shards(MODELS, METHODS),
+        shards=lambda wc: all_shards(INSTANCES, METHODS),
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
         geometry="results/data/geometry.csv",
@@ -93,8 +94,8 @@ rule similarity_crossed:
 
 
 def all_saliency_shards(wildcards):
-    """Every shard of every model and method."""
-    return all_shards(MODELS, METHODS)
+    """Every shard of every instance and method."""
+    return all_shards(INSTANCES, METHODS)
 
 
 rule regions:
@@ -124,10 +125,10 @@ FAITHFULNESS_MAP_SETS = ["human", *MODEL_METHODS]
 
 
 def faithfulness_maps(wildcards):
-    """The maps of one map set of a model: the human maps, or every shard of a method."""
+    """The maps of one map set of an instance: the human maps, or every shard of a method."""
     if wildcards.method == "human":
         return ["results/humans/maps.npz"]
-    return method_maps(wildcards.model, wildcards.method)
+    return method_maps(instance_of(wildcards), wildcards.method)
 
 
 # Deletion/insertion faithfulness (RISE, Petsiuk et al. 2018) of one map set on its model
@@ -138,13 +139,13 @@ rule faithfulness:
     wildcard_constraints:
         method=_name_regex(FAITHFULNESS_MAP_SETS),
     input:
-        model="results/models/{model}/model.pt",
+        model="results/models/{model}/seed-{seed}/model.pt",
         manifest="results/data/manifest.csv",
         human_maps="results/humans/maps.npz",  # which images: those the humans saw
         maps=faithfulness_maps,
     output:
-        auc="results/faithfulness/{model}/{method}/auc.csv",
-        curves="results/faithfulness/{model}/{method}/curves.csv",
+        auc="results/faithfulness/{model}/seed-{seed}/{method}/auc.csv",
+        curves="results/faithfulness/{model}/seed-{seed}/{method}/curves.csv",
     params:
         target=config["saliency"]["target"],
         faithfulness=config["faithfulness"],
@@ -153,9 +154,9 @@ rule faithfulness:
         mem_mb=2000,
         runtime=60,
     log:
-        "logs/faithfulness/{model}/{method}.log",
+        "logs/faithfulness/{model}/seed-{seed}/{method}.log",
     benchmark:
-        "benchmarks/faithfulness/{model}/{method}.tsv"
+        "benchmarks/faithfulness/{model}/seed-{seed}/{method}.tsv"
     conda:
         ENV
     script:
@@ -165,15 +166,15 @@ rule faithfulness:
 rule faithfulness_model:
     localrule: True  # concatenation
     input:
-        auc=lambda wc: expand("results/faithfulness/{model}/{method}/auc.csv", model=wc.model,
-                              method=FAITHFULNESS_MAP_SETS),
-        curves=lambda wc: expand("results/faithfulness/{model}/{method}/curves.csv",
-                                 model=wc.model, method=FAITHFULNESS_MAP_SETS),
+        auc=lambda wc: expand("results/faithfulness/{instance}/{method}/auc.csv",
+                              instance=instance_of(wc), method=FAITHFULNESS_MAP_SETS),
+        curves=lambda wc: expand("results/faithfulness/{instance}/{method}/curves.csv",
+                                 instance=instance_of(wc), method=FAITHFULNESS_MAP_SETS),
     output:
-        auc="results/faithfulness/{model}/auc.csv",
-        curves="results/faithfulness/{model}/curves.csv",
+        auc="results/faithfulness/{model}/seed-{seed}/auc.csv",
+        curves="results/faithfulness/{model}/seed-{seed}/curves.csv",
     log:
-        "logs/faithfulness/{model}.log",
+        "logs/faithfulness/{model}/seed-{seed}.log",
     conda:
         ENV
     script:
@@ -183,7 +184,7 @@ rule faithfulness_model:
 rule faithfulness_table:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
-        expand("results/faithfulness/{model}/auc.csv", model=MODELS),
+        expand("results/faithfulness/{instance}/auc.csv", instance=INSTANCES),
     output:
         table=report(
             "results/tables/faithfulness.csv",

@@ -5,13 +5,14 @@ rule accuracy:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         human_trials="results/humans/trials.csv",
-        predictions=expand("results/models/{model}/predictions.csv", model=MODELS),
-        human_view=expand("results/models/{model}/human_view_predictions.csv", model=MODELS),
+        predictions=expand("results/models/{instance}/predictions.csv", instance=INSTANCES),
+        human_view=expand("results/models/{instance}/human_view_predictions.csv",
+                          instance=INSTANCES),
     output:
         table="results/tables/accuracy.csv",
         trials="results/tables/accuracy_trials.csv",
     params:
-        models=MODELS,
+        models=INSTANCES,
         statistics=config["statistics"],
     log:
         "logs/accuracy.log",

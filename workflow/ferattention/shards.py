@@ -1,6 +1,6 @@
 """Saliency shards: the test images of a run cut into jobs of ``saliency.shard_size`` images.
 
-One job computes one model's maps of one method for one shard: the test images sorted by
+One job computes one network instance's maps of one method for one shard: the test images sorted by
 ``image_id`` (:func:`test_image_ids`), shard ``k`` holding positions ``[k * size, (k + 1) * size)``.
 Its file is :data:`SHARD_PATH`; the count, the slice, the file names and their grouping back
 into map sets live here only (rules, rule scripts and benchmarks use them). Torch-free.
@@ -16,13 +16,18 @@ from typing import NamedTuple
 
 import pandas as pd
 
-#: The file of one shard's maps (a Snakemake pattern: ``{model}``, ``{method}``, ``{shard}``).
-SHARD_PATH = "results/saliency/{model}/{method}/shard-{shard}.npz"
-_SHARD_RE = re.compile(r"(?:^|/)saliency/(?P<model>[^/]+)/(?P<method>[^/]+)/shard-(?P<shard>\d+)\.npz$")
+from .instances import split_key
+
+#: The file of one shard's maps (a Snakemake pattern: ``{model}``, ``{seed}``, ``{method}``,
+#: ``{shard}``); the instance ``<model>/seed-<k>`` (:mod:`ferattention.instances`).
+SHARD_PATH = "results/saliency/{model}/seed-{seed}/{method}/shard-{shard}.npz"
+_SHARD_RE = re.compile(r"(?:^|/)saliency/(?P<model>[^/]+/seed-\d+)/(?P<method>[^/]+)/"
+                       r"shard-(?P<shard>\d+)\.npz$")
 
 
 class ShardKey(NamedTuple):
-    """What a shard file holds: one model's maps of one method for shard number ``shard``."""
+    """What a shard file holds: one instance's maps of one method for shard number ``shard``
+    (``model``: the instance key ``<model>/seed-<k>``)."""
 
     model: str
     method: str
@@ -58,15 +63,18 @@ def shard_slice(shard: int, size: int) -> slice:
     return slice(shard * size, (shard + 1) * size)
 
 
-def shard_path(model: str, method: str, shard: int) -> str:
-    """The file of one shard (relative to the run's folder)."""
-    return SHARD_PATH.format(model=model, method=method, shard=shard)
+def shard_path(instance: str, method: str, shard: int) -> str:
+    """The file of one shard of instance ``<model>/seed-<k>`` (relative to the run's folder)."""
+    model, seed = split_key(instance)
+    if seed is None:
+        raise ValueError(f"{instance!r} is not an instance key (<model>/seed-<k>)")
+    return SHARD_PATH.format(model=model, seed=seed, method=method, shard=shard)
 
 
-def shard_paths(models: Iterable[str], methods: Iterable[str], count: int) -> list[str]:
-    """The files of every shard of every model x method, in that order."""
+def shard_paths(instances: Iterable[str], methods: Iterable[str], count: int) -> list[str]:
+    """The files of every shard of every instance x method, in that order."""
     methods = list(methods)
-    return [shard_path(model, method, k) for model in models for method in methods for k in range(count)]
+    return [shard_path(key, method, k) for key in instances for method in methods for k in range(count)]
 
 
 def parse_shard_path(path: str | Path) -> ShardKey:

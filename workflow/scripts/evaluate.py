@@ -17,7 +17,8 @@ with rule_job(snakemake) as log:
     trial_list = io.read_table(snakemake.input.trials)
     result = evaluation.evaluate(logits, labels, trial_list)
 
-    metrics = {"model": snakemake.wildcards.model, "arch": meta["arch"], **result.metrics}
+    metrics = {"model": snakemake.wildcards.model, "seed": int(snakemake.wildcards.seed),
+               "arch": meta["arch"], **result.metrics}
     log.info("n-way accuracy %.3f (balanced %.3f), 2AFC accuracy %.3f", metrics["accuracy_nway"],
              metrics["balanced_accuracy_nway"], metrics["accuracy_2afc"])
     log.info("per expression:\n%s", result.by_expression.to_string(index=False))

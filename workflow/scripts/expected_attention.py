@@ -3,7 +3,7 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from ferattention import io, tables
+    from ferattention import instances, io, tables
     from ferattention.attention import attention_density
     from ferattention.humans import expected_attention
     from ferattention.shards import group_shards
@@ -23,4 +23,4 @@ with rule_job(snakemake) as log:
                    for model in p.models for method in p.methods), target)
     log.info("similarity to the planted attention (%s):\n%s", p.source,
              out.pivot_table(index="method", columns="metric", values="mean").to_string())
-    io.write_csv(out, snakemake.output.table)
+    io.write_csv(instances.unfold(out), snakemake.output.table)

@@ -28,5 +28,7 @@ with rule_job(snakemake) as log:
         {method: maps}, snakemake.wildcards.model, steps=cfg["steps"], baseline=cfg["baseline"],
         tie_draws=cfg["tie_draws"], seed=cfg["seed"])
     log.info("mean AUC: %s", auc.groupby("curve")["auc"].mean().round(4).to_dict())
+    for table in (curves, auc):  # the instance: model and seed columns
+        table.insert(table.columns.get_loc("model") + 1, "seed", int(snakemake.wildcards.seed))
     io.write_csv(curves, snakemake.output.curves)
     io.write_csv(auc, snakemake.output.auc)

@@ -5,8 +5,8 @@ from ferattention.runtime import rule_job
 with rule_job(snakemake):
     import pandas as pd
 
-    from ferattention import figures, io
+    from ferattention import figures, instances, io
 
     curves = pd.concat([io.read_table(p) for p in snakemake.input.curves], ignore_index=True)
-    figures.plot_faithfulness(curves, io.read_table(snakemake.input.auc),
+    figures.plot_faithfulness(instances.fold(curves), instances.fold(io.read_table(snakemake.input.auc)),
                               snakemake.output.png)

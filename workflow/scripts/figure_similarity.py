@@ -3,12 +3,12 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake):
-    from ferattention import figures, io
+    from ferattention import figures, instances, io
     from ferattention.similarity import METRICS
 
     figures.plot_similarity(
-        io.read_table(snakemake.input.similarity),
-        io.read_table(snakemake.input.summary),
+        instances.fold(io.read_table(snakemake.input.similarity)),
+        instances.fold(io.read_table(snakemake.input.summary)),
         io.read_table(snakemake.input.reliability),
         snakemake.output.png,
         higher_is_better={name: m.higher_is_better for name, m in METRICS.items()},

@@ -3,13 +3,13 @@
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from ferattention import io
+    from ferattention import instances, io
     from ferattention.attention import attention_density
     from ferattention.recovery import recover_source
     from ferattention.shards import group_shards
 
     p, source = snakemake.params, snakemake.wildcards.source
-    # Every compared map set: each model's methods, then the recovery-only external maps.
+    # Every compared map set: each instance's methods, then the recovery-only external maps.
     by_set = group_shards(snakemake.input.shards)
     method_maps = {(model, method): io.load_map_shards(by_set[(model, method)])
                    for model in p.models for method in p.methods}
@@ -31,4 +31,4 @@ with rule_job(snakemake) as log:
     winners = table[table["rank"] == 1].groupby("metric", sort=False)["method"].agg(", ".join)
     log.info("source %s (planted: %s); winners per metric:\n%s", source, planted,
              winners.to_string())
-    io.write_csv(table, snakemake.output.table)
+    io.write_csv(instances.unfold(table), snakemake.output.table)

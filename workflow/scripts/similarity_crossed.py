@@ -7,7 +7,7 @@ with rule_job(snakemake) as log:
     import pandas as pd
 
     from ferattention import crossed_similarity as cs
-    from ferattention import datasets, io
+    from ferattention import datasets, instances, io
     from ferattention.humans import read_validated
     from ferattention.shards import group_shards
 
@@ -34,4 +34,4 @@ with rule_job(snakemake) as log:
                                          io.read_table(snakemake.input.reliability), n_boot,
                                          p.statistics["seed"])
         log.info("crossed CIs:\n%s", table.to_string(index=False))
-    io.write_csv(table, snakemake.output.table)
+    io.write_csv(instances.unfold(table), snakemake.output.table)

@@ -1,4 +1,4 @@
-"""Rule similarity_shuffled: the shuffled baseline of one model x method, per image and metric."""
+"""Rule similarity_shuffled: the shuffled baseline of one instance x method, per image and metric."""
 
 from ferattention.runtime import rule_job
 
@@ -16,6 +16,7 @@ with rule_job(snakemake) as log:
         log.warning("shuffled baseline: %d image(s) are the only test image of their expression and "
                     "have no partner; scored NaN: %s", len(alone), ", ".join(map(str, alone[:10])))
     table.insert(1, "model", snakemake.wildcards.model)
-    table.insert(2, "method", f"shuffled_{snakemake.wildcards.method}")
+    table.insert(2, "seed", int(snakemake.wildcards.seed))
+    table.insert(3, "method", f"shuffled_{snakemake.wildcards.method}")
     log.info("means:\n%s", table.groupby("metric")["value"].mean().to_string())
     io.write_csv(table, snakemake.output.table)

@@ -4,21 +4,23 @@ summary, and their breakdowns per expression and per expression pair."""
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
-    from ferattention import io, tables
+    from ferattention import instances, io, tables
     from ferattention.crossed_similarity import apply_crossed_ci
 
     cfg = snakemake.params.statistics
     manifest = io.read_table(snakemake.input.manifest, usecols=["image_id", "label"])
     out = tables.statistics_tables(
-        io.read_table(snakemake.input.accuracy_trials), io.read_table(snakemake.input.similarity),
+        # per instance: the statistics see one model per instance key <model>/seed-<k>
+        io.read_table(snakemake.input.accuracy_trials),
+        instances.fold(io.read_table(snakemake.input.similarity)),
         io.read_table(snakemake.input.reliability), dict(zip(manifest["image_id"], manifest["label"])),
         snakemake.params.primary, n_boot=cfg["n_boot"], seed=cfg["seed"])
     # cc and spearman: CIs by the crossed bootstrap of participants and images (similarity_crossed)
-    summary = apply_crossed_ci(out.summary, io.read_table(snakemake.input.crossed))
+    summary = apply_crossed_ci(out.summary, instances.fold(io.read_table(snakemake.input.crossed)))
     log.info("mixed model, humans vs each model:\n%s", out.accuracy_tests.to_string(index=False))
     log.info("question 2 on %s:\n%s", snakemake.params.primary, out.verdict.to_string(index=False))
     log.info("%d tests; summary:\n%s", len(out.stats), summary.to_string(index=False))
     io.write_csv(out.accuracy_tests, snakemake.output.accuracy_tests)
-    io.write_csv(summary, snakemake.output.summary)
+    io.write_csv(instances.unfold(summary), snakemake.output.summary)
     io.write_csv(out.stats, snakemake.output.stats)
-    io.write_csv(out.verdict, snakemake.output.verdict)
+    io.write_csv(instances.unfold(out.verdict), snakemake.output.verdict)
