@@ -208,7 +208,8 @@ def test_similarity_answer_names_winner_and_loser():
     assert (sp["winner"], sp["loser"]) == ("extremal_perturbation", "cam")
     assert sp["winner_normalized"] == pytest.approx(0.75)
     assert sp["beats_baselines"] is True
-    assert "most human-like is extremal_perturbation" in sp["sentence"]
+    assert "descriptive: highest mean extremal_perturbation" in sp["sentence"]
+    assert "most human-like" not in sp["sentence"]  # untested: never the verdict's words
     assert "normalised score 0.750" in sp["sentence"]
     # kl: lower is better, so the smallest divergence wins
     kl = answers["kl"]
@@ -222,7 +223,7 @@ def test_similarity_answer_never_names_a_baseline():
              ("shuffled_gradcam", "cc"): 0.25}
     (a,) = report.similarity_answers(_summary(means))
     assert a["winner"] == "gradcam" and a["loser"] == "cam" and a["beats_baselines"] is False
-    assert "does not beat the shuffled_cam baseline" in a["sentence"]
+    assert "not above the shuffled_cam baseline's (untested" in a["sentence"]
     assert "random_model_gradcam 0.95" in a["sentence"]
 
 

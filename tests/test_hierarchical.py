@@ -211,7 +211,7 @@ def test_degenerate_inputs():
     assert np.isnan([none.estimate, none.ci_low, none.ci_high, none.p_value]).all()
     ids = {"instance": [0, 0, 1, 1], "participant": [0, 1, 0, 1]}
     const = fh.weighted_mean_bootstrap([0.1] * 4, ids, n_boot=50)
-    assert (const.estimate, const.ci_low, const.ci_high, const.p_value) == (0.1, 0.1, 0.1, 0.0)
+    assert (const.estimate, const.ci_low, const.ci_high, const.p_value) == (0.1, 0.1, 0.1, 2 / 51)
     zero = fh.weighted_mean_bootstrap([0.0] * 4, ids, n_boot=50)
     assert (zero.ci_low, zero.ci_high, zero.p_value) == (0.0, 0.0, 1.0)
     with pytest.raises(ValueError):

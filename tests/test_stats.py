@@ -9,6 +9,7 @@ from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 
 from ferattention import stats as fs
+from ferattention import verdicts as fv
 
 N_BOOT = 999
 
@@ -362,7 +363,8 @@ def test_is_baseline_names_every_control():
 ])
 def test_attention_verdicts_on_planted_differences(shifts, verdict, best):
     sim = _similarity(shifts)
-    verdicts, tests = fs.attention_verdicts(sim, "spearman", higher_is_better=True)
+    verdicts, tests = fv.attention_verdicts(sim, None, "spearman", higher_is_better=True,
+                                            n_boot=500)
     (v,) = verdicts.to_dict("records")
     assert v["verdict"] == verdict and v["n_images"] == 30
     if best:
@@ -370,12 +372,15 @@ def test_attention_verdicts_on_planted_differences(shifts, verdict, best):
     n_baselines = sum(fs.is_baseline(m) for m in shifts)
     assert len(tests) == n_baselines + 1            # every baseline and the runner-up
     assert np.allclose(tests["p_adjusted"], fs.holm(tests["p_value"]))
+    # direction and test agree: a beaten comparison has the best ahead
+    assert (tests["statistic"][tests["p_adjusted"] < 0.05] > 0).all() or verdict != "most_human_like"
     assert tests["comparison"].str.startswith(f"compact/spearman [verdict]: {v['best']} vs ").all()
 
 
 def test_attention_verdicts_follow_the_metric_direction():
     sim = _similarity({"cam": 0.0, "gradcam": -0.3, "center": 0.2}, metric="kl")
-    (v,) = fs.attention_verdicts(sim, "kl", higher_is_better=False)[0].to_dict("records")
+    (v,) = fv.attention_verdicts(sim, None, "kl", higher_is_better=False,
+                                 n_boot=500)[0].to_dict("records")
     assert v["best"] == "gradcam" and v["verdict"] == "most_human_like"
 
 

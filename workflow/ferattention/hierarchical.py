@@ -29,7 +29,9 @@ class BootstrapResult:
 
     ``estimate``: the statistic on the data as observed. ``ci_low``, ``ci_high``: the percentile
     interval at the requested level. ``p_value``: two-sided bootstrap p of "statistic == 0",
-    ``min(1, 2 min(share of replicates <= 0, share >= 0))``; NaN when not computable.
+    ``min(1, 2 (min(replicates <= 0, replicates >= 0) + 1) / (n + 1))`` (counts; the ``+ 1``
+    keeps it at least ``2 / (n + 1)``, never 0: Davison & Hinkley 1997, §4.4); NaN when not
+    computable.
     ``replicates``: (n_boot,) replicate statistics, NaN-free (replicates with zero total weight
     are dropped, so there may be fewer than ``n_boot``).
     """
@@ -111,7 +113,7 @@ def weighted_mean_bootstrap(
     mean. Replicates with zero total weight are dropped.
 
     Degenerate inputs do not raise: fewer than 2 rows give the estimate with NaN interval and p;
-    constant values ``c`` give the interval (c, c) and p = 0 (c != 0) or 1 (c == 0).
+    constant values ``c`` give the interval (c, c) and p = 2 / (n_boot + 1) (c != 0) or 1 (c == 0).
     """
     v = np.asarray(values, dtype=float)
     if v.ndim != 1:
@@ -164,7 +166,8 @@ def weighted_mean_bootstrap(
         return BootstrapResult(estimate, np.nan, np.nan, np.nan, reps)
     alpha = (1 - level) / 2
     low, high = np.quantile(reps, [alpha, 1 - alpha])
-    p = min(1.0, 2 * min(np.mean(reps <= 0), np.mean(reps >= 0)))
+    below, above = np.sum(reps <= 0), np.sum(reps >= 0)
+    p = min(1.0, 2 * (min(below, above) + 1) / (reps.size + 1))
     return BootstrapResult(estimate, float(low), float(high), float(p), reps)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import mixed, stats, trials
+from . import mixed, stats, trials, verdicts
 from .catalogue import schema_defaults
 
 #: Defaults of the ``statistics`` settings: the config schema (their one source).
@@ -100,13 +100,18 @@ def statistics_tables(
     primary: str,
     n_boot: int = _STATISTICS["n_boot"],
     seed: int = _STATISTICS["seed"],
+    identities: Mapping[str, str] | None = None,
 ) -> StatisticsTables:
     """The study's tests: humans vs each model, attention methods against each other, question 2.
 
     ``per_trial``: the per-trial table of :func:`accuracy_tables` (one row per trial and agent).
     ``similarity``: ``similarity.csv`` (``image_id, model, method, metric, value``);
     ``reliability``: ``humans/reliability.csv`` (the floor and bounds per image and metric);
-    ``labels``: image_id -> expression; ``primary``: the metric question 2 is tested on.
+    ``labels``: image_id -> expression; ``primary``: the metric question 2 is tested on;
+    ``identities``: image_id -> face identity (the unit resampled with its images; the image
+    itself where none is given). Models are instance keys (``<model>/seed-<k>``,
+    :func:`ferattention.instances.fold`); the answers to both questions are given per instance
+    and pooled per model (:mod:`ferattention.verdicts`).
 
     ``stats`` holds, in this order: the mixed model's rows (:func:`ferattention.mixed.stats_rows`),
     the paired accuracy tests (:func:`ferattention.stats.compare_accuracy`), the method
@@ -116,6 +121,14 @@ def statistics_tables(
     from .similarity import METRICS
 
     mixed_tests = mixed.accuracy_tests(per_trial, seed=seed, n_boot=n_boot)
+    answers_1 = verdicts.pooled_accuracy_tests(per_trial, mixed_tests, identities,
+                                               n_boot=n_boot, seed=seed)
+    pooled = answers_1[answers_1["test"] == "hierarchical_bootstrap"]
+    pooled_rows = pd.DataFrame({
+        "test": pooled["test"], "comparison": pooled["comparison"],
+        "statistic": pooled["difference_pp"], "p_value": pooled["p_value"],
+        "p_adjusted": pooled["p_adjusted"], "effect_size": pooled["difference_pp"] / 100,
+        "n": pooled["n_model_trials"]})[list(stats.STATS_COLUMNS)]
     keys = ["participant_id", "trial_id", "image_id", "label", "option_a", "option_b"]
     wide = per_trial.pivot_table(index=keys, columns="agent", values="correct",
                                  aggfunc="first").reset_index()
@@ -132,12 +145,14 @@ def statistics_tables(
     method_tests = stats.compare_methods(similarity, reliability)
     methods_by_expression = stats.compare_methods_by(similarity, labels, "expression")
     summary = stats.summarise_similarity(similarity, reliability, n_boot=n_boot, seed=seed)
-    verdicts, verdict_tests = stats.attention_verdicts(similarity, primary,
-                                                       METRICS[primary].higher_is_better)
-    table = stats.stats_table(mixed.stats_rows(mixed_tests), accuracy_tests, method_tests,
-                              verdict_tests, by_expression, by_pair, methods_by_expression)
-    return StatisticsTables(accuracy_tests=mixed_tests, summary=summary, stats=table,
-                            verdict=verdicts)
+    answers_2, verdict_tests = verdicts.attention_verdicts(
+        similarity, reliability, primary, METRICS[primary].higher_is_better, identities,
+        n_boot=n_boot, seed=seed)
+    table = stats.stats_table(mixed.stats_rows(mixed_tests), pooled_rows, accuracy_tests,
+                              method_tests, verdict_tests, by_expression, by_pair,
+                              methods_by_expression)
+    return StatisticsTables(accuracy_tests=answers_1, summary=summary, stats=table,
+                            verdict=answers_2)
 
 
 def expected_similarity_table(

@@ -8,13 +8,14 @@ with rule_job(snakemake) as log:
     from ferattention.crossed_similarity import apply_crossed_ci
 
     cfg = snakemake.params.statistics
-    manifest = io.read_table(snakemake.input.manifest, usecols=["image_id", "label"])
+    manifest = io.read_table(snakemake.input.manifest, usecols=["image_id", "label", "identity"])
     out = tables.statistics_tables(
         # per instance: the statistics see one model per instance key <model>/seed-<k>
         io.read_table(snakemake.input.accuracy_trials),
         instances.fold(io.read_table(snakemake.input.similarity)),
         io.read_table(snakemake.input.reliability), dict(zip(manifest["image_id"], manifest["label"])),
-        snakemake.params.primary, n_boot=cfg["n_boot"], seed=cfg["seed"])
+        snakemake.params.primary, n_boot=cfg["n_boot"], seed=cfg["seed"],
+        identities=dict(zip(manifest["image_id"], manifest["identity"])))
     # cc and spearman: CIs by the crossed bootstrap of participants and images (similarity_crossed)
     summary = apply_crossed_ci(out.summary, instances.fold(io.read_table(snakemake.input.crossed)))
     log.info("mixed model, humans vs each model:\n%s", out.accuracy_tests.to_string(index=False))

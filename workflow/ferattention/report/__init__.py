@@ -21,6 +21,7 @@ from .answers import (
     format_number,
     format_p,
     planted_attention_sentences,
+    pooled_accuracy_sentences,
     similarity_answers,
     verdict_sentences,
 )
@@ -47,6 +48,6 @@ __all__ = [
     "accuracy_answers", "agreement_answers", "build_report_context", "config_summary",
     "extra_tables", "extremal_areas_summary", "faithfulness_summary", "format_frame",
     "format_number", "format_p", "format_tables", "normalization_span",
-    "planted_attention_sentences", "provenance", "region_summary", "render_html",
+    "planted_attention_sentences", "pooled_accuracy_sentences", "provenance", "region_summary", "render_html",
     "render_report", "similarity_answers", "unreliable_normalization", "verdict_sentences",
 ]

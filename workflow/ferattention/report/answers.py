@@ -294,10 +294,11 @@ def agreement_answers(agreement: pd.DataFrame) -> list[str]:
 def similarity_answers(
     summary: pd.DataFrame, higher_is_better: Mapping[str, bool] | None = None
 ) -> list[dict[str, Any]]:
-    """Per model and metric: the most and least human-like attention method, with numbers.
+    """Per model and metric, descriptive: the attention methods with the highest and lowest mean.
 
     Methods are ranked by ``mean`` in the metric's direction; baselines are excluded from the
-    ranking and reported for comparison. Returns one dict per (model, metric) with keys ``model``,
+    ranking and reported for comparison. Nothing here is tested (the sentences say so): the
+    tested answer is :func:`verdict_sentences`. Returns one dict per (model, metric) with keys ``model``,
     ``metric``, ``higher_is_better``, ``winner``, ``loser`` (None without attention methods),
     ``winner_mean``, ``winner_normalized``, ``beats_baselines`` (bool or None) and ``sentence``.
     """
@@ -333,7 +334,7 @@ def similarity_answers(
             win, lose = ranked[0], ranked[-1]
             w = sub.loc[win]
             sentence = (
-                f"{metric} ({direction}), model {model}: most human-like is {win}, "
+                f"{metric} ({direction}), model {model}, descriptive: highest mean {win}, "
                 f"mean {format_number(w['mean'])} (95% CI {format_number(w['ci_low'])} to "
                 f"{format_number(w['ci_high'])}), normalised score "
                 f"{_normalised_text(w, bool(w['_unreliable']))} (1 = noise ceiling"
@@ -341,16 +342,17 @@ def similarity_answers(
                    if w["_unreliable"] else ")")
             )
             if len(ranked) > 1:
-                sentence += (f"; least human-like is {lose}, mean {format_number(sub.at[lose, 'mean'])},"
+                sentence += (f"; lowest {lose}, mean {format_number(sub.at[lose, 'mean'])},"
                              f" normalised {_normalised_text(sub.loc[lose], bool(sub.at[lose, '_unreliable']))}")
             beats = None
             if baselines:
                 best_base = min(baselines, key=badness)
                 b_mean, w_mean = float(sub.at[best_base, "mean"]), float(w["mean"])
                 beats = w_mean > b_mean if higher else w_mean < b_mean
-                sentence += (f". Baselines: {base_text}; {win} "
-                             + ("beats every baseline" if beats
-                                else f"does not beat the {best_base} baseline"))
+                sentence += (f". Baselines: {base_text}; {win}'s mean is "
+                             + ("above every baseline's" if beats
+                                else f"not above the {best_base} baseline's")
+                             + " (untested; the verdict above is the test)")
             entry["winner_normalized_unreliable"] = bool(w["_unreliable"])
             entry.update(winner=win, loser=lose, winner_mean=float(w["mean"]),
                          winner_normalized=None if _missing(w["normalized"]) else float(w["normalized"]),
@@ -401,13 +403,11 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
                     f"density itself)")
             if is_baseline(best["method"]):
                 text += (f", a baseline; among the attention methods it is {best_method}. The "
-                         f"most human-like method found is {a['winner']}: "
-                         + ("as expected" if a["winner"] == best_method else "not the one expected")
-                         + (", and it beats every baseline" if a.get("beats_baselines")
-                            else ", and it does not beat every baseline, as expected when the "
-                                 "observers follow a baseline") + ".")
+                         f"attention method with the highest mean is {a['winner']}: "
+                         + ("as expected." if a["winner"] == best_method
+                            else "not the one expected."))
             else:
-                text += (f". The most human-like method found is {a['winner']}: "
+                text += (f". The attention method with the highest mean is {a['winner']}: "
                          + ("the one expected." if a["winner"] == best["method"]
                             else "NOT the one expected; read the recovery study before trusting "
                                  "the answer."))
@@ -422,17 +422,27 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
     return sentences
 
 
-def verdict_sentences(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    """The tested answer to question 2, per model, on the primary metric (``verdict.csv``).
+def _interval(x: Any, lo: Any, hi: Any, signed: bool = True) -> str:
+    f = (lambda v: f"{float(v):+.3f}") if signed else format_number
+    return "—" if _missing(x) else f"{f(x)} (95% CI {f(lo)} to {f(hi)})"
 
-    A method is called the most human-like only when it beats every baseline and the runner-up
-    in paired tests over images (:func:`ferattention.stats.attention_verdicts`); otherwise the
+
+def verdict_sentences(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """The tested answer to question 2 on the primary metric (``verdict.csv``): each model
+    pooled over its instances first, with the share of instances naming the same winner, then
+    each instance.
+
+    A method is called the most human-like only when it beats every baseline (the human floor
+    included) and the runner-up (:func:`ferattention.verdicts.attention_verdicts`); otherwise the
     sentence says that no method beats the baselines, or that the best two cannot be told apart.
+    ``verdicts`` and ``summary`` with ``model`` as instance keys for instance rows
+    (:func:`ferattention.instances.fold`).
     """
     require_columns(verdicts, ["model", "metric", "verdict", "best", "runner_up", "reason"],
                     "verdict table")
+    pooled = ~verdicts["model"].astype(str).str.contains("/seed-", regex=False)
     out = []
-    for _, v in verdicts.iterrows():
+    for _, v in pd.concat([verdicts[pooled], verdicts[~pooled]]).iterrows():
         row = summary[(summary["model"] == v["model"]) & (summary["metric"] == v["metric"])
                       & (summary["method"] == v["best"])]
         numbers = ""
@@ -442,18 +452,63 @@ def verdict_sentences(verdicts: pd.DataFrame, summary: pd.DataFrame) -> list[str
                        f"{format_number(r['ci_high'])}"
                        + ("" if _missing(r.get("normalized")) else
                           f"; normalised {_normalised_text(r, False)}") + ")")
-        lead = f"Model {v['model']}, primary metric {v['metric']}: "
+        elif not _missing(v.get("best_mean")):
+            numbers = f" (mean {format_number(v['best_mean'])})"
+        n = v.get("n_instances")
+        if not pooled[_]:
+            lead = f"Instance {v['model']}, primary metric {v['metric']}: "
+        elif _missing(n):
+            lead = f"Model {v['model']}, primary metric {v['metric']}: "
+        else:
+            lead = (f"Model {v['model']}, pooled over {int(n)} instance(s), primary metric "
+                    f"{v['metric']}: ")
         if v["verdict"] == "most_human_like":
-            text = f"the most human-like attention method is {v['best']}{numbers}; {v['reason']}."
+            text = f"the most human-like attention method is {v['best']}{numbers}; {v['reason']}"
         elif v["verdict"] == "best_two_tied":
             text = (f"the best two attention methods, {v['best']}{numbers} and {v['runner_up']}, "
-                    f"cannot be told apart; {v['reason']}.")
+                    f"cannot be told apart; {v['reason']}")
         elif v["verdict"] == "not_better_than_baselines":
             text = (f"no attention method is more human-like than the baselines: the best, "
-                    f"{v['best']}{numbers}, {v['reason'].split(' ', 1)[1]}.")
+                    f"{v['best']}{numbers}, {v['reason'].split(' ', 1)[1]}")
         else:
-            text = "no attention method has similarity values."
-        out.append(lead + text)
+            text = "no attention method has similarity values"
+        if not _missing(v.get("runner_up")) and not _missing(v.get("difference")):
+            text += (f". {v['best']} minus {v['runner_up']}: "
+                     f"{_interval(v['difference'], v['difference_ci_low'], v['difference_ci_high'])}")
+            if not _missing(v.get("normalized_difference")):
+                text += (", normalised " + _interval(v["normalized_difference"],
+                                                     v["normalized_difference_ci_low"],
+                                                     v["normalized_difference_ci_high"]))
+        if pooled[_] and not _missing(n) and not _missing(v.get("instance_winners")):
+            text += f". Winner named by the instances' own verdicts: {v['instance_winners']}"
+        out.append(lead + text + ".")
+    return out
+
+
+def pooled_accuracy_sentences(mixed_tests: pd.DataFrame | None) -> list[str]:
+    """Question 1 per model pooled over its instances (``accuracy_tests.csv``'s
+    ``hierarchical_bootstrap`` rows): the difference with its interval and p, the verdict, and
+    how many instances' own verdicts agree."""
+    if mixed_tests is None or "test" not in mixed_tests.columns:
+        return []
+    lead = {"humans better": "humans were more accurate than {m}",
+            "model better": "{m} was more accurate than humans",
+            "no significant difference": "humans and {m} did not differ significantly",
+            "directions differ": "humans vs {m}: the tests disagree in direction"}
+    out = []
+    for _, r in mixed_tests[mixed_tests["test"] == "hierarchical_bootstrap"].iterrows():
+        agent = str(r["comparison"]).removeprefix("human vs ")
+        name = agent.removeprefix("model:")
+        n = int(r["n_instances"])
+        out.append(
+            f"Model {name}, pooled over {n} instance(s): "
+            + lead.get(str(r["verdict"]), "{m}: " + str(r["verdict"])).format(m=f"model {name}")
+            + f": humans {_pct(r['human_accuracy'])}, the instances' mean {_pct(r['model_accuracy'])}; "
+            f"difference {r['difference_pp']:+.1f} percentage points (95% CI "
+            f"{r['difference_ci_low']:+.1f} to {r['difference_ci_high']:+.1f}; instances, face "
+            f"identities and participants resampled), {_p_phrase(r['p_value'])}"
+            + ("" if _missing(r["p_adjusted"]) else f", adjusted {_p_phrase(r['p_adjusted'])}")
+            + f". The instances' own verdicts agree in {int(r['instances_agreeing'])} of {n}.")
     return out
 
 
@@ -469,7 +524,7 @@ def _overall_sentences(answers: Sequence[Mapping[str, Any]]) -> list[str]:
             wins.setdefault(a["winner"], []).append(a["metric"])
         ordered = sorted(wins.items(), key=lambda kv: -len(kv[1]))
         parts = [f"{m} on {len(ms)} of {len(rows)} ({', '.join(ms)})" for m, ms in ordered]
-        sentences.append(f"Model {model}, untested, by the highest mean per metric: "
+        sentences.append(f"Model {model}, descriptive (untested), the highest mean per metric: "
                          + "; ".join(parts) + ".")
     return sentences
 

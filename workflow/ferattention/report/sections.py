@@ -32,6 +32,7 @@ from .answers import (
     planted_attention_sentences,
     similarity_answers,
     verdict_sentences,
+    pooled_accuracy_sentences,
 )
 from ..stats import normalization_span, unreliable_normalization
 
@@ -321,7 +322,10 @@ def build_report_context(
         "question_similarity": QUESTION_SIMILARITY,
         "accuracy_answers": acc_answers,
         "similarity_answers": sim_answers,
-        "answer_accuracy": [a["sentence"] for a in acc_answers],
+        # pooled over each model's instances first, then every instance
+        "answer_accuracy": pooled_accuracy_sentences(mixed_tests)
+        + [f"Instance {a['model']}: {a['sentence']}" if "/seed-" in a["model"] else a["sentence"]
+           for a in acc_answers],
         "question_agreement": QUESTION_AGREEMENT,
         "answer_agreement": [] if agreement is None else agreement_answers(agreement),
         "answer_similarity_overall": _overall_sentences(sim_answers),

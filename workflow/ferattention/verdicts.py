@@ -1,0 +1,284 @@
+"""The tested answers to the study's two questions, per network instance and pooled per model.
+
+Question 1 (:func:`pooled_accuracy_tests`): human minus model accuracy on the same trials,
+averaged over the model's instances. Question 2 (:func:`attention_verdicts`): which attention
+method is most human-like on the primary metric. Both rest on the hierarchical bootstrap
+(:mod:`ferattention.hierarchical`), which resamples the instances (training seeds), the face
+identities (images nested in them) and, for question 1, the participants together, so an answer
+generalises over all three (docs/design.md, "Answers that generalise"). Question 2's human maps
+are made from all participants; their resampling is in the crossed intervals of the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import hierarchical
+from .instances import split_key
+from .methods import is_baseline
+from .stats import ACCURACY_VERDICTS, STATS_COLUMNS, accuracy_verdict, holm
+
+#: The baseline made of the human maps themselves: the floor of the noise ceiling, each image
+#: scored with the mean human map of the other images (the centre bias of where people click).
+HUMAN_FLOOR = "human_floor"
+
+#: Columns of ``verdict.csv`` (before :func:`ferattention.instances.unfold` adds ``seed``).
+VERDICT_COLUMNS: tuple[str, ...] = (
+    "model", "metric", "verdict", "best", "runner_up", "best_mean", "n_instances",
+    "n_identities", "n_images", "difference", "difference_ci_low", "difference_ci_high",
+    "normalized_difference", "normalized_difference_ci_low", "normalized_difference_ci_high",
+    "instances_naming_best", "instance_winners", "reason",
+)
+
+#: Columns that :func:`pooled_accuracy_tests` adds to ``accuracy_tests.csv``.
+POOLED_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "test", "n_instances", "n_identities", "verdict", "instances_agreeing",
+)
+
+_BOOTSTRAP = "hierarchical_bootstrap"
+
+
+def identity_of(image_ids: Sequence[str], identities: Mapping[str, object] | None) -> np.ndarray:
+    """Each image's face identity (the image itself where the dataset names none)."""
+    ids = identities or {}
+    out = []
+    for image in image_ids:
+        ident = ids.get(image)
+        out.append(str(image) if ident is None or pd.isna(ident) or ident == "" else str(ident))
+    return np.asarray(out, dtype=object)
+
+
+def model_groups(keys: Sequence[str]) -> dict[str, list[str]]:
+    """Instance keys (or plain model names) grouped by model name, in first-seen order."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(split_key(key)[0], []).append(key)
+    return groups
+
+
+# ----------------------------------------------------------------------------- question 2
+
+def _wide(similarity: pd.DataFrame, reliability: pd.DataFrame | None, key: str,
+          metric: str) -> pd.DataFrame:
+    """One instance's per-image scores on ``metric`` (image x method, complete cases), with the
+    human floor as a column where the reliability table has it, and ``_span`` (upper - floor)."""
+    sub = similarity[(similarity["model"] == key) & (similarity["metric"] == metric)]
+    wide = sub.pivot(index="image_id", columns="method", values="value")
+    wide = wide[list(pd.unique(sub["method"]))]
+    span = None
+    if reliability is not None:
+        rel = reliability[reliability["metric"] == metric].set_index("image_id")
+        if rel["floor"].notna().any():
+            wide[HUMAN_FLOOR] = rel["floor"].reindex(wide.index)
+        span = (rel["upper"] - rel["floor"]).reindex(wide.index)
+    wide = wide.dropna()
+    if span is not None:
+        wide["_span"] = span.reindex(wide.index)
+    return wide
+
+
+def _verdict_of(ranked: list[str], baselines: list[str], beaten: Mapping[str, bool],
+                alpha: float, n_instances: int) -> tuple[str, str]:
+    best = ranked[0]
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    unbeaten = [b for b in baselines if not beaten[b]]
+    over = "instances and identities" if n_instances > 1 else "identities"
+    how = f"hierarchical bootstrap over {over}, Holm-adjusted, alpha {alpha:g}"
+    if unbeaten:
+        return "not_better_than_baselines", f"{best} does not beat {', '.join(unbeaten)} ({how})"
+    if runner_up is not None and not beaten[runner_up]:
+        return "best_two_tied", f"{best} and {runner_up} cannot be told apart ({how})"
+    return "most_human_like", (f"{best} beats every baseline, the human floor included"
+                               + (f", and {runner_up}" if runner_up else "") + f" ({how})")
+
+
+def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapping[str, object],
+                 metric: str, higher_is_better: bool, alpha: float, n_boot: int,
+                 seed: int) -> tuple[dict, list[dict], list[float]]:
+    """The verdict over the instances in ``wides`` (key -> image x method frame)."""
+    columns = [c for c in next(iter(wides.values())).columns if c != "_span"]
+    common = [c for c in columns if all(c in w.columns for w in wides.values())]
+    frame = pd.concat({k: w[common + (["_span"] if "_span" in w else [])]
+                       for k, w in wides.items()}, names=["instance", "image_id"]).reset_index()
+    attention = [m for m in common if m != HUMAN_FLOOR and not is_baseline(m)]
+    baselines = [m for m in common if m == HUMAN_FLOOR or is_baseline(m)]
+    row = {"model": label, "metric": metric, "verdict": "no_attention_method", "best": None,
+           "runner_up": None, "best_mean": np.nan, "n_instances": len(wides),
+           "n_identities": 0, "n_images": int(frame["image_id"].nunique()) if len(frame) else 0,
+           **{c: np.nan for c in VERDICT_COLUMNS[9:15]}, "instances_naming_best": pd.NA,
+           "instance_winners": "", "reason": "no attention method has values"}
+    if not attention or frame.empty:
+        return row, [], []
+    inst = frame["instance"].to_numpy()
+    ident = identity_of(frame["image_id"].tolist(), identities)
+    factors = {"instance": inst, "identity": ident}
+    row["n_identities"] = int(len(set(ident)))
+    # each instance counts equally: the mean over instances of the per-instance means
+    means = frame.groupby("instance", sort=False)[common].mean().mean()
+    ranked = sorted(attention, key=lambda m: -means[m] if higher_is_better else means[m])
+    best, others = ranked[0], baselines + ranked[1:2]
+    results = {o: hierarchical.paired_difference_bootstrap(
+        frame[best].to_numpy(float), frame[o].to_numpy(float), factors, n_boot=n_boot, seed=seed,
+        groups=inst) for o in others}
+    p_adj = holm([results[o].p_value for o in others]) if others else np.array([])
+    sign = 1 if higher_is_better else -1
+    beaten = {o: bool(sign * results[o].estimate > 0 and p < alpha) for o, p in zip(others, p_adj)}
+    row["verdict"], row["reason"] = _verdict_of(ranked, baselines, beaten, alpha, len(wides))
+    row.update(best=best, runner_up=ranked[1] if len(ranked) > 1 else None,
+               best_mean=float(means[best]))
+    if row["runner_up"] is not None:
+        r = results[row["runner_up"]]
+        row.update(difference=r.estimate, difference_ci_low=r.ci_low, difference_ci_high=r.ci_high)
+        if "_span" in frame and frame["_span"].notna().all():
+            span = float(frame.groupby("instance", sort=False)["_span"].mean().mean())
+            if span > 0:  # the normalised scale (1 = upper bound - floor), the span held fixed
+                row.update(normalized_difference=r.estimate / span,
+                           normalized_difference_ci_low=r.ci_low / span,
+                           normalized_difference_ci_high=r.ci_high / span)
+    tests = [{"test": _BOOTSTRAP, "comparison": f"{label}/{metric} [verdict]: {best} vs {o}",
+              "statistic": results[o].estimate, "p_value": results[o].p_value,
+              "effect_size": results[o].estimate, "n": len(frame)} for o in others]
+    return row, tests, list(p_adj)
+
+
+def attention_verdicts(
+    similarity: pd.DataFrame, reliability: pd.DataFrame | None, metric: str,
+    higher_is_better: bool, identities: Mapping[str, object] | None = None, alpha: float = 0.05,
+    n_boot: int = 2000, seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which attention method is most human-like on ``metric``: per instance, then per model.
+
+    ``similarity``: ``image_id, model, method, metric, value`` with ``model`` the instance key
+    (:func:`ferattention.instances.fold`); ``reliability``: ``image_id, metric, lower, upper,
+    floor`` (the human floor becomes the baseline :data:`HUMAN_FLOOR`; ``None``: no floor);
+    ``identities``: image_id -> face identity (the image where missing).
+
+    Per instance, and for each model over its instances (each instance weighted equally), the
+    attention methods (not baselines) are ranked by mean; the best is compared with every
+    baseline (the human floor included) and with the runner-up by the hierarchical bootstrap of
+    the mean paired difference (instances and identities resampled; ``n_boot``, ``seed``),
+    Holm-adjusted within the row. ``most_human_like`` needs every comparison won in the
+    metric's direction; else ``not_better_than_baselines`` or ``best_two_tied``. Pooled rows
+    (``model`` = the model's name) also count the instances whose own verdict names the same
+    best (``instances_naming_best``) and list every instance's winner (``instance_winners``).
+    Returns ``(verdicts, tests)``: :data:`VERDICT_COLUMNS` rows, instance rows first, and the
+    tests as stats rows.
+    """
+    identities = identities or {}
+    keys = list(pd.unique(similarity.loc[similarity["metric"] == metric, "model"]))
+    wides = {k: _wide(similarity, reliability, k, metric) for k in keys}
+    rows, tests = [], []
+    for key in keys:
+        row, t, p_adj = _one_verdict(key, {key: wides[key]}, identities, metric,
+                                     higher_is_better, alpha, n_boot, seed)
+        rows.append(row)
+        tests += [{**x, "p_adjusted": p} for x, p in zip(t, p_adj)]
+    per_instance = {r["model"]: r for r in rows}
+    for model, members in model_groups(keys).items():
+        if members == [model]:  # a plain model name, no instances: its row is the answer
+            continue
+        row, t, p_adj = _one_verdict(model, {k: wides[k] for k in members}, identities, metric,
+                                     higher_is_better, alpha, n_boot, seed)
+        named = [per_instance[k]["best"] for k in members
+                 if per_instance[k]["verdict"] == "most_human_like"]
+        row["instances_naming_best"] = sum(b == row["best"] for b in named)
+        counts = pd.Series(named, dtype=object).value_counts()
+        row["instance_winners"] = "; ".join(
+            [f"{m}: {n} of {len(members)}" for m, n in counts.items()]
+            + ([f"none: {len(members) - len(named)} of {len(members)}"]
+               if len(named) < len(members) else []))
+        rows.append(row)
+        tests += [{**x, "p_adjusted": p} for x, p in zip(t, p_adj)]
+    verdicts = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    verdicts["instances_naming_best"] = verdicts["instances_naming_best"].astype("Int64")
+    return verdicts, pd.DataFrame(tests, columns=list(STATS_COLUMNS))
+
+
+# ----------------------------------------------------------------------------- question 1
+
+def pooled_accuracy_tests(
+    per_trial: pd.DataFrame, instance_tests: pd.DataFrame,
+    identities: Mapping[str, object] | None = None, alpha: float = 0.05, n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Humans vs each model pooled over its instances, and each instance's own verdict.
+
+    ``per_trial``: ``accuracy_trials.csv`` (agents ``human``, ``model:<model>/seed-<k>`` and
+    ``model:<model>/seed-<k>@human_view``); ``instance_tests``: the per-instance rows of
+    :func:`ferattention.mixed.accuracy_tests`. Returns ``instance_tests`` with the
+    :data:`POOLED_ACCURACY_COLUMNS` filled (``test`` ``mixed_logit``, the instance's verdict by
+    :func:`ferattention.stats.accuracy_verdict`) and, after them, one row per model and view
+    (comparison ``human vs model:<model>`` or ``...@human_view``, test
+    ``hierarchical_bootstrap``): the human accuracy minus the mean of the instances'
+    accuracies on the same trials, its 95% interval and two-sided p from the hierarchical
+    bootstrap over instances, identities and participants (Holm over these rows), the verdict
+    (a winner needs p < ``alpha`` and the interval on one side of 0) and the number of
+    instances whose own verdict agrees.
+    """
+    keys = ["participant_id", "trial_id"]
+    human = per_trial[per_trial["agent"] == "human"]
+    inst = instance_tests.copy()
+    inst["test"], inst["n_instances"] = "mixed_logit", 1
+    inst["n_identities"] = len(set(identity_of(human["image_id"].unique().tolist(), identities)))
+    inst["verdict"] = [
+        accuracy_verdict(r.p_adjusted, r.difference_pp, alpha, r.log_odds_ratio,
+                         (r.difference_ci_low, r.difference_ci_high))[0]
+        for r in inst.itertuples()]
+    inst["instances_agreeing"] = pd.NA
+    agents = [c.removeprefix("human vs model:") for c in inst["comparison"]]
+    pooled: dict[tuple[str, str], list[str]] = {}
+    for agent in agents:
+        name, view = (agent.split("@", 1) + [""])[:2]
+        pooled.setdefault((split_key(name)[0], view), []).append(agent)
+    rows = []
+    for (model, view), members in pooled.items():
+        if members == [model + (f"@{view}" if view else "")]:  # a plain name, no instances
+            continue
+        parts = []
+        for agent in members:
+            m = per_trial[per_trial["agent"] == f"model:{agent}"]
+            paired = human[keys + ["image_id", "correct"]].merge(
+                m[keys + ["correct"]], on=keys, suffixes=("_h", "_m"), validate="one_to_one")
+            parts.append(paired.assign(instance=agent))
+        both = pd.concat(parts, ignore_index=True)
+        diff = both["correct_h"].astype(float) - both["correct_m"].astype(float)
+        res = hierarchical.weighted_mean_bootstrap(
+            diff.to_numpy(), {"instance": both["instance"].to_numpy(),
+                              "identity": identity_of(both["image_id"].tolist(), identities),
+                              "participant": both["participant_id"].astype(str).to_numpy()},
+            n_boot=n_boot, seed=seed, groups=both["instance"].to_numpy())
+        model_acc = both.groupby("instance", sort=False)["correct_m"].mean().mean()
+        label = f"model:{model}" + (f"@{view}" if view else "")
+        own = inst.loc[[a in members for a in agents], "verdict"].tolist()
+        rows.append({
+            "comparison": f"human vs {label}", "n_human_trials": len(human),
+            "n_model_trials": len(both), "n_participants": human["participant_id"].nunique(),
+            "n_images": human["image_id"].nunique(),
+            "human_accuracy": float(human["correct"].astype(bool).mean()),
+            "model_accuracy": float(model_acc), "p_value": res.p_value,
+            "difference_pp": 100 * res.estimate, "difference_ci_low": 100 * res.ci_low,
+            "difference_ci_high": 100 * res.ci_high, "test": _BOOTSTRAP,
+            "n_instances": len(members), "n_identities": int(inst["n_identities"].iloc[0]),
+            "_own": own})
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["p_adjusted"] = holm(out["p_value"].to_numpy())
+        out["verdict"] = [accuracy_verdict(r.p_adjusted, r.difference_pp, alpha, np.nan,
+                                           (r.difference_ci_low, r.difference_ci_high))[0]
+                          for r in out.itertuples()]
+        out["instances_agreeing"] = [sum(v == verdict for v in own)
+                                     for verdict, own in zip(out["verdict"], out["_own"])]
+        out = out.drop(columns="_own")
+    table = pd.concat([inst, out], ignore_index=True)[[*instance_tests.columns,
+                                                      *POOLED_ACCURACY_COLUMNS]]
+    table["n_instances"] = table["n_instances"].astype("Int64")
+    table["n_identities"] = table["n_identities"].astype("Int64")
+    table["instances_agreeing"] = table["instances_agreeing"].astype("Int64")
+    return table
+
+
+__all__ = ["ACCURACY_VERDICTS", "HUMAN_FLOOR", "POOLED_ACCURACY_COLUMNS", "VERDICT_COLUMNS",
+           "attention_verdicts", "identity_of", "model_groups", "pooled_accuracy_tests"]
