@@ -7,11 +7,11 @@ checkpoint. So, for each size N, the benchmark writes a fake prepared dataset of
 scratch working directory (a manifest with the configured train/val/test proportions and empty
 files for the checkpoint's other outputs; there are no inputs to be newer than them) and times
 ``snakemake --dry-run`` there, the whole command as a user types it. It prints one JSON object per
-size with keys ``images, test_images, shard_size, one_pass_shard_size, jobs, saliency_jobs,
-expected_saliency_jobs,
+size with keys ``images, test_images, shard_size, one_pass_shard_size, instances, jobs,
+other_jobs_per_instance, saliency_jobs, expected_saliency_jobs,
 seconds, limit_seconds, ratio`` (``ratio = limit_seconds / seconds``, above 1 meets the target: a dry run of at
 most 15 s for 20,000 images on a 2-core machine). ``saliency_jobs`` equals
-``models x`` the sum over methods of ``ceil(test_images / size)``, ``size`` the method's shard size
+``instances x`` the sum over methods of ``ceil(test_images / size)``, ``size`` the method's shard size
 (``saliency.shard_size`` or ``one_pass_shard_size``): jobs grow with images / shard size.
 """
 
@@ -33,12 +33,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .. import shards
+from .. import instances, shards
 from ..catalogue import schema_defaults, shard_size_key
 from ..methods import expand_methods
 
 REPO = Path(__file__).resolve().parents[3]
 LIMIT_SECONDS = 15.0
+#: Rules with one job per run, whatever the number of network instances.
+SHARED_RULES = (
+    "all", "make_trials", "simulate_observers", "ingest_humans", "human_maps", "human_reliability",
+    "expected_attention", "similarity_table", "similarity_crossed", "regions", "faithfulness_table",
+    "accuracy", "statistics", "agreement", "report", "provenance", "figure_accuracy",
+    "figure_accuracy_by_pair", "figure_agreement", "figure_dataset_examples", "figure_examples",
+    "figure_faithfulness", "figure_regions", "figure_similarity", "demo_eye_region_maps",
+)
 
 
 def _snakemake(snakefile: Path, workdir: Path, configfile: Path, *args: str) -> tuple[float, str]:
@@ -123,6 +131,7 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             n_test = fake_prepared_dataset(workdir, outputs, n, config)
             seconds, log = _snakemake(snakefile, workdir, configfile, "--dry-run")
             counts = job_counts(log)
+            n_shared = sum(counts.get(rule, 0) for rule in SHARED_RULES)
             if counts.get("prepare_dataset"):
                 raise RuntimeError(f"the dry run would rerun prepare_dataset:\n{log[-3000:]}")
             sal = config["saliency"]
@@ -130,11 +139,17 @@ def bench_dag(sizes: Sequence[int], configfile: Path, snakefile: Path,
             sizes = {key: sal.get(key, defaults[key]) for key in ("shard_size", "one_pass_shard_size")}
             methods = expand_methods(sal["methods"],
                                      (sal.get("random_model") or {}).get("methods", ["cam", "gradcam"]))
-            expected = len(config["models"]) * sum(
+            n_instances = len(instances.instances(config["models"]))
+            expected = n_instances * sum(
                 shards.n_shards(n_test, sizes[shard_size_key(m)]) for m in methods)
             results.append({
-                "images": n, "test_images": n_test, **sizes,
-                "jobs": counts.get("total", 0), "saliency_jobs": counts.get("saliency", 0)
+                "images": n, "test_images": n_test, **sizes, "instances": n_instances,
+                "jobs": counts.get("total", 0),
+                # every job that is not a saliency shard, per instance: training, evaluation,
+                # similarity, faithfulness ...; the same however many instances there are
+                "other_jobs_per_instance": round((counts.get("total", 0) - counts.get(
+                    "saliency", 0) - counts.get("saliency_extremal_perturbation", 0)
+                    - n_shared) / n_instances, 2), "saliency_jobs": counts.get("saliency", 0)
                 + counts.get("saliency_extremal_perturbation", 0),
                 "expected_saliency_jobs": expected, "seconds": round(seconds, 2),
                 "limit_seconds": LIMIT_SECONDS, "ratio": round(LIMIT_SECONDS / seconds, 2),
