@@ -153,7 +153,7 @@ rule figure_faithfulness:
     localrule: True
     input:
         auc="results/tables/faithfulness.csv",
-        curves=expand("results/faithfulness/{instance}/curves.csv", instance=INSTANCES),
+        curves=expand("results/faithfulness/{instance}/curves.csv", instance=FAITHFULNESS_INSTANCES),
     output:
         png=report(
             "results/figures/faithfulness.png",

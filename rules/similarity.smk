@@ -148,7 +148,8 @@ rule faithfulness:
         curves="results/faithfulness/{model}/seed-{seed}/{method}/curves.csv",
     params:
         target=config["saliency"]["target"],
-        faithfulness=config["faithfulness"],
+        # the curves' settings only: which instances are measured does not redo them
+        faithfulness={k: v for k, v in config["faithfulness"].items() if k != "instances"},
     threads: 1
     resources:
         mem_mb=2000,
@@ -181,10 +182,18 @@ rule faithfulness_model:
         "../workflow/scripts/concat_tables.py"
 
 
+# The instances whose faithfulness is measured (faithfulness.instances: each model's first, or all).
+FAITHFULNESS_INSTANCES = (
+    INSTANCES
+    if config["faithfulness"]["instances"] == "all"
+    else [keys[0] for keys in instances.instances_of(config["models"]).values()]
+)
+
+
 rule faithfulness_table:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
-        expand("results/faithfulness/{instance}/auc.csv", instance=INSTANCES),
+        expand("results/faithfulness/{instance}/auc.csv", instance=FAITHFULNESS_INSTANCES),
     output:
         table=report(
             "results/tables/faithfulness.csv",

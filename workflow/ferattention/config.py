@@ -207,17 +207,6 @@ def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[
     return filled
 
 
-def seed_problems(config: Mapping[str, Any]) -> list[str]:
-    """A model entry that gives both ``seed`` and ``seeds`` (read before the defaults fill
-    ``seed``): one of them must go."""
-    models = config.get("models") if isinstance(config, Mapping) else None
-    if not isinstance(models, Mapping):
-        return []
-    return [f"models.{name}: give seed or seeds, not both (seeds: [..] trains one instance per "
-            "seed)" for name, spec in models.items()
-            if isinstance(spec, Mapping) and "seed" in spec and "seeds" in spec]
-
-
 def check_config(config: Mapping[str, Any], schema_path: str | Path, sources: list[str]) -> None:
     """Raise one ``ValueError`` listing every problem of the config read from ``sources``: those of
     the schema (:func:`schema_problems`) and the others (:func:`config_problems`), one line each.
@@ -225,7 +214,7 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path, sources: li
     Where a key breaks the schema, the problems that follow from it are left out; where the
     config is too broken for the other checks, the schema's problems are reported alone.
     """
-    problems = schema_problems(config, schema_path) + seed_problems(config)
+    problems = schema_problems(config, schema_path)
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     try:
@@ -242,4 +231,4 @@ def check_config(config: Mapping[str, Any], schema_path: str | Path, sources: li
 
 
 __all__ = ["allowed_methods", "check_config", "check_schema", "config_problems", "schema_problems",
-           "seed_problems", "with_defaults"]
+           "with_defaults"]

@@ -22,7 +22,9 @@ _KEY = re.compile(r"^(?P<model>[A-Za-z0-9_.-]+)/seed-(?P<seed>-?\d+)$")
 
 
 def model_seeds(spec: Mapping[str, Any]) -> list[int]:
-    """The training seeds of one ``models.<name>`` entry: ``seeds``, else ``[seed]`` (default 0)."""
+    """The training seeds of one ``models.<name>`` entry: ``seeds`` when given (it replaces
+    ``seed``, so that a config file can add seeds to a model of config.yaml), else ``[seed]``
+    (default 0)."""
     if spec.get("seeds") is not None:
         return [int(s) for s in spec["seeds"]]
     return [int(spec.get("seed", 0))]

@@ -33,6 +33,10 @@ VERDICT_COLUMNS: tuple[str, ...] = (
     "instances_naming_best", "instance_winners", "reason",
 )
 
+#: Best minus runner-up in ``verdict.csv``, raw and normalised, with their intervals.
+_DIFFERENCE_COLUMNS = VERDICT_COLUMNS[VERDICT_COLUMNS.index("difference"):
+                                      VERDICT_COLUMNS.index("instances_naming_best")]
+
 #: Columns that :func:`pooled_accuracy_tests` adds to ``accuracy_tests.csv``.
 POOLED_ACCURACY_COLUMNS: tuple[str, ...] = (
     "test", "n_instances", "n_identities", "verdict", "instances_agreeing",
@@ -108,7 +112,7 @@ def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapp
     row = {"model": label, "metric": metric, "verdict": "no_attention_method", "best": None,
            "runner_up": None, "best_mean": np.nan, "n_instances": len(wides),
            "n_identities": 0, "n_images": int(frame["image_id"].nunique()) if len(frame) else 0,
-           **{c: np.nan for c in VERDICT_COLUMNS[9:15]}, "instances_naming_best": pd.NA,
+           **dict.fromkeys(_DIFFERENCE_COLUMNS, np.nan), "instances_naming_best": pd.NA,
            "instance_winners": "", "reason": "no attention method has values"}
     if not attention or frame.empty:
         return row, [], []
