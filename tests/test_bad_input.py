@@ -46,7 +46,7 @@ p2,t1,1,8,30,350
 OUTPUTS = {
     "prepare_dataset": ["results/data"],
     "ingest_humans": ["results/humans"],
-    "train": ["results/models/tiny"],
+    "train": ["results/models/tiny/seed-0"],  # the one instance of model tiny
 }
 #: Jobs that are cheap and may run before a check that needs the prepared dataset.
 CHEAP = {"prepare_dataset", "make_trials", "ingest_humans", "figure_dataset_examples",
@@ -241,7 +241,7 @@ def test_weights_that_do_not_fit_fail_train_at_loading_before_any_epoch(base, tm
     expected = [(str(weights), "does not fit architecture 'compact_cnn'",
                  "features.0.0.weight: file (16, 1, 5, 5) vs model (32, 1, 5, 5)")]
     assert_lines(output, expected)
-    log = (tmp_path / "logs/train/tiny.log").read_text()
+    log = (tmp_path / "logs/train/tiny/seed-0.log").read_text()
     assert_lines(log, expected)
     assert "training tiny" not in log  # failed before the images were read, let alone an epoch
     assert files_under(tmp_path, "results/models") == []
@@ -277,7 +277,7 @@ def test_drop_mode_runs_to_the_end_without_the_corrupt_image(base, tmp_path):
     for method in ("cam", "gradcam", "extremal_perturbation", "center", "random_model_cam",
                    "random_model_gradcam"):
         maps = {}
-        for shard in (tmp_path / "results/saliency/tiny" / method).glob("shard-*.npz"):
+        for shard in (tmp_path / "results/saliency/tiny/seed-0" / method).glob("shard-*.npz"):
             maps.update(io.load_maps(shard))
         assert set(maps) == test_ids, method
     for table in ("tables/similarity.csv", "tables/regions.csv", "tables/faithfulness.csv"):

@@ -182,3 +182,72 @@ def test_recovery_sources_skip_methods_the_run_leaves_out_but_not_misspellings()
     config["recovery"]["sources"] = ["regions", "gradcm"]
     with pytest.raises(ValueError, match=r"recovery.sources.1: unknown attention source 'gradcm'"):
         check_config(config, SCHEMA, ["my.yaml"])
+
+
+# --------------------------------------------------------------------------- training seeds
+
+def with_seeds(**entry):
+    """An edit that gives the default model ``compact`` the keys ``entry`` (``seed`` removed
+    unless given)."""
+    def edit(config):
+        spec = config["models"]["compact"]
+        spec.pop("seed", None)
+        spec.update(entry)
+    return edit
+
+
+def test_seeds_beside_seed_replaces_it_and_is_no_problem():
+    """`seeds`, when given, replaces `seed` (so that a config file can add seeds to a model of
+    config.yaml, whose `seed` Snakemake's merge keeps beside them)."""
+    from ferattention.instances import instances
+
+    config = copy.deepcopy(DEFAULT)
+    with_seeds(seed=0, seeds=[3, 1])(config)
+    assert problems(with_seeds(seed=0, seeds=[3, 1])) == []
+    check_config(config, SCHEMA, ["my.yaml"])
+    validate(config, str(SCHEMA))
+    assert instances(config["models"]) == ["compact/seed-3", "compact/seed-1"]
+
+
+@pytest.mark.parametrize("seeds, expected", [
+    ([], ("models.compact.seeds", "[] should be non-empty")),
+    ([1, 1], ("models.compact.seeds", "[1, 1]", "non-unique")),
+    ([0, "one"], ("models.compact.seeds.1", "'one' is not of type 'integer'")),
+], ids=["empty", "repeated", "not_integers"])
+def test_bad_seeds_lists_are_schema_errors(seeds, expected):
+    found = problems(with_seeds(seeds=seeds))
+    assert len(found) == 1, found
+    assert_one_line(found[0], expected)
+    config = copy.deepcopy(DEFAULT)
+    with_seeds(seeds=seeds)(config)
+    with pytest.raises(ValueError, match="problem\\(s\\) with the keys of config.schema.yaml"):
+        check_config(config, SCHEMA, ["my.yaml"])
+
+
+def test_a_seeds_list_alone_is_valid_and_the_defaults_leave_it_in_place():
+    assert problems(with_seeds(seeds=[0, 1, 2])) == []
+    config = copy.deepcopy(DEFAULT)
+    with_seeds(seeds=[2, 0])(config)
+    check_config(config, SCHEMA, ["my.yaml"])
+    validate(config, str(SCHEMA))
+    from ferattention.instances import instances
+    assert instances(config["models"]) == ["compact/seed-2", "compact/seed-0"]
+
+
+@pytest.mark.workflow
+def test_a_config_file_adds_seeds_to_the_model_of_config_yaml(tmp_path):
+    """`--configfile seeds.yaml` with `models: {compact: {seeds: [0, 1]}}` over the default
+    config.yaml (whose compact has `seed: 0`): Snakemake merges the two entries, and the run
+    trains both instances."""
+    from test_instances import dry_run_jobs
+    from test_workflow import snakemake
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(DEFAULT))
+    assert DEFAULT["models"]["compact"]["seed"] == 0
+    (tmp_path / "seeds.yaml").write_text(yaml.safe_dump({"models": {"compact": {"seeds": [0, 1]}}}))
+    result = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"),
+                       str(tmp_path / "seeds.yaml"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    train = sorted(wc["seed"] for rule, wc, _ in dry_run_jobs(output) if rule == "train")
+    assert train == ["0", "1"]

@@ -167,8 +167,8 @@ def outputs(workdir: Path) -> dict[str, bytes]:
             continue
         rel = path.relative_to(workdir / "results").as_posix()
         found[rel] = path.read_bytes()
-    history = pd.read_csv(workdir / "results/models/tiny/history.csv")
-    found["models/tiny/history.csv"] = history.drop(columns="seconds").to_csv().encode()
+    history = pd.read_csv(workdir / "results/models/tiny/seed-0/history.csv")
+    found["models/tiny/seed-0/history.csv"] = history.drop(columns="seconds").to_csv().encode()
     record = json.loads(found["provenance.json"])
     del record["created_utc"]
     found["provenance.json"] = json.dumps(record, sort_keys=True).encode()
@@ -225,11 +225,11 @@ def test_two_clean_runs_give_identical_outputs(clean_runs):
 
 def test_a_killed_run_resumes_to_the_uninterrupted_outputs(clean_runs, tmp_path_factory):
     workdir = new_run(tmp_path_factory, "killed")
-    model = workdir / "results/models/tiny/model.pt"
+    model = workdir / "results/models/tiny/seed-0/model.pt"
 
     # 1. A crash while the model trains: Snakemake and its jobs get SIGKILL.
     proc = start(workdir, hash_seed=3)
-    interrupt(proc, [workdir / "logs/train/tiny.log"], "training tiny", signal.SIGKILL)
+    interrupt(proc, [workdir / "logs/train/tiny/seed-0.log"], "training tiny", signal.SIGKILL)
     assert not model.exists()  # killed before the end of training
     assert_outputs_whole(workdir)
     pending = rules(planned_jobs(workdir))
@@ -250,16 +250,17 @@ def test_a_killed_run_resumes_to_the_uninterrupted_outputs(clean_runs, tmp_path_
 
     # 2. The same command again, stopped with SIGTERM while an Extremal Perturbation shard runs.
     proc = start(workdir, hash_seed=4)
-    logs = [workdir / f"logs/saliency/tiny/extremal_perturbation/shard-{k}.log"
+    logs = [workdir / f"logs/saliency/tiny/seed-0/extremal_perturbation/shard-{k}.log"
             for k in range(N_SHARDS)]
     log = interrupt(proc, logs, "extremal_perturbation on shard", signal.SIGTERM)
-    maps = workdir / "results/saliency/tiny/extremal_perturbation" / f"{log.stem}.npz"
+    maps = workdir / "results/saliency/tiny/seed-0/extremal_perturbation" / f"{log.stem}.npz"
     assert not maps.exists()  # killed before the end of the shard
     assert model.exists()  # training finished in this run and is kept
     assert_outputs_whole(workdir)
     pending = planned_jobs(workdir)
-    assert ("saliency_extremal_perturbation", {"model": "tiny", "method": "extremal_perturbation",
-                         "shard": log.stem.split("-")[1]}) in pending
+    assert ("saliency_extremal_perturbation", {"model": "tiny", "seed": "0",
+                                               "method": "extremal_perturbation",
+                                               "shard": log.stem.split("-")[1]}) in pending
     assert not rules(pending).keys() & {"prepare_dataset", "train"}
 
     # 3. The same command again runs to the end: the outputs of an uninterrupted run.

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from ferattention import instances
 from ferattention.bench import dag as bench_dag
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def test_saliency_jobs_grow_with_shards_not_images(tmp_path):
     (small, large) = bench_dag.bench_dag([200, 600], config, REPO / "Snakefile")
     for result in (small, large):
         n = result["test_images"]
-        expected = len(default["models"]) * (many * -(-n // 10) + (len(methods) - many) * -(-n // 40))
+        expected = len(instances.instances(default["models"])) * (many * -(-n // 10) + (len(methods) - many) * -(-n // 40))
         assert result["saliency_jobs"] == result["expected_saliency_jobs"] == expected
     assert large["saliency_jobs"] > small["saliency_jobs"]
     # Everything but the saliency shards is a fixed number of jobs.

@@ -46,21 +46,39 @@ def test_test_images_in_shard_order():
 
 
 def test_paths_parse_and_group_back():
-    paths = shards.shard_paths(["m1", "m.2"], ["cam", "shuffled_gradcam"], 3)
-    assert paths[:4] == ["results/saliency/m1/cam/shard-0.npz", "results/saliency/m1/cam/shard-1.npz",
-                         "results/saliency/m1/cam/shard-2.npz",
-                         "results/saliency/m1/shuffled_gradcam/shard-0.npz"]
-    assert [shards.parse_shard_path(p) for p in paths[:2]] == [("m1", "cam", 0), ("m1", "cam", 1)]
-    assert shards.parse_shard_path("/abs/run/" + paths[-1]) == ("m.2", "shuffled_gradcam", 2)
-    # Grouping puts each map set's shards in shard order (shard 10 after shard 2, not before).
-    mixed = [shards.shard_path("m", "cam", k) for k in (10, 2, 0)] + [shards.shard_path("m", "gradcam", 0)]
+    # Shard files are per network instance: results/saliency/<model>/seed-<k>/<method>/
+    paths = shards.shard_paths(["m1/seed-0", "m.2/seed-11"], ["cam", "shuffled_gradcam"], 3)
+    assert paths[:4] == ["results/saliency/m1/seed-0/cam/shard-0.npz",
+                         "results/saliency/m1/seed-0/cam/shard-1.npz",
+                         "results/saliency/m1/seed-0/cam/shard-2.npz",
+                         "results/saliency/m1/seed-0/shuffled_gradcam/shard-0.npz"]
+    assert len(paths) == 2 * 2 * 3
+    assert [shards.parse_shard_path(p) for p in paths[:2]] == [("m1/seed-0", "cam", 0),
+                                                               ("m1/seed-0", "cam", 1)]
+    assert shards.parse_shard_path("/abs/run/" + paths[-1]) == ("m.2/seed-11", "shuffled_gradcam", 2)
+    assert shards.SHARD_PATH.format(model="m1", seed=0, method="cam", shard=1) == paths[1]
+    # Grouping puts each map set's shards in shard order (shard 10 after shard 2, not before),
+    # one group per instance and method.
+    m = "m/seed-0"
+    mixed = ([shards.shard_path(m, "cam", k) for k in (10, 2, 0)] + [shards.shard_path(m, "gradcam", 0)]
+             + [shards.shard_path("m/seed-1", "cam", 0)])
     assert shards.group_shards(mixed) == {
-        ("m", "cam"): [shards.shard_path("m", "cam", k) for k in (0, 2, 10)],
-        ("m", "gradcam"): [shards.shard_path("m", "gradcam", 0)]}
+        (m, "cam"): [shards.shard_path(m, "cam", k) for k in (0, 2, 10)],
+        (m, "gradcam"): [shards.shard_path(m, "gradcam", 0)],
+        ("m/seed-1", "cam"): [shards.shard_path("m/seed-1", "cam", 0)]}
     with pytest.raises(ValueError, match="given twice"):
         shards.group_shards([paths[0], "other/" + paths[0]])
     with pytest.raises(ValueError, match="not a saliency shard file"):
-        shards.parse_shard_path("results/saliency/m1/cam/maps.npz")
+        shards.parse_shard_path("results/saliency/m1/seed-0/cam/maps.npz")
+    with pytest.raises(ValueError, match="not a saliency shard file"):
+        shards.parse_shard_path("results/saliency/m1/cam/shard-0.npz")  # the seed-free layout
+
+
+def test_a_shard_path_needs_an_instance_key():
+    with pytest.raises(ValueError, match="'m1' is not an instance key"):
+        shards.shard_path("m1", "cam", 0)
+    with pytest.raises(ValueError, match="not an instance key"):
+        shards.shard_paths(["m1/seed-0", "m1"], ["cam"], 1)
 
 
 def test_no_rule_script_or_benchmark_does_its_own_shard_arithmetic():

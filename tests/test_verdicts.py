@@ -85,6 +85,21 @@ def test_a_direction_against_the_test_never_counts_as_beating():
     assert row["verdict"] == "most_human_like"  # below center (0.9) and gradcam (0.8)
 
 
+def test_too_few_bootstrap_replicates_for_holm_say_so_and_win_nothing():
+    """Three comparisons at alpha 0.05: Holm's first step needs p < 0.0167, and the smallest
+    bootstrap p is 2 / (n_boot + 1), so n_boot must be at least 2 * 3 / 0.05 = 120."""
+    assert fv.min_n_boot(3, 0.05) == 120 and 2 / 121 < 0.05 / 3 <= 2 / 120
+    sim = _similarity({"m/seed-0": {"cam": 0.5, "gradcam": 0.8, "center": 0.2}})
+    few, _ = fv.attention_verdicts(sim, _reliability(), "spearman", True, IDENTITIES, n_boot=100)
+    row = few.set_index("model").loc["m/seed-0"]
+    assert row["verdict"] == "not_better_than_baselines"  # gradcam wins everywhere, yet cannot
+    assert "statistics.n_boot 100 is too few for this test, it needs 120" in row["reason"]
+    enough, _ = fv.attention_verdicts(sim, _reliability(), "spearman", True, IDENTITIES,
+                                      n_boot=120)
+    row = enough.set_index("model").loc["m/seed-0"]
+    assert row["verdict"] == "most_human_like" and "too few" not in row["reason"]
+
+
 def _per_trial(model_accuracy_by_instance, human_accuracy=0.8, n_participants=10, seed=0):
     """Per-trial table: every participant answers every image once; instances answer the same."""
     rng = np.random.default_rng(seed)

@@ -40,7 +40,8 @@ SMALL_CONFIG = {
                  "extremal_perturbation": {"areas": [0.1], "max_iter": 20}},
     "humans": {"reveal_radius": 16, "simulated": {"participants": 6, "stimulus_size": 192},
                "reliability": {"repeats": 3}},
-    "statistics": {"n_boot": 200},
+    # 1000: the verdict compares the best method with 10 others (Holm), which 2/(n_boot+1) must pass
+    "statistics": {"n_boot": 1000},
 }
 
 
@@ -76,8 +77,9 @@ def test_tables_keep_the_contract(run):
         "data/manifest.csv": ["image_id", "label", "identity", "split", "path"],
         "data/trials.csv": ["trial_id", "image_id", "option_a", "option_b", "label"],
         "tables/accuracy.csv": ["agent", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high"],
-        "tables/similarity.csv": ["image_id", "model", "method", "metric", "value"],
-        "tables/similarity_summary.csv": ["model", "method", "metric", "mean", "ci_low", "ci_high",
+        "tables/similarity.csv": ["image_id", "model", "seed", "method", "metric", "value"],
+        "tables/similarity_summary.csv": ["model", "seed", "method", "metric", "mean", "ci_low",
+                                          "ci_high",
                                           "floor", "lower", "upper", "normalized",
                                           "normalized_low", "normalized_high", "ci_resampling"],
         "tables/stats.csv": ["test", "comparison", "statistic", "p_value", "p_adjusted",
@@ -90,7 +92,7 @@ def test_tables_keep_the_contract(run):
     reliability = read(run, "humans/reliability.csv")
     assert list(reliability.columns) == ["image_id", "metric", "split_half", "lower", "upper",
                                          "floor", "n_participants"]
-    for name in ("accuracy", "similarity", "examples", "confusion_tiny"):
+    for name in ("accuracy", "similarity", "examples", "confusion_tiny_seed-0"):
         for suffix in (".png", ".pdf"):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
 
@@ -101,7 +103,7 @@ def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
     methods = ["cam", "gradcam", "extremal_perturbation", "center", "random_model_cam",
                "random_model_gradcam"]
     for method in methods:
-        shards = sorted((run / "results/saliency/tiny" / method).glob("shard-*.npz"),
+        shards = sorted((run / "results/saliency/tiny/seed-0" / method).glob("shard-*.npz"),
                         key=lambda p: int(p.stem.split("-")[1]))
         assert len(shards) == -(-len(test_ids) // 16)
         ids = []
@@ -120,12 +122,13 @@ def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
 
 def test_accuracies_lie_in_unit_interval_and_model_beats_chance(run):
     accuracy = read(run, "tables/accuracy.csv")
-    assert list(accuracy["agent"]) == ["human", "model:tiny", "model:tiny@human_view"]
+    assert list(accuracy["agent"]) == ["human", "model:tiny/seed-0", "model:tiny/seed-0@human_view"]
     for col in ("accuracy", "ci_low", "ci_high"):
         assert accuracy[col].between(0, 1).all()
     assert (accuracy["ci_low"] <= accuracy["accuracy"]).all()
     assert (accuracy["accuracy"] <= accuracy["ci_high"]).all()
-    metrics = json.loads((run / "results/models/tiny/metrics.json").read_text())
+    metrics = json.loads((run / "results/models/tiny/seed-0/metrics.json").read_text())
+    assert (metrics["model"], metrics["seed"]) == ("tiny", 0)
     assert metrics["accuracy_nway"] > metrics["chance_nway"] + 0.15
     assert metrics["accuracy_2afc"] > 0.65
     human = accuracy.set_index("agent").loc["human", "accuracy"]
@@ -157,14 +160,15 @@ def test_similarity_covers_every_model_method_metric_and_image(run):
     similarity = read(run, "tables/similarity.csv")
     manifest = read(run, "data/manifest.csv")
     n_test = (manifest["split"] == "test").sum()
-    counts = similarity.groupby(["model", "method", "metric"]).size()
+    assert set(zip(similarity["model"], similarity["seed"])) == {("tiny", 0)}
+    counts = similarity.groupby(["model", "seed", "method", "metric"]).size()
     # 6 map methods (random_model: cam and gradcam) and 3 shuffled baselines, 7 metrics
     assert len(counts) == 9 * 7 and (counts == n_test).all()
     # shuffled_gradcam scores each image with gradcam's map of its partner (same expression)
     labels = dict(zip(manifest["image_id"], manifest["label"]))
     test_labels = {i: labels[i] for i in manifest.loc[manifest["split"] == "test", "image_id"]}
     partners = sm.shuffle_partners(test_labels, 0)
-    gradcam = io.load_map_shards(sorted((run / "results/saliency/tiny/gradcam").glob("*.npz")))
+    gradcam = io.load_map_shards(sorted((run / "results/saliency/tiny/seed-0/gradcam").glob("*.npz")))
     human = io.load_maps(run / "results/humans/maps.npz")
     got = similarity[(similarity["method"] == "shuffled_gradcam")
                      & (similarity["metric"] == "spearman")].set_index("image_id")["value"]
@@ -180,16 +184,17 @@ def test_similarity_covers_every_model_method_metric_and_image(run):
 def test_breakdowns_regions_and_faithfulness(run):
     stats = read(run, "tables/stats.csv")
     comparisons = stats["comparison"]
-    assert comparisons.str.contains(r"human vs model:tiny \[expression=happy\]").any()
-    assert comparisons.str.contains(r"human vs model:tiny \[pair=").any()
-    assert comparisons.str.contains(r"tiny/cc \[expression=happy\]: cam vs gradcam").any()
+    assert comparisons.str.contains(r"human vs model:tiny/seed-0 \[expression=happy\]").any()
+    assert comparisons.str.contains(r"human vs model:tiny/seed-0 \[pair=").any()
+    assert comparisons.str.contains(r"tiny/seed-0/cc \[expression=happy\]: cam vs gradcam").any()
     n_test = (read(run, "data/manifest.csv")["split"] == "test").sum()
     regions = read(run, "tables/regions.csv")  # synthetic faces: the regions are known
     assert list(regions.columns) == ["image_id", "agent", "method", "region", "share"]
     sums = regions.groupby(["image_id", "agent", "method"])["share"].sum()
     assert len(sums) == n_test * (1 + 6 + 1) and np.allclose(sums, 1.0)  # shuffled maps: no rows
     faith = read(run, "tables/faithfulness.csv")
-    assert list(faith.columns) == ["image_id", "model", "method", "curve", "auc"]
+    assert list(faith.columns) == ["image_id", "model", "seed", "method", "curve", "auc"]
+    assert set(zip(faith["model"], faith["seed"])) == {("tiny", 0)}
     assert len(faith) == n_test * (1 + 6) * 2 and faith["auc"].between(0, 1).all()
     for name in ("accuracy_by_pair", "regions", "faithfulness"):
         for suffix in (".png", ".pdf"):
@@ -207,19 +212,26 @@ def test_provenance_records_the_run(run):
 
 
 def test_mixed_model_and_agreement_tables(run):
-    from ferattention import agreement, mixed
+    from ferattention import agreement, mixed, verdicts
 
     tests = read(run, "tables/accuracy_tests.csv")
-    assert list(tests.columns) == list(mixed.TEST_COLUMNS)
-    assert list(tests["comparison"]) == ["human vs model:tiny", "human vs model:tiny@human_view"]
-    assert (tests["or_ci_low"] < tests["odds_ratio"]).all()
-    assert (tests["odds_ratio"] < tests["or_ci_high"]).all()
-    assert tests["p_value"].between(0, 1).all() and (tests["se"] > 0).all()
+    assert list(tests.columns) == [*mixed.TEST_COLUMNS, *verdicts.POOLED_ACCURACY_COLUMNS]
+    # one row per instance (the mixed model), then per model pooled over its instances
+    assert list(tests["comparison"]) == ["human vs model:tiny/seed-0",
+                                         "human vs model:tiny/seed-0@human_view",
+                                         "human vs model:tiny", "human vs model:tiny@human_view"]
+    assert list(tests["test"]) == ["mixed_logit"] * 2 + ["hierarchical_bootstrap"] * 2
+    assert list(tests["n_instances"]) == [1, 1, 1, 1]
+    per_instance = tests[tests["test"] == "mixed_logit"]
+    assert (per_instance["or_ci_low"] < per_instance["odds_ratio"]).all()
+    assert (per_instance["odds_ratio"] < per_instance["or_ci_high"]).all()
+    assert tests["p_value"].between(0, 1).all() and (per_instance["se"] > 0).all()
     stats = read(run, "tables/stats.csv")
-    assert set(stats.loc[stats["test"] == "mixed_logit", "comparison"]) == set(tests["comparison"])
+    assert set(stats.loc[stats["test"] == "mixed_logit", "comparison"]) == set(
+        per_instance["comparison"])
     agree = read(run, "tables/agreement.csv")
     assert list(agree.columns) == list(agreement.AGREEMENT_COLUMNS)
-    assert list(agree["agent"]) == ["model:tiny", "model:tiny@human_view"]
+    assert list(agree["agent"]) == ["model:tiny/seed-0", "model:tiny/seed-0@human_view"]
     report = (run / "results/report.html").read_text()
     assert "mixed model" in report and "error consistency" in report
     for suffix in (".png", ".pdf"):
@@ -238,7 +250,8 @@ def test_snakemake_report_zip_holds_pages_and_declared_results(run):
     the workflow description rendered from workflow/report/workflow.rst and every file the rules
     declare with report(), captioned and stored byte for byte."""
     rules = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    declared = {p.replace("{model}", "tiny") for p in re.findall(r'report\(\s*"([^"]+)"', rules)}
+    declared = {p.replace("{model}", "tiny").replace("{seed}", "0")
+                for p in re.findall(r'report\(\s*"([^"]+)"', rules)}
     assert len(declared) >= 10  # the figures and tables of rules/*.smk
     result = snakemake(run, "--report", str(run / "report.zip"))
     assert result.returncode == 0, result.stderr[-5000:]
@@ -265,7 +278,7 @@ def test_recovery_study_finds_the_planted_maps(run):
     result = snakemake(run, "recovery", "--configfile", str(run / "recovery.yaml"))
     assert result.returncode == 0, result.stderr[-5000:]
     recovery = read(run, "recovery/recovery.csv")
-    assert list(recovery.columns) == ["source", "model", "method", "metric", "mean", "floor",
+    assert list(recovery.columns) == ["source", "model", "seed", "method", "metric", "mean", "floor",
                                       "upper", "normalized", "normalized_low", "normalized_high",
                                       "rank", "planted"]
     assert set(recovery["source"]) == {"regions", "center", "gradcam", "eye_region"}

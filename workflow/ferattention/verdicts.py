@@ -84,13 +84,22 @@ def _wide(similarity: pd.DataFrame, reliability: pd.DataFrame | None, key: str,
     return wide
 
 
+def min_n_boot(n_comparisons: int, alpha: float) -> int:
+    """The fewest bootstrap replicates whose smallest p-value, ``2 / (n_boot + 1)``, passes
+    Holm's first step ``alpha / n_comparisons``: below it no comparison can be won."""
+    return int(np.floor(2 * n_comparisons / alpha))
+
+
 def _verdict_of(ranked: list[str], baselines: list[str], beaten: Mapping[str, bool],
-                alpha: float, n_instances: int) -> tuple[str, str]:
+                alpha: float, n_instances: int, n_boot: int) -> tuple[str, str]:
     best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
     unbeaten = [b for b in baselines if not beaten[b]]
     over = "instances and identities" if n_instances > 1 else "identities"
     how = f"hierarchical bootstrap over {over}, Holm-adjusted, alpha {alpha:g}"
+    needed = min_n_boot(len(baselines) + (runner_up is not None), alpha)
+    if n_boot < needed:  # say why, rather than let a too-small n_boot pass for a finding
+        how += f"; statistics.n_boot {n_boot} is too few for this test, it needs {needed}"
     if unbeaten:
         return "not_better_than_baselines", f"{best} does not beat {', '.join(unbeaten)} ({how})"
     if runner_up is not None and not beaten[runner_up]:
@@ -130,7 +139,8 @@ def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapp
     p_adj = holm([results[o].p_value for o in others]) if others else np.array([])
     sign = 1 if higher_is_better else -1
     beaten = {o: bool(sign * results[o].estimate > 0 and p < alpha) for o, p in zip(others, p_adj)}
-    row["verdict"], row["reason"] = _verdict_of(ranked, baselines, beaten, alpha, len(wides))
+    row["verdict"], row["reason"] = _verdict_of(ranked, baselines, beaten, alpha, len(wides),
+                                                n_boot)
     row.update(best=best, runner_up=ranked[1] if len(ranked) > 1 else None,
                best_mean=float(means[best]))
     if row["runner_up"] is not None:
