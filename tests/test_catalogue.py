@@ -35,7 +35,7 @@ def test_the_schema_method_blocks_are_the_catalogue_settings_and_closed():
 def test_the_schema_defaults_of_the_method_blocks_are_what_the_methods_use():
     # The default run (schema defaults) is what the methods would use unconfigured: one source.
     ep = catalogue.method_defaults("extremal_perturbation")
-    assert ep["areas"] == [0.1] and ep["max_iter"] == 150
+    assert ep["areas"] == [0.1] and ep["max_iter"] == 60 and ep["learning_rate"] == 0.1
     assert catalogue.method_defaults("random_model") == {"methods": ["cam", "gradcam"]}
     assert catalogue.method_defaults("center") == {"sigma": 0.25}
 

@@ -21,6 +21,8 @@ torch.set_num_threads(1)
 # not care about left and right -- the quadrant network below does. Contrastive reward: with the
 # quadrant network's two opposite classes it is twice the simple one, so 60 steps suffice.
 EP_FAST = {"areas": [0.1, 0.2], "max_iter": 60, "jitter": False, "reward": "contrastive"}
+#: TorchRay fixes its learning rate; every comparison with it runs at that rate.
+TORCHRAY_LR = {"learning_rate": 0.01}
 
 
 def _compact(seed: int = 0, n_classes: int = 5, width: int = 8) -> models.GapLinearNet:
@@ -161,7 +163,7 @@ QUADRANT_CASES = [
     ("gradcam_pp", None),
     ("scorecam", None),
     ("extremal_perturbation", EP_FAST),
-    ("extremal_perturbation", {**EP_FAST, "implementation": "torchray"}),
+    ("extremal_perturbation", {**EP_FAST, **TORCHRAY_LR, "implementation": "torchray"}),
 ]
 
 
@@ -185,7 +187,7 @@ def test_maps_lie_where_the_network_looks(name, params):
     ("name", "params"),
     [("cam", None), ("gradcam", None), ("gradcam_pp", None), ("scorecam", None),
      ("extremal_perturbation", {"areas": [0.1], "max_iter": 3}),
-     ("extremal_perturbation", {"areas": [0.1], "max_iter": 3, "implementation": "torchray"}),
+     ("extremal_perturbation", {"areas": [0.1], "max_iter": 3, **TORCHRAY_LR, "implementation": "torchray"}),
      ("center", None)],
 )
 def test_model_state_never_leaks(name, params):
@@ -204,7 +206,8 @@ def test_model_state_never_leaks(name, params):
 def test_gradcam_after_extremal_perturbation_is_unaffected():
     model, x, t = _compact(), _images(2, 32), torch.tensor([1, 2])
     before = saliency.compute_maps("gradcam", model, x, t)
-    saliency.compute_maps("extremal_perturbation", model, x, t, {"areas": [0.1], "max_iter": 2, "implementation": "torchray"})
+    saliency.compute_maps("extremal_perturbation", model, x, t, {"areas": [0.1], "max_iter": 2, **TORCHRAY_LR,
+                                                                  "implementation": "torchray"})
     assert all(p.requires_grad for p in model.parameters())
     np.testing.assert_array_equal(saliency.compute_maps("gradcam", model, x, t), before)
 
@@ -269,9 +272,9 @@ def test_compute_maps_batches_and_accepts_numpy():
 @pytest.mark.parametrize(
     "params",
     [
-        {"areas": [0.1, 0.3], "max_iter": 40},  # TorchRay's defaults: contrastive, blur, jitter
+        {"areas": [0.1, 0.3], "max_iter": 40, **TORCHRAY_LR},  # TorchRay's defaults: blur, jitter
         {"areas": [0.2], "max_iter": 30, "reward": "simple", "perturbation": "fade", "jitter": False,
-         "smooth": 0.05, "step": 2, "sigma": 4.0},
+         "smooth": 0.05, "step": 2, "sigma": 4.0, **TORCHRAY_LR},
     ],
 )
 def test_batched_extremal_perturbation_matches_torchray(params):
@@ -283,6 +286,24 @@ def test_batched_extremal_perturbation_matches_torchray(params):
         assert r.std() > 0.01  # the masks have moved away from their uniform start
         assert np.corrcoef(b.ravel(), r.ravel())[0, 1] >= 0.999
         assert np.abs(b - r).max() <= 1e-3  # in practice ~1e-7: the same computation, batched
+
+
+def test_torchray_implementation_refuses_another_learning_rate():
+    model, x, t = _compact(), _images(1, 32), torch.tensor([1])
+    with pytest.raises(ValueError, match="TorchRay's fixed learning_rate 0.01; got 0.1"):
+        saliency.compute_maps("extremal_perturbation", model, x, t,
+                              {"max_iter": 2, "implementation": "torchray"})
+
+
+def test_the_default_learning_rate_reaches_the_target_area_sooner():
+    """At TorchRay's 0.01 the mask shrinks from its all-ones start too slowly to reach the
+    target area in the default's iterations; at the default 0.1 it does (docs/design.md)."""
+    from ferattention.saliency.extremal import extremal_maps_and_areas
+
+    model, x, t = _compact(seed=2, n_classes=4), _images(3, 32, seed=4), torch.tensor([0, 3, 1])
+    _, slow, _ = extremal_maps_and_areas(model, x, t, {"areas": [0.1], **TORCHRAY_LR})
+    _, fast, _ = extremal_maps_and_areas(model, x, t, {"areas": [0.1]})
+    assert slow.mean() > 0.5 and fast.mean() < 0.3, (slow.mean(), fast.mean())
 
 
 def test_bench_saliency_reports_agreeing_maps(capsys):

@@ -110,7 +110,8 @@ PERTURBATIONS = (BLUR_PERTURBATION, FADE_PERTURBATION)
 
 # TorchRay's optimiser constants (fixed inside its extremal_perturbation).
 _MOMENTUM = 0.9
-_LEARNING_RATE = 0.01
+#: TorchRay's SGD step size; the batched loop takes another (setting ``learning_rate``).
+TORCHRAY_LEARNING_RATE = 0.01
 _REGUL_WEIGHT = 300.0
 _REGUL_GROWTH = 1.0035
 #: Masks generated per call of TorchRay's mask generator on the CPU (see batched_extremal_masks).
@@ -319,6 +320,7 @@ def batched_extremal_masks(
     jitter: bool = True,
     smooth: float = 0.0,
     max_blur: float = 20.0,
+    learning_rate: float = TORCHRAY_LEARNING_RATE,
 ) -> torch.Tensor:
     """Extremal perturbation masks of a batch, in one optimisation (TorchRay's loop, vectorised).
 
@@ -331,10 +333,12 @@ def batched_extremal_masks(
         reward: ``"simple"`` or ``"contrastive"``.
         perturbation: ``"blur"`` or ``"fade"``.
         max_blur: the pyramid's largest blur (Gaussian sigma, pixels; TorchRay's fixed 20).
+        learning_rate: the SGD step (TorchRay's fixed 0.01; larger reaches the target area in
+            fewer steps).
 
     Returns:
         ``(N, len(areas), H, W)`` masks in [0, 1]; ``[n, i]`` is (up to float rounding, see the
-        module docstring) TorchRay's
+        module docstring, and at TorchRay's learning rate) TorchRay's
         ``extremal_perturbation(model, images[n:n+1], targets[n], areas, ...)[0][i, 0]``.
     """
     n, c, h, w = images.shape
@@ -367,7 +371,7 @@ def batched_extremal_masks(
     chunk_size = len(pmask) if device.type == "cuda" else _CPU_MASK_CHUNK
     masks_of = ReusingMaskGenerator(generator, len(pmask), chunk_size)
 
-    optimizer = torch.optim.SGD([pmask], lr=_LEARNING_RATE, momentum=_MOMENTUM, dampening=_MOMENTUM)
+    optimizer = torch.optim.SGD([pmask], lr=learning_rate, momentum=_MOMENTUM, dampening=_MOMENTUM)
     regul_weight = _REGUL_WEIGHT
     for t in range(max_iter):
         pmask.requires_grad_(True)
@@ -406,6 +410,7 @@ def torchray_extremal_masks(
     jitter: bool = True,
     smooth: float = 0.0,
     max_blur: float = 20.0,
+    learning_rate: float = TORCHRAY_LEARNING_RATE,
 ) -> torch.Tensor:
     """The reference: TorchRay's ``extremal_perturbation`` called once per image.
 
@@ -413,7 +418,12 @@ def torchray_extremal_masks(
     ``max_blur`` is not an argument of TorchRay's function (its :class:`Perturbation` takes it,
     default 20): the function is called with its module's ``Perturbation`` given that value.
     TorchRay leaves the model's parameters with ``requires_grad=False``; callers restore them.
+    TorchRay fixes its learning rate: ``learning_rate`` must be its 0.01.
     """
+    if learning_rate != TORCHRAY_LEARNING_RATE:
+        raise ValueError(f"extremal_perturbation: implementation torchray runs at TorchRay's fixed "
+                         f"learning_rate {TORCHRAY_LEARNING_RATE}; got {learning_rate} (use "
+                         f"implementation: batched, or learning_rate: {TORCHRAY_LEARNING_RATE})")
     masks = []
     blurred = functools.partial(Perturbation, max_blur=max_blur)
     with unittest.mock.patch.object(torchray_ep, "Perturbation", blurred), warnings.catch_warnings():
@@ -450,6 +460,8 @@ class ExtremalPerturbation(SaliencyMethod):
         areas: target mask areas as fractions of the image (the EP paper's figures use
             0.05, 0.1, 0.2). Defaults of all params: :mod:`ferattention.catalogue`.
         max_iter: optimisation steps (TorchRay's default: 800).
+        learning_rate: the SGD step (TorchRay's fixed 0.01; the default's larger step reaches
+            the target area in fewer iterations, docs/design.md).
         step, sigma: mask parameter spacing and smoothness in pixels; ``None`` scales TorchRay's
             224 px defaults (7, 21) to the image size (see :func:`scaled_step_sigma`).
         reward: ``simple`` (target logit: the default of TorchRay's ``extremal_perturbation``,
@@ -475,6 +487,8 @@ class ExtremalPerturbation(SaliencyMethod):
         if not areas or not all(0 < float(a) < 1 for a in areas):
             raise ValueError(f"extremal_perturbation: areas must be fractions in (0, 1); got {areas}")
         p["areas"] = [float(a) for a in areas]
+        if not float(p["learning_rate"]) > 0:
+            raise ValueError(f"extremal_perturbation: learning_rate must be > 0; got {p['learning_rate']}")
         if int(p["max_iter"]) < 1:
             raise ValueError(f"extremal_perturbation: max_iter must be >= 1; got {p['max_iter']}")
         if p["step"] is not None and (int(p["step"]) != p["step"] or p["step"] < 1):
@@ -511,6 +525,7 @@ class ExtremalPerturbation(SaliencyMethod):
             jitter=bool(p["jitter"]),
             smooth=float(p["smooth"]),
             max_blur=float(p["max_blur"]) if p["max_blur"] is not None else scaled_max_blur(size),
+            learning_rate=float(p["learning_rate"]),
         )
 
     def compute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -586,7 +601,8 @@ def torchray_equivalence(
     ``r_p5``, ``r_min``, ``max_abs_diff_p95``, ``max_abs_diff_max`` and ``mean_map_r``; and
     ``equal`` (the verdict) with its three parts.
     """
-    params = {**(params or {}), "implementation": "torchray"}
+    # at TorchRay's fixed learning rate, the only one its function runs at
+    params = {**(params or {}), "learning_rate": TORCHRAY_LEARNING_RATE, "implementation": "torchray"}
     gen = torch.Generator().manual_seed(seed)
     jitter = (torch.rand(images.shape, generator=gen) * 2 - 1).to(images.device) * noise
     noisy = (images + jitter).clamp(0, 1)
