@@ -53,6 +53,7 @@ from torch import nn
 from .. import models, saliency
 from ..models import build_model
 from ..saliency.base import preserved_state
+from ..saliency.extremal import TORCHRAY_LEARNING_RATE
 
 REPO = Path(__file__).resolve().parents[3]
 SALIENCY_METHODS = ("cam", "gradcam", "gradcam_pp", "extremal_perturbation")
@@ -179,7 +180,7 @@ def bench_saliency(args: argparse.Namespace) -> list[dict[str, Any]]:
         params: dict[str, Any] = {}
         if is_ep:
             # TorchRay's learning rate: the speed of the same computation as its loop
-            params = {"areas": args.areas, "max_iter": args.max_iter, "learning_rate": 0.01}
+            params = {"areas": args.areas, "max_iter": args.max_iter, "learning_rate": TORCHRAY_LEARNING_RATE}
             # EP runs are long: timed once each, after a short warm-up.
             saliency.compute_maps(method, model, images[:2], targets[:2], {**params, "max_iter": 2})
 
