@@ -141,9 +141,9 @@ def attention_inputs(source, model):
     return method_maps(instances.instances_of(config["models"])[model or MODELS[0]][0], source)
 
 
-def saliency_shards(wildcards):
-    """All shard files of one instance and method."""
-    return method_maps(instance_of(wildcards), wildcards.method)
+def instance_shards(wildcards):
+    """Every shard of one instance, method by method (METHODS order)."""
+    return all_shards([instance_of(wildcards)], METHODS)
 
 
 def final_outputs():

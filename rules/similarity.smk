@@ -1,56 +1,36 @@
-# Machine vs human maps, per image x instance x method x metric.
-
-
+# Machine vs human maps, per image x instance x method x metric. One job per instance scores every
+# method, then shuffled_<m> for every attention method m: m's maps, each image scored with the map
+# of another image of the same expression (a seeded derangement within expression), at no model
+# cost. Scoring takes seconds: a job per method paid about as much again in script start and imports.
 rule similarity:
     priority: 10  # seconds each, but the statistics wait for all of them: not behind faithfulness
     wildcard_constraints:
-        method="|".join(METHODS),  # shuffled_<m> is the next rule's
+        # one file per instance: never results/similarity/crossed_ci.csv (rule similarity_crossed)
+        model="[A-Za-z0-9_.-]+",
+        seed=r"-?\d+",
     input:
-        shards=saliency_shards,
+        shards=instance_shards,
         human_maps="results/humans/maps.npz",
         fixations="results/humans/fixations.npz",
+        manifest="results/data/manifest.csv",
     output:
-        table="results/similarity/{model}/seed-{seed}/{method}.csv",
+        table="results/similarity/{model}/seed-{seed}.csv",
     params:
         metrics=config["similarity"]["metrics"],
+        shuffle_seed=config["similarity"]["shuffle_seed"],
     log:
-        "logs/similarity/{model}/seed-{seed}/{method}.log",
+        "logs/similarity/{model}/seed-{seed}.log",
     conda:
         ENV
     script:
         "../workflow/scripts/similarity.py"
 
 
-# The shuffled baseline of method m: m's maps, each image scored with the map of another image of
-# the same expression (a seeded derangement within expression), at no model cost.
-rule similarity_shuffled:
-    priority: 10  # as similarity
-    wildcard_constraints:
-        method="|".join(attention_methods(METHODS)),
-    input:
-        shards=saliency_shards,
-        human_maps="results/humans/maps.npz",
-        fixations="results/humans/fixations.npz",
-        manifest="results/data/manifest.csv",
-    output:
-        table="results/similarity/{model}/seed-{seed}/shuffled_{method}.csv",
-    params:
-        metrics=config["similarity"]["metrics"],
-        seed=config["similarity"]["shuffle_seed"],
-    log:
-        "logs/similarity/{model}/seed-{seed}/shuffled_{method}.log",
-    conda:
-        ENV
-    script:
-        "../workflow/scripts/similarity_shuffled.py"
-
-
 rule similarity_table:
     priority: 10  # as similarity
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
-        expand("results/similarity/{instance}/{method}.csv", instance=INSTANCES,
-               method=METHODS + SHUFFLED),
+        expand("results/similarity/{instance}.csv", instance=INSTANCES),
     output:
         table="results/tables/similarity.csv",
     log:
@@ -74,6 +54,7 @@ rule similarity_crossed:
         reliability="results/humans/reliability.csv",
     output:
         table="results/similarity/crossed_ci.csv",
+        replicates="results/similarity/crossed_replicates.npz",
     params:
         metrics=config["similarity"]["metrics"],
         shuffle_seed=config["similarity"]["shuffle_seed"],

@@ -31,6 +31,7 @@ rule statistics:
         reliability="results/humans/reliability.csv",
         manifest="results/data/manifest.csv",  # image labels, for the per-expression breakdowns
         crossed="results/similarity/crossed_ci.csv",  # participants x images CIs of cc, spearman
+        replicates="results/similarity/crossed_replicates.npz",  # question 2's verdict draws
     output:
         stats=report(
             "results/tables/stats.csv",
@@ -63,6 +64,7 @@ rule agreement:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         accuracy_trials="results/tables/accuracy_trials.csv",
+        manifest="results/data/manifest.csv",  # face identities, resampled with participants
     output:
         table=report(
             "results/tables/agreement.csv",
@@ -71,6 +73,8 @@ rule agreement:
         ),
     log:
         "logs/agreement.log",
+    params:
+        statistics=config["statistics"],
     conda:
         ENV
     script:

@@ -96,7 +96,8 @@ def _ordered_draws(n):
 @pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
 def test_tiny_case_enumerated(tiny, metric):
     """2 participants x 3 images: every one of the 4 x 27 equally likely replicates equals the slow
-    reference; the CI matches the quantiles of that exact bootstrap distribution."""
+    reference; the CI matches the quantiles of that exact bootstrap distribution re-centred on
+    the estimate (its median moved onto the observed mean)."""
     trials, clicks, parts, seen, images, people, machine = tiny
     key = ("m", "method0")
     pc = np.array(_ordered_draws(2))  # (4, 2)
@@ -117,8 +118,13 @@ def test_tiny_case_enumerated(tiny, metric):
                                      n_boot=4000, seed=1)
     row = table.iloc[0]
     finite = exact[np.isfinite(exact)]
-    assert np.quantile(finite, 0.01) <= row.ci_low <= np.quantile(finite, 0.05)
-    assert np.quantile(finite, 0.95) <= row.ci_high <= np.quantile(finite, 0.99)
+    observed = np.mean([cs.replicate_scores(parts[k], seen[k], maps[i], np.ones((1, 2)), metric)[0, 0]
+                        for k, i in enumerate(images)])
+    finite = finite - (np.median(finite) - observed)
+    assert row.ci_low <= observed <= row.ci_high
+    tol = 1e-9  # the shift is a float subtraction
+    assert np.quantile(finite, 0.01) - tol <= row.ci_low <= np.quantile(finite, 0.05) + tol
+    assert np.quantile(finite, 0.95) - tol <= row.ci_high <= np.quantile(finite, 0.99) + tol
 
 
 def _halves(n_people=8, n_images=30, differ=True, seed=0):
@@ -167,9 +173,13 @@ def test_normalized_ci_and_summary_columns(tiny):
     table = cs.crossed_similarity_ci(parts, seen, images, machine, ["cc"], reliability,
                                      n_boot=500, seed=0)
     assert tuple(table.columns) == cs.CROSSED_COLUMNS and len(table) == len(machine)
-    # floor 0 and upper 1 everywhere: the normalized score is the mean itself
-    np.testing.assert_allclose(table.normalized_low, table.ci_low)
-    np.testing.assert_allclose(table.normalized_high, table.ci_high)
+    # floor 0 and upper 1 in the table: the normalized estimate is the mean itself, inside its
+    # interval (whose replicates have their own floor and upper bound)
+    for k, key in enumerate(machine):
+        mean = np.mean([cs.replicate_scores(parts[i], seen[i], machine[key][img].reshape(1, -1),
+                                            np.ones((1, 2)), "cc")[0, 0]
+                        for i, img in enumerate(images)])
+        assert table.normalized_low[k] <= mean <= table.normalized_high[k]
     summary = pd.DataFrame({"model": "m", "method": ["method0", "method1"], "metric": ["cc", "sim"],
                             "mean": 0.1, "ci_low": -1.0, "ci_high": 1.0, "normalized": [0.1, np.nan],
                             "normalized_low": -1.0, "normalized_high": 1.0})
@@ -179,3 +189,69 @@ def test_normalized_ci_and_summary_columns(tiny):
     assert out.normalized_low.iloc[0] == table.normalized_low.iloc[0]
     with pytest.raises(ValueError, match="supports"):
         cs.crossed_similarity_ci(parts, seen, images, machine, ["kl"])
+
+
+def _two_groups(n_images=12, seed=0):
+    """5 participants click the top left of every face, 3 the bottom right; machine maps: one
+    Gaussian at each spot. The human map leans to the top left only because 5 > 3."""
+    rng = np.random.default_rng(seed)
+    people = {f"p{k}": list(range(n_images)) for k in range(8)}
+    trials, clicks = _study(people, lambda p, i: (70, 70) if int(p[1:]) < 5 else (190, 190), rng)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+
+    def blob(x, y):
+        return np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) + 1e-3 * rng.random((SIZE, SIZE))
+    machine = {("m/seed-0", "cam"): {f"img{i}": blob(4.4, 4.4) for i in range(n_images)},
+               ("m/seed-0", "gradcam"): {f"img{i}": blob(11.9, 11.9) for i in range(n_images)}}
+    return trials, clicks, machine
+
+
+def test_verdict_resamples_participants():
+    """Over images alone the top-left map wins every face; over participants it cannot be told
+    from the bottom-right one, since another 8 people could have leaned the other way."""
+    from ferattention import verdicts
+
+    trials, clicks, machine = _two_groups()
+    parts, seen, images, _ = cs.participant_maps(trials, clicks, **SETTINGS)
+    identities = [f"id{i // 2}" for i in range(len(images))]  # 6 faces, 2 images each
+    reps = cs.crossed_replicates(parts, seen, images, machine, "spearman", identities, 1000, 0)
+    rows = [{"image_id": img, "model": key, "method": method, "metric": "spearman",
+             "value": reps.observed[i, k]}
+            for k, (key, method) in enumerate(reps.keys) for i, img in enumerate(images)]
+    sim = pd.DataFrame(rows)
+    ids = dict(zip(images, identities))
+    by_image, tests_image = verdicts.attention_verdicts(sim, None, "spearman", True, ids,
+                                                        n_boot=1000)
+    crossed, tests_crossed = verdicts.attention_verdicts(sim, None, "spearman", True, ids,
+                                                         n_boot=1000, replicates=reps)
+    assert by_image.best[0] == crossed.best[0] == "cam"
+    assert by_image.verdict[0] == "most_human_like"  # beats its runner-up over identities
+    assert tests_image.p_adjusted[0] < 0.01
+    assert crossed.verdict[0] == "best_two_tied"
+    assert crossed.difference_ci_low[0] < 0 < crossed.difference_ci_high[0]
+    assert "participants" in crossed.reason[0] and "participants" not in by_image.reason[0]
+    # the estimate is the observed difference, inside its interval
+    assert crossed.difference[0] == pytest.approx(by_image.difference[0])
+
+
+@pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
+def test_replicate_bounds_match_the_noise_ceiling(metric):
+    """With every participant drawn once, the floor's map scores what reliability.csv's floor
+    does, and the split-half score averaged over random splits is the ceiling's split half."""
+    from ferattention.humans import noise_ceiling
+
+    trials, clicks, _ = _halves(n_people=6, n_images=8)
+    parts, seen, images, _ = cs.participant_maps(trials, clicks, **SETTINGS)
+    ceiling = noise_ceiling(trials, clicks, {metric: METRICS[metric].fn}, repeats=10_000, seed=0,
+                            **SETTINGS).set_index("image_id")
+    floor_maps = cs.centre_bias_maps(parts)
+    ones = np.ones((4000, parts.shape[1]))
+    rng = np.random.default_rng(0)
+    for i, image in enumerate(images):
+        floor = cs.replicate_scores(parts[i], seen[i], floor_maps[i][None], ones[:1], metric)[0, 0]
+        assert floor == pytest.approx(ceiling.at[image, "floor"], abs=1e-5)
+        halves = cs.split_half_scores(parts[i, seen[i]], ones, metric, rng)
+        se = halves.std() / np.sqrt(len(halves))  # random splits against all 20 of them
+        assert halves.mean() == pytest.approx(ceiling.at[image, "split_half"], abs=4 * se + 1e-9)
+        assert cs.upper_bound(np.array([ceiling.at[image, "split_half"]]))[0] == pytest.approx(
+            ceiling.at[image, "upper"])

@@ -254,6 +254,51 @@ def test_kappa_by_hand():
     assert np.isnan(agreement.error_consistency(np.ones(4, bool), np.ones(4, bool))["kappa"])
 
 
+def test_kappa_interval_resamples_participants_exactly():
+    """3 participants, one identity: the bootstrap's kappa distribution is that of the 10
+    multisets of participants (27 ordered draws), computed here by hand from each multiset's
+    pooled 2x2 table; the interval lies within its extreme quantiles."""
+    from itertools import product
+
+    # participant -> (human correct, model correct) per trial
+    h = {"a": [1, 1, 0, 1], "b": [1, 0, 0, 1], "c": [1, 1, 1, 0]}
+    m = {"a": [1, 0, 0, 1], "b": [1, 1, 0, 0], "c": [0, 1, 1, 0]}
+    people = np.repeat(list(h), 4)
+    hh = np.concatenate([h[p] for p in h]).astype(bool)
+    mm = np.concatenate([m[p] for p in m]).astype(bool)
+
+    def kappa(draw):
+        x = np.concatenate([h[p] for p in draw]).astype(bool)
+        y = np.concatenate([m[p] for p in draw]).astype(bool)
+        c_obs = np.mean(x == y)
+        c_exp = x.mean() * y.mean() + (1 - x.mean()) * (1 - y.mean())
+        return (c_obs - c_exp) / (1 - c_exp)
+
+    exact = np.array([kappa(d) for d in product("abc", repeat=3)])
+    ec = agreement.error_consistency(hh, mm, {"participant": people, "identity": np.zeros(12)},
+                                     n_boot=4000, seed=0)
+    assert ec["kappa"] == pytest.approx(kappa("abc"))
+    assert np.quantile(exact, 0.0) - 1e-12 <= ec["kappa_ci_low"] <= np.quantile(exact, 0.1)
+    assert np.quantile(exact, 0.9) <= ec["kappa_ci_high"] <= np.quantile(exact, 1.0) + 1e-12
+    # the largest kappa accuracies of 0.667 and 0.5 allow: c_obs = 1 - 1/6 (by hand: 0.667)
+    p_h, p_m = hh.mean(), mm.mean()
+    c_exp = p_h * p_m + (1 - p_h) * (1 - p_m)
+    assert ec["kappa_max"] == pytest.approx((1 - abs(p_h - p_m) - c_exp) / (1 - c_exp))
+    assert agreement.max_kappa(0.8, 0.8) == pytest.approx(1.0)
+
+
+def test_human_kappa_is_one_when_people_err_alike_and_zero_when_at_random():
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(10):
+        for i in range(40):
+            rows.append({"participant_id": f"p{k}", "image_id": f"img{i}", "option_a": "happy",
+                         "option_b": "sad", "alike": i % 3 != 0, "random": rng.random() < 0.7})
+    t = pd.DataFrame(rows)
+    assert agreement.human_error_consistency(t.assign(correct=t["alike"])) == pytest.approx(1.0)
+    assert abs(agreement.human_error_consistency(t.assign(correct=t["random"]))) < 0.05
+
+
 def test_agreement_table_on_simulated_trials(planted):
     trials = planted[0]
     human = trials[trials.agent == "human"]
@@ -261,6 +306,10 @@ def test_agreement_table_on_simulated_trials(planted):
     table = agreement.agreement_table(pd.concat([trials, copy], ignore_index=True)).set_index("agent")
     assert tuple(table.reset_index().columns) == agreement.AGREEMENT_COLUMNS
     assert table.loc["model:copy", "kappa"] == pytest.approx(1.0)
+    assert table.loc["model:copy", "kappa_max"] == pytest.approx(1.0)
+    sim = table.loc["model:sim"]
+    assert sim.kappa_ci_low <= sim.kappa <= sim.kappa_ci_high <= sim.kappa_max
+    assert -0.2 < sim.human_kappa < 0.6
     assert table.loc["model:copy", "confusion_r"] == pytest.approx(1.0)
     assert table.loc["model:copy", "n_cells"] == 56  # 8 expressions x 7 foils
     sim = table.loc["model:sim"]  # independent errors given the image: kappa small

@@ -298,8 +298,9 @@ def test_an_extremal_perturbation_parameter_reruns_only_its_maps_and_what_uses_t
         saliency = sorted((wc["method"], wc["shard"]) for rule, wc in jobs
                           if rule in ("saliency", "saliency_extremal_perturbation"))
         assert saliency == [("extremal_perturbation", str(k)) for k in range(N_SHARDS)], key
-        similarity = [wc["method"] for rule, wc in jobs if rule == "similarity"]
-        assert similarity == ["extremal_perturbation"], key
+        # the instance's similarity job (every method of it: it scores them all in one job)
+        similarity = [wc for rule, wc in jobs if rule == "similarity"]
+        assert similarity == [{"model": "tiny", "seed": "0"}], key
         spared = UPSTREAM | {"human_maps", "human_reliability", "human_view_predictions",
                              "accuracy"}
         assert not ran.keys() & spared, (key, ran)
@@ -311,8 +312,8 @@ def test_a_human_map_parameter_reruns_no_model_or_saliency_job(clean_runs):
     jobs = planned_jobs(run, "--configfile", changed(run, "humans.blur_sigma", 3.0))
     ran = rules(jobs)
     assert ran["human_maps"] == 1 and ran["human_reliability"] == 1, ran
-    similarity = sorted(wc["method"] for rule, wc in jobs if rule == "similarity")
-    assert similarity == ["cam", "extremal_perturbation"]
+    similarity = [wc for rule, wc in jobs if rule == "similarity"]
+    assert similarity == [{"model": "tiny", "seed": "0"}]
     assert not ran.keys() & (UPSTREAM | {"saliency", "saliency_extremal_perturbation",
                                          "human_view_predictions", "accuracy"}), ran
 

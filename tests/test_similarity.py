@@ -450,6 +450,56 @@ def test_shuffled_similarity_scores_each_image_with_its_partners_map():
         sm.shuffled_similarity_table(machine, human, None, {}, ["cc"])
 
 
+def test_instance_table_is_the_per_method_tables_one_after_the_other(tmp_path):
+    from ferattention import io
+
+    rng = np.random.default_rng(7)
+    ids = [f"{label}/img_{k}" for label in ("happy", "sad") for k in range(4)] + ["fear/img_0"]
+    labels = {i: i.split("/")[0] for i in ids}  # fear/img_0 is alone: NaN in shuffled_*
+    human = {i: rng.random((10, 10)) for i in ids if i != "sad/img_3"}  # one image unseen
+    fixations = {i: rng.random((10, 10)) < 0.15 for i in ids}
+    maps = {method: {i: rng.normal(size=(10, 10)) for i in ids}
+            for method in ("gradcam", "center", "cam", "random_model_cam")}
+    maps["center"] = {i: np.full((10, 10), 0.5) for i in ids}  # a constant map
+    metrics = ["spearman", "cc", "nss", "auc_judd", "iou_top10"]
+
+    table, alone = sm.instance_similarity_table(maps, human, fixations, labels, metrics, seed=3)
+
+    # what the former jobs wrote, one per method, then one per shuffled attention method
+    parts = [sm.similarity_table(m, human, fixations, metrics).assign(method=name)
+             for name, m in maps.items()]
+    for name in ("gradcam", "cam"):  # the attention methods, in the given order
+        shuffled, lone = sm.shuffled_similarity_table(maps[name], human, fixations, labels,
+                                                      metrics, seed=3)
+        parts.append(shuffled.assign(method=f"shuffled_{name}"))
+        assert alone[f"shuffled_{name}"] == lone == ["fear/img_0"]
+    want = pd.concat(parts, ignore_index=True)[["image_id", "method", "metric", "value"]]
+    assert list(alone) == ["shuffled_gradcam", "shuffled_cam"]
+    assert list(pd.unique(table["method"])) == [*maps, "shuffled_gradcam", "shuffled_cam"]
+    assert table["value"].isna().sum() == 2 * len(metrics)  # fear/img_0 in both shuffled sets
+    pd.testing.assert_frame_equal(table, want, check_exact=True)
+    assert np.array_equal(table["value"].to_numpy(), want["value"].to_numpy(), equal_nan=True)
+    # tables/similarity.csv as rule similarity_table wrote it from the former per-method files
+    # (columns as their scripts inserted them) and as it writes it from the one file
+    def written(frames, name):
+        paths = []
+        for k, frame in enumerate(frames):
+            frame = frame.copy()
+            frame.insert(1, "model", "m")
+            frame.insert(2, "seed", 0)
+            paths.append(tmp_path / f"{name}-{k}.csv")
+            io.write_csv(frame[["image_id", "model", "seed", "method", "metric", "value"]],
+                         paths[-1])
+        io.write_csv(pd.concat([io.read_table(p) for p in paths], ignore_index=True),
+                     tmp_path / f"{name}.csv")
+        return (tmp_path / f"{name}.csv").read_bytes()
+
+    assert written(parts, "parts") == written([table], "one")
+
+    with pytest.raises(ValueError, match="no map set"):
+        sm.instance_similarity_table({}, human, fixations, labels, metrics)
+
+
 @pytest.mark.parametrize("name", ["spearman", "auc_judd"])
 def test_metrics_in_row_blocks_equal_one_call_to_the_bit(name, monkeypatch):
     rng = np.random.default_rng(3)

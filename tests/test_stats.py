@@ -414,3 +414,15 @@ def test_accuracy_verdict_decides_question_one(p, difference, log_or, ci, expect
 def test_accuracy_verdict_uses_the_given_alpha():
     assert fs.accuracy_verdict(0.02, 0.05, alpha=0.01)[0] == "no significant difference"
     assert fs.accuracy_verdict(0.02, 0.05, alpha=0.05)[0] == "humans better"
+
+
+@pytest.mark.parametrize("log_or_ci, ci, expected", [
+    # both intervals exclude 0, on opposite sides: the directions differ
+    ((-6.0, -4.4), (0.013, 0.059), ("directions differ", False)),
+    # the accuracy difference's interval holds 0: no side, flagged (not "directions differ")
+    ((-6.0, -4.4), (-0.01, 0.059), ("no significant difference", True)),
+    # the odds ratio's interval holds 0
+    ((-6.0, 0.3), (0.013, 0.059), ("no significant difference", True)),
+])
+def test_directions_differ_only_when_both_intervals_exclude_zero(log_or_ci, ci, expected):
+    assert fs.accuracy_verdict(0.001, 0.036, 0.05, -5.2, ci, log_or_ci) == expected

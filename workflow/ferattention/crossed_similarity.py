@@ -34,6 +34,9 @@ blurred click maps of every participant and image, n_images x n_participants x S
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -41,6 +44,7 @@ import pandas as pd
 from scipy import stats
 from scipy.ndimage import gaussian_filter
 
+from . import hierarchical, io
 from .humans.maps import _ORDER_WEIGHTING, trial_maps
 from .methods import SHUFFLED_PREFIX, is_baseline
 from .similarity import shuffle_partners
@@ -52,6 +56,9 @@ CROSSED_METRICS: tuple[str, ...] = ("cc", "spearman")
 CROSSED_COLUMNS: tuple[str, ...] = (
     "model", "method", "metric", "n_boot", "ci_low", "ci_high", "normalized_low", "normalized_high",
 )
+
+#: Images whose split halves give a replicate's spearman upper bound (cc uses every image).
+CEILING_IMAGES = 32
 
 #: Replicates scored together (bounds memory: a few (chunk, S*S) float64 arrays per image).
 CHUNK = 250
@@ -166,13 +173,192 @@ def weighted_means(values: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
         return (w * np.where(ok, values, 0.0)).sum(axis=1) / w.sum(axis=1)
 
 
-def _percentile(replicates: np.ndarray, level: float) -> tuple[float, float]:
-    finite = replicates[np.isfinite(replicates)]
-    if finite.size < 2:
+def split_half_scores(parts: np.ndarray, counts: np.ndarray, metric: str,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Split-half correlation of one image's human map in each replicate: (B,), NaN below 2.
+
+    ``parts``: (n, P) blurred click maps of the participants who saw the image; ``counts``:
+    (B, n) their multiplicities in each replicate. The distinct participants drawn are split at
+    random into two halves (the second gets the extra one), each half's map is the sum of its
+    members' maps with their multiplicity (a participant never sits in both halves, which would
+    correlate the halves by construction), and the metric of the two half maps is returned: the
+    noise ceiling's split-half score (:mod:`ferattention.humans.reliability`), one split per
+    replicate, at the replicate's own participants.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    drawn = counts > 0
+    priority = np.where(drawn, rng.random(counts.shape), np.inf)
+    rank = np.argsort(np.argsort(priority, axis=1), axis=1)
+    n_drawn = drawn.sum(axis=1)
+    in_a = rank < (n_drawn // 2)[:, None]
+    a, b = counts * in_a, counts * (drawn & ~in_a)
+    out = np.full(len(counts), np.nan)
+    if metric == "cc":
+        centred = parts - parts.mean(axis=1, keepdims=True)
+        gram = centred @ centred.T
+        ab = np.einsum("bp,bp->b", a @ gram, b)
+        aa = np.einsum("bp,bp->b", a @ gram, a)
+        bb = np.einsum("bp,bp->b", b @ gram, b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = ab / np.sqrt(aa * bb)
+        out[(aa <= 1e-12) | (bb <= 1e-12)] = 0.0
+    else:
+        for start in range(0, len(counts), CHUNK):
+            ranks = [_ranks(x[start:start + CHUNK] @ parts) for x in (a, b)]
+            out[start:start + CHUNK] = np.einsum("bj,bj->b", *(_unit_rows(r) for r in ranks))
+    out[n_drawn < 2] = np.nan
+    return np.clip(out, -1.0, 1.0)
+
+
+def _ranks(maps: np.ndarray) -> np.ndarray:
+    """Ranks of (k, P) maps normalised to sum 1 and stored as float32, as the human maps are."""
+    total = maps.sum(axis=1, keepdims=True)
+    maps = np.where(total > 0, maps / np.where(total > 0, total, 1.0), 0.0)
+    return stats.rankdata(maps.astype(np.float32), axis=1)
+
+
+def upper_bound(split_half: np.ndarray) -> np.ndarray:
+    """The noise ceiling's upper bound from split-half correlations: ``sqrt(max(r_N, 0))`` with
+    ``r_N = 2 r / (1 + r)`` (Spearman-Brown; :mod:`ferattention.humans.reliability`)."""
+    r = np.asarray(split_half, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        full = np.where(r > -1, 2 * r / (1 + r), 0.0)
+    return np.where(np.isfinite(r), np.sqrt(np.clip(full, 0.0, 1.0)), np.nan)
+
+
+def centre_bias_maps(parts: np.ndarray) -> np.ndarray:
+    """The human floor's map of each image: the mean of every other image's full human map.
+
+    ``parts``: (n_images, n_participants, P). Each full map is the sum over participants,
+    normalised to sum 1 (uniform without clicks), as ``results/humans/maps.npz`` stores it.
+    Returns (n_images, P) float64; needs at least 2 images.
+    """
+    total = parts.sum(axis=1)
+    sums = total.sum(axis=1, keepdims=True)
+    full = np.where(sums > 0, total / np.where(sums > 0, sums, 1.0), 1.0 / total.shape[1])
+    full = full.astype(np.float32).astype(np.float64)
+    return (full.sum(axis=0) - full) / (len(full) - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicates:
+    """Crossed-bootstrap replicates of one metric (:func:`crossed_replicates`).
+
+    ``keys``: the rows, (model, method). ``means``, ``floor``, ``upper``: (B, rows), replicate
+    ``b``'s mean over the row's images (each image weighted by its identity's count) of the
+    method's score, of the human floor's score and of the upper bound, every human map rebuilt
+    from the participants drawn. ``observed``: (n_images, rows) each image's score against its
+    human map from every participant (NaN: no map or no value).
+    """
+
+    metric: str
+    keys: list[tuple[str, str]]
+    means: np.ndarray
+    floor: np.ndarray
+    upper: np.ndarray
+    observed: np.ndarray
+
+    @property
+    def estimate(self) -> np.ndarray:
+        """(rows,) the mean score as observed, over each row's images."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(self.observed, axis=0)
+
+
+def crossed_replicates(
+    parts: np.ndarray,
+    seen: np.ndarray,
+    image_ids: Sequence[str],
+    machine: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    metric: str,
+    identities: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Replicates:
+    """Replicates of every row's mean score, human floor and upper bound (module docstring).
+
+    ``parts``, ``seen``, ``image_ids``: from :func:`participant_maps`; ``machine``: (model,
+    method) -> image_id -> (S, S) map; ``identities``: (n_images,) each image's face identity
+    (None: every image its own), resampled as clusters with the images nested in them.
+    Draws: ``rng = default_rng(seed)``, participant counts, then identity counts; the halves of
+    the upper bound from ``default_rng([seed, 1])``. The draws are the same for every metric
+    and every row.
+    """
+    if metric not in CROSSED_METRICS:
+        raise ValueError(f"crossed bootstrap supports {CROSSED_METRICS}, not {metric!r}")
+    n_images, n_people, n_pixels = parts.shape
+    if seen.shape != (n_images, n_people) or len(image_ids) != n_images:
+        raise ValueError(f"participant maps {parts.shape}, seen {seen.shape} and {len(image_ids)} "
+                         "image ids disagree")
+    keys = list(machine)
+    rng = np.random.default_rng(seed)
+    people_counts = draw_counts(n_people, n_boot, rng)
+    ident = np.asarray(list(image_ids) if identities is None else identities, dtype=object)
+    ident_code, n_ident = pd.factorize(pd.Series(ident), sort=True)
+    image_counts = hierarchical.draw_counts(len(n_ident), n_boot, rng)[:, ident_code]
+    split_rng = np.random.default_rng([seed, 1])
+    # spearman's split halves must be ranked, the costliest step: each replicate's upper bound
+    # is the mean over CEILING_IMAGES of its images drawn at random (an unbiased estimate)
+    ceiling = np.zeros((n_boot, n_images), dtype=bool)
+    pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
+    np.put_along_axis(ceiling, pick, True, axis=1)
+    floor_maps = centre_bias_maps(parts) if n_images >= 2 else None
+    values = np.full((n_boot, n_images, len(keys)), np.nan)
+    floor = np.full((n_boot, n_images), np.nan)
+    upper = np.full((n_boot, n_images), np.nan)
+    observed = np.full((n_images, len(keys)), np.nan)
+    ones = np.ones((1, n_people))
+    for i, image_id in enumerate(image_ids):
+        have = [k for k, key in enumerate(keys) if image_id in machine[key]]
+        maps = [np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel() for k in have]
+        if floor_maps is not None:
+            maps.append(floor_maps[i])
+        if not maps:
+            continue
+        maps = np.stack(maps)
+        if maps.shape[1] != n_pixels:
+            raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} "
+                             f"pixels, the human maps {n_pixels}")
+        scores = replicate_scores(parts[i], seen[i], maps, people_counts, metric)
+        values[:, i, have] = scores[:, :len(have)]
+        observed[i, have] = replicate_scores(parts[i], seen[i], maps[:len(have)], ones,
+                                             metric)[0]
+        if floor_maps is not None:
+            floor[:, i] = scores[:, -1]
+        which = ceiling[:, i] if metric == "spearman" else slice(None)
+        upper[which, i] = upper_bound(split_half_scores(
+            parts[i, seen[i]], people_counts[which][:, seen[i]], metric, split_rng))
+    has = np.isfinite(values)
+
+    def bound_means(x: np.ndarray) -> np.ndarray:  # (B, n_images) -> (B, rows)
+        w = image_counts[:, :, None] * (has & np.isfinite(x)[:, :, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (w * np.nan_to_num(x)[:, :, None]).sum(axis=1) / w.sum(axis=1)
+
+    return Replicates(metric, keys, weighted_means(values, image_counts), bound_means(floor),
+                      bound_means(upper), observed)
+
+
+def centred_interval(estimate: float, replicates: np.ndarray, level: float = 0.95
+                     ) -> tuple[float, float]:
+    """Percentile interval of the replicates re-centred on the estimate (NaN below 2).
+
+    Resampling participants rebuilds each human map from fewer distinct people, so every
+    replicate score is attenuated; :func:`ferattention.hierarchical.from_replicates` with
+    ``centre`` removes that bias and puts the estimate inside its interval.
+    """
+    finite = np.asarray(replicates, dtype=float)
+    if np.isfinite(finite).sum() < 2:
         return np.nan, np.nan
-    alpha = (1 - level) / 2
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return float(low), float(high)
+    result = hierarchical.from_replicates(estimate, finite, level, centre=True)
+    return result.ci_low, result.ci_high
+
+
+def normalized_replicates(reps: Replicates) -> np.ndarray:
+    """(B, rows) normalised score of each replicate, its floor and upper bound its own."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (reps.means - reps.floor) / (reps.upper - reps.floor)
 
 
 def crossed_similarity_ci(
@@ -185,67 +371,77 @@ def crossed_similarity_ci(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    identities: Sequence[str] | None = None,
+    replicates: Mapping[str, Replicates] | None = None,
 ) -> pd.DataFrame:
     """Crossed-bootstrap CIs of the mean similarity of every model and method (module docstring).
 
     ``parts``, ``seen``, ``image_ids``: from :func:`participant_maps`. ``machine``: (model,
     method) -> image_id -> (S, S) map (images without a human map are ignored). ``metrics``: the
     subset of :data:`CROSSED_METRICS` to do. ``reliability``: the per-image ``floor`` and
-    ``upper`` of ``reliability.csv`` (columns ``image_id, metric, floor, upper``) for the
-    normalized score's CI, or None. The draws depend only on ``seed`` and the sorted ids, and are
-    the same for every row and metric. Returns :data:`CROSSED_COLUMNS`, one row per (model,
-    method, metric), in ``machine``'s order.
+    ``upper`` of ``reliability.csv`` (columns ``image_id, metric, floor, upper``): the normalized
+    score's estimate, as the summary has it, around which its replicates (each with its own floor
+    and upper bound) are centred; None: no normalized interval. ``identities``: as for
+    :func:`crossed_replicates`; ``replicates``: metric -> its replicates, when already drawn.
+    Returns :data:`CROSSED_COLUMNS`, one row per (model, method, metric), in ``machine``'s order.
     """
     unknown = [m for m in metrics if m not in CROSSED_METRICS]
     if unknown:
         raise ValueError(f"crossed bootstrap supports {CROSSED_METRICS}, not {unknown}")
-    n_images, n_people, n_pixels = parts.shape
-    if seen.shape != (n_images, n_people) or len(image_ids) != n_images:
-        raise ValueError(f"participant maps {parts.shape}, seen {seen.shape} and {len(image_ids)} "
-                         "image ids disagree")
-    keys = list(machine)
-    rng = np.random.default_rng(seed)
-    people_counts = draw_counts(n_people, n_boot, rng)
-    image_counts = draw_counts(n_images, n_boot, rng)
     rows = []
     for metric in metrics:
-        values = np.full((n_boot, n_images, len(keys)), np.nan)
-        for i, image_id in enumerate(image_ids):
-            have = [k for k, key in enumerate(keys) if image_id in machine[key]]
-            if not have:
-                continue
-            maps = np.stack([np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel()
-                             for k in have])
-            if maps.shape[1] != n_pixels:
-                raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} "
-                                 f"pixels, the human maps {n_pixels}")
-            values[:, i, have] = replicate_scores(parts[i], seen[i], maps, people_counts, metric)
-        means = weighted_means(values, image_counts)
+        reps = (replicates or {}).get(metric) or crossed_replicates(
+            parts, seen, image_ids, machine, metric, identities, n_boot, seed)
+        norm = normalized_replicates(reps)
         bounds = None
         if reliability is not None:
             rel = reliability[reliability["metric"] == metric].set_index("image_id")
             bounds = rel.reindex(list(image_ids))[["floor", "upper"]].to_numpy(dtype=float)
-        for k, (model, method) in enumerate(keys):
-            low, high = _percentile(means[:, k], level)
+        for k, (model, method) in enumerate(reps.keys):
+            low, high = centred_interval(reps.estimate[k], reps.means[:, k], level)
             row = {"model": model, "method": method, "metric": metric, "n_boot": n_boot,
                    "ci_low": low, "ci_high": high, "normalized_low": np.nan,
                    "normalized_high": np.nan}
             if bounds is not None:
-                row["normalized_low"], row["normalized_high"] = _percentile(
-                    _normalized(values[:, :, k], bounds, image_counts), level)
+                estimate = normalized_estimate(reps.observed[:, k], bounds)
+                row["normalized_low"], row["normalized_high"] = centred_interval(
+                    estimate, norm[:, k], level)
             rows.append(row)
     return pd.DataFrame(rows, columns=list(CROSSED_COLUMNS))
 
 
-def _normalized(values: np.ndarray, bounds: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
-    """Replicate normalized scores: values (B, n_images), bounds (n_images, 2) floor and upper."""
-    ok = np.isfinite(values) & np.isfinite(bounds).all(axis=1)[None, :]
-    w = image_counts * ok
-    floor, upper = np.nan_to_num(bounds[:, 0]), np.nan_to_num(bounds[:, 1])
+def normalized_estimate(values: np.ndarray, bounds: np.ndarray) -> float:
+    """``(mean value - mean floor) / (mean upper - mean floor)`` over the images that have all
+    three, as ``stats.summarise_similarity`` computes it: values (n_images,), bounds
+    (n_images, 2) floor and upper."""
+    ok = np.isfinite(values) & np.isfinite(bounds).all(axis=1)
+    if not ok.any():
+        return np.nan
+    floor, upper = bounds[ok, 0].mean(), bounds[ok, 1].mean()
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_floor = (w @ floor) / w.sum(axis=1)
-        return (((w * np.where(ok, values, 0.0)).sum(axis=1) / w.sum(axis=1) - mean_floor)
-                / ((w @ upper) / w.sum(axis=1) - mean_floor))
+        return float((values[ok].mean() - floor) / (upper - floor))
+
+
+def save_replicates(replicates: Mapping[str, Replicates], path: str | os.PathLike) -> None:
+    """Write every metric's :class:`Replicates` to one ``.npz``, atomically (the statistics
+    rule's verdict resamples the same draws)."""
+    arrays: dict[str, np.ndarray] = {}
+    for metric, reps in replicates.items():
+        arrays[f"{metric}/keys"] = np.array([f"{a}\t{b}" for a, b in reps.keys], dtype=str)
+        for name in ("means", "floor", "upper", "observed"):
+            arrays[f"{metric}/{name}"] = getattr(reps, name)
+    with io.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load_replicates(path: str | os.PathLike) -> dict[str, Replicates]:
+    """Read :func:`save_replicates`'s file: metric -> :class:`Replicates`."""
+    with np.load(path, allow_pickle=False) as data:
+        metrics = sorted({name.split("/", 1)[0] for name in data.files})
+        return {m: Replicates(m, [tuple(k.split("\t", 1)) for k in data[f"{m}/keys"].tolist()],
+                              data[f"{m}/means"], data[f"{m}/floor"], data[f"{m}/upper"],
+                              data[f"{m}/observed"]) for m in metrics}
 
 
 def apply_crossed_ci(summary: pd.DataFrame, crossed: pd.DataFrame) -> pd.DataFrame:

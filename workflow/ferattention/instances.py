@@ -1,11 +1,12 @@
 """Network instances: each training seed of a ``models:`` entry is one trained instance.
 
 An instance is named by its key ``<model>/seed-<k>`` (:func:`instance_key`): its files lie under
-``results/models/<model>/seed-<k>/`` (and likewise for saliency, similarity and faithfulness),
-and per-instance agents are ``model:<model>/seed-<k>``. Tables carry the instance as two
-columns, ``model`` and ``seed``; rows pooled over a model's instances have ``seed`` empty.
-Inside the statistics the per-instance code runs on frames whose ``model`` column holds the
-key (:func:`fold`), and the result tables are split back (:func:`unfold`). Torch-free.
+``results/models/<model>/seed-<k>/`` (and likewise for saliency and faithfulness; similarity in
+``results/similarity/<model>/seed-<k>.csv``), and per-instance agents are
+``model:<model>/seed-<k>``. Tables carry the instance as two columns, ``model`` and ``seed``; rows
+pooled over a model's instances have ``seed`` empty. Inside the statistics the per-instance code
+runs on frames whose ``model`` column holds the key (:func:`fold`), and the result tables are
+split back (:func:`unfold`). Torch-free.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ import pandas as pd
 from scipy import special, stats
 
 from . import catalogue
+from .methods import SHUFFLED_PREFIX, attention_methods
 
 #: Share of uniform mass mixed into both maps in ``kl``: ``P' = (1 - a) P + a / n_pixels``.
 KL_UNIFORM_MIX: float = 0.01
@@ -541,6 +542,38 @@ def shuffled_similarity_table(
     out = out.assign(_m=out["metric"].map({m: n for n, m in enumerate(metrics)}),
                      _i=out["image_id"].map(order))
     return out.sort_values(["_m", "_i"]).drop(columns=["_m", "_i"]).reset_index(drop=True), alone
+
+
+def instance_similarity_table(
+    maps_by_method: Mapping[str, Mapping[str, np.ndarray]],
+    human: Mapping[str, np.ndarray],
+    fixations: Mapping[str, np.ndarray] | None,
+    labels: Mapping[str, str],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Every map set of one network instance against the human maps (rule ``similarity``).
+
+    ``maps_by_method`` maps each method of the instance, in the run's order, to its
+    ``{image_id: (H, W) map}``. Scores each method (:func:`similarity_table`), then
+    ``shuffled_<m>`` for every attention method ``m`` among them
+    (:func:`shuffled_similarity_table` of ``m``'s maps with ``labels`` and ``seed``), in that
+    order. Returns the long frame with columns ``image_id, method, metric, value`` (the caller
+    adds ``model`` and ``seed``): the rows of the per-method tables one after the other, and, per
+    shuffled baseline, the ids without a partner (scored NaN), for the caller to log.
+    """
+    frames, alone = [], {}
+    for method, maps in maps_by_method.items():
+        frames.append(similarity_table(maps, human, fixations, metrics).assign(method=method))
+    for method in attention_methods(list(maps_by_method)):
+        name = SHUFFLED_PREFIX + method
+        table, alone[name] = shuffled_similarity_table(maps_by_method[method], human, fixations,
+                                                       labels, metrics, seed=seed)
+        frames.append(table.assign(method=name))
+    if not frames:
+        raise ValueError("similarity: no map set to score")
+    return (pd.concat(frames, ignore_index=True)[["image_id", "method", "metric", "value"]],
+            alone)
 
 
 # --------------------------------------------------------------------------------------------

@@ -425,28 +425,36 @@ ACCURACY_VERDICTS: tuple[str, ...] = (
 def accuracy_verdict(p: float, difference: float, alpha: float = 0.05,
                      log_odds_ratio: float = float("nan"),
                      difference_ci: tuple[float, float] = (float("nan"), float("nan")),
+                     log_odds_ci: tuple[float, float] = (float("nan"), float("nan")),
                      ) -> tuple[str, bool]:
     """Question 1's decision for one model: who is more accurate, humans or the model.
 
     ``p``: the primary test's p-value (Holm-adjusted where there are several models);
     ``difference``: human minus model accuracy on the same trials (any unit; only its sign is
     read); ``log_odds_ratio``: the mixed model's (> 0: humans better on a typical image; NaN when
-    the primary test is not the mixed model); ``difference_ci``: the 95% interval of the
-    accuracy difference (crossed bootstrap; NaN when there is none).
+    the primary test is not the mixed model) and ``log_odds_ci`` its 95% interval;
+    ``difference_ci``: the 95% interval of the accuracy difference (NaN when there is none).
 
-    A winner needs the test to reject (``p < alpha``), the odds ratio and the accuracies to
-    favour the same side (else ``'directions differ'``: the model's errors cluster on a few
-    images) and the interval to exclude 0 (else ``'no significant difference'``, flagged): where
-    a model's own image deviations are wide the mixed model's test rejects a true null too
-    often (README, "Statistics of accuracy"). Returns ``(verdict, unconfirmed)``, ``unconfirmed``
-    True when the test rejects but the interval holds 0.
+    A winner needs the test to reject (``p < alpha``) and the difference's interval to exclude 0
+    on the same side as the odds ratio (else ``'no significant difference'``, flagged: where a
+    model's own image deviations are wide the mixed model's test rejects a true null too often,
+    docs/design.md). ``'directions differ'`` only when both intervals exclude 0 on opposite
+    sides (the model's errors cluster on a few images); an interval of NaN counts as excluding 0
+    (the test alone decides). Returns ``(verdict, unconfirmed)``, ``unconfirmed`` True when the
+    test rejects but an interval holds 0 or the signs disagree without both intervals excluding 0.
     """
     if not p < alpha or difference == 0:  # NaN p: no evidence
         return "no significant difference", False
+
+    def excludes_zero(interval: tuple[float, float]) -> bool:
+        low, high = interval
+        return not low <= 0 <= high  # True for NaN: no interval, the test decides
+
     if not np.isnan(log_odds_ratio) and (log_odds_ratio > 0) != (difference > 0):
-        return "directions differ", False
-    low, high = difference_ci
-    if low <= 0 <= high:  # False when the interval is NaN: the test alone decides
+        if excludes_zero(log_odds_ci) and excludes_zero(difference_ci):
+            return "directions differ", False
+        return "no significant difference", True
+    if not excludes_zero(difference_ci):
         return "no significant difference", True
     return ("humans better" if difference > 0 else "model better"), False
 

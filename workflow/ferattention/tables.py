@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import mixed, stats, trials, verdicts
 from .catalogue import schema_defaults
+from .crossed_similarity import Replicates
 
 #: Defaults of the ``statistics`` settings: the config schema (their one source).
 _STATISTICS = schema_defaults("statistics")
@@ -101,6 +102,7 @@ def statistics_tables(
     n_boot: int = _STATISTICS["n_boot"],
     seed: int = _STATISTICS["seed"],
     identities: Mapping[str, str] | None = None,
+    replicates: Mapping[str, Replicates] | None = None,
 ) -> StatisticsTables:
     """The study's tests: humans vs each model, attention methods against each other, question 2.
 
@@ -109,7 +111,9 @@ def statistics_tables(
     ``reliability``: ``humans/reliability.csv`` (the floor and bounds per image and metric);
     ``labels``: image_id -> expression; ``primary``: the metric question 2 is tested on;
     ``identities``: image_id -> face identity (the unit resampled with its images; the image
-    itself where none is given). Models are instance keys (``<model>/seed-<k>``,
+    itself where none is given); ``replicates``: metric -> the crossed bootstrap's replicates
+    (:func:`ferattention.crossed_similarity.crossed_replicates`), with which question 2's verdict
+    resamples the participants too (None: instances and identities only). Models are instance keys (``<model>/seed-<k>``,
     :func:`ferattention.instances.fold`); the answers to both questions are given per instance
     and pooled per model (:mod:`ferattention.verdicts`).
 
@@ -147,7 +151,7 @@ def statistics_tables(
     summary = stats.summarise_similarity(similarity, reliability, n_boot=n_boot, seed=seed)
     answers_2, verdict_tests = verdicts.attention_verdicts(
         similarity, reliability, primary, METRICS[primary].higher_is_better, identities,
-        n_boot=n_boot, seed=seed)
+        n_boot=n_boot, seed=seed, replicates=(replicates or {}).get(primary))
     table = stats.stats_table(mixed.stats_rows(mixed_tests), pooled_rows, accuracy_tests,
                               method_tests, verdict_tests, by_expression, by_pair,
                               methods_by_expression)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import hierarchical
+from .crossed_similarity import Replicates
 from .instances import split_key
 from .methods import is_baseline
 from .stats import ACCURACY_VERDICTS, STATS_COLUMNS, accuracy_verdict, holm
@@ -91,11 +92,14 @@ def min_n_boot(n_comparisons: int, alpha: float) -> int:
 
 
 def _verdict_of(ranked: list[str], baselines: list[str], beaten: Mapping[str, bool],
-                alpha: float, n_instances: int, n_boot: int) -> tuple[str, str]:
+                alpha: float, n_instances: int, n_boot: int, participants: bool
+                ) -> tuple[str, str]:
     best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
     unbeaten = [b for b in baselines if not beaten[b]]
-    over = "instances and identities" if n_instances > 1 else "identities"
+    over = ", ".join((["instances"] if n_instances > 1 else []) + ["identities"]
+                     + (["participants"] if participants else []))
+    over = " and ".join(over.rsplit(", ", 1))
     how = f"hierarchical bootstrap over {over}, Holm-adjusted, alpha {alpha:g}"
     needed = min_n_boot(len(baselines) + (runner_up is not None), alpha)
     if n_boot < needed:  # say why, rather than let a too-small n_boot pass for a finding
@@ -108,9 +112,39 @@ def _verdict_of(ranked: list[str], baselines: list[str], beaten: Mapping[str, bo
                                + (f", and {runner_up}" if runner_up else "") + f" ({how})")
 
 
+def _crossed_draws(replicates: Replicates | None, keys: list[str], methods: list[str],
+                   seed: int) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """Each method's replicate mean score over the instances ``keys`` (and the span, upper
+    bound minus floor), from the crossed bootstrap's replicates: participants and identities
+    drawn there, the instances here (``default_rng([seed, 2])``, each drawn instance counting
+    once per draw). None when a (instance, method) row is missing from ``replicates``."""
+    if replicates is None:
+        return None
+    index = {key: k for k, key in enumerate(replicates.keys)}
+    attention = [m for m in methods if m != HUMAN_FLOOR]
+    if any((key, m) not in index for key in keys for m in attention):
+        return None
+    n_boot = len(replicates.means)
+    counts = (hierarchical.draw_counts(len(keys), n_boot, np.random.default_rng([seed, 2]))
+              if len(keys) > 1 else np.ones((n_boot, 1)))
+    order = np.argsort(keys)  # draws over the sorted instance keys
+    counts = counts[:, np.argsort(order)]
+
+    def pooled(x: np.ndarray) -> np.ndarray:
+        return (counts * x).sum(axis=1) / counts.sum(axis=1)
+
+    score = {m: pooled(np.stack([replicates.means[:, index[(key, m)]] for key in keys], axis=1))
+             for m in attention}
+    first = [index[(key, attention[0])] for key in keys]
+    floor, upper = (pooled(x[:, first]) for x in (replicates.floor, replicates.upper))
+    score[HUMAN_FLOOR] = floor
+    return score, upper - floor
+
+
 def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapping[str, object],
                  metric: str, higher_is_better: bool, alpha: float, n_boot: int,
-                 seed: int) -> tuple[dict, list[dict], list[float]]:
+                 seed: int, replicates: Replicates | None = None
+                 ) -> tuple[dict, list[dict], list[float]]:
     """The verdict over the instances in ``wides`` (key -> image x method frame)."""
     columns = [c for c in next(iter(wides.values())).columns if c != "_span"]
     common = [c for c in columns if all(c in w.columns for w in wides.values())]
@@ -133,25 +167,41 @@ def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapp
     means = frame.groupby("instance", sort=False)[common].mean().mean()
     ranked = sorted(attention, key=lambda m: -means[m] if higher_is_better else means[m])
     best, others = ranked[0], baselines + ranked[1:2]
-    results = {o: hierarchical.paired_difference_bootstrap(
-        frame[best].to_numpy(float), frame[o].to_numpy(float), factors, n_boot=n_boot, seed=seed,
-        groups=inst) for o in others}
+    span = (float(frame.groupby("instance", sort=False)["_span"].mean().mean())
+            if "_span" in frame and frame["_span"].notna().all() else np.nan)
+    drawn = _crossed_draws(replicates, list(wides), [best, *others], seed)
+    if drawn is not None:  # participants resampled too: the crossed bootstrap's replicates
+        score, span_reps = drawn
+        n_used = len(span_reps)
+        results, normalized = {}, {}
+        for o in others:
+            estimate = float(means[best] - means[o])
+            diff = score[best] - score[o]
+            results[o] = hierarchical.from_replicates(estimate, diff, centre=True)
+            normalized[o] = hierarchical.from_replicates(estimate / span, diff / span_reps,
+                                                         centre=True)
+    else:  # no crossed replicates of this metric: instances and identities only
+        n_used = n_boot
+        results = {o: hierarchical.paired_difference_bootstrap(
+            frame[best].to_numpy(float), frame[o].to_numpy(float), factors, n_boot=n_boot,
+            seed=seed, groups=inst) for o in others}
+        normalized = {o: hierarchical.BootstrapResult(
+            r.estimate / span, r.ci_low / span, r.ci_high / span, r.p_value, r.replicates / span)
+            for o, r in results.items()} if span > 0 else {}
     p_adj = holm([results[o].p_value for o in others]) if others else np.array([])
     sign = 1 if higher_is_better else -1
     beaten = {o: bool(sign * results[o].estimate > 0 and p < alpha) for o, p in zip(others, p_adj)}
     row["verdict"], row["reason"] = _verdict_of(ranked, baselines, beaten, alpha, len(wides),
-                                                n_boot)
+                                                n_used, drawn is not None)
     row.update(best=best, runner_up=ranked[1] if len(ranked) > 1 else None,
                best_mean=float(means[best]))
     if row["runner_up"] is not None:
         r = results[row["runner_up"]]
         row.update(difference=r.estimate, difference_ci_low=r.ci_low, difference_ci_high=r.ci_high)
-        if "_span" in frame and frame["_span"].notna().all():
-            span = float(frame.groupby("instance", sort=False)["_span"].mean().mean())
-            if span > 0:  # the normalised scale (1 = upper bound - floor), the span held fixed
-                row.update(normalized_difference=r.estimate / span,
-                           normalized_difference_ci_low=r.ci_low / span,
-                           normalized_difference_ci_high=r.ci_high / span)
+        if span > 0 and row["runner_up"] in normalized:  # 1 = upper bound - floor
+            n = normalized[row["runner_up"]]
+            row.update(normalized_difference=n.estimate, normalized_difference_ci_low=n.ci_low,
+                       normalized_difference_ci_high=n.ci_high)
     tests = [{"test": _BOOTSTRAP, "comparison": f"{label}/{metric} [verdict]: {best} vs {o}",
               "statistic": results[o].estimate, "p_value": results[o].p_value,
               "effect_size": results[o].estimate, "n": len(frame)} for o in others]
@@ -161,7 +211,7 @@ def _one_verdict(label: str, wides: Mapping[str, pd.DataFrame], identities: Mapp
 def attention_verdicts(
     similarity: pd.DataFrame, reliability: pd.DataFrame | None, metric: str,
     higher_is_better: bool, identities: Mapping[str, object] | None = None, alpha: float = 0.05,
-    n_boot: int = 2000, seed: int = 0,
+    n_boot: int = 2000, seed: int = 0, replicates: Replicates | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which attention method is most human-like on ``metric``: per instance, then per model.
 
@@ -187,7 +237,7 @@ def attention_verdicts(
     rows, tests = [], []
     for key in keys:
         row, t, p_adj = _one_verdict(key, {key: wides[key]}, identities, metric,
-                                     higher_is_better, alpha, n_boot, seed)
+                                     higher_is_better, alpha, n_boot, seed, replicates)
         rows.append(row)
         tests += [{**x, "p_adjusted": p} for x, p in zip(t, p_adj)]
     per_instance = {r["model"]: r for r in rows}
@@ -195,7 +245,7 @@ def attention_verdicts(
         if members == [model]:  # a plain model name, no instances: its row is the answer
             continue
         row, t, p_adj = _one_verdict(model, {k: wides[k] for k in members}, identities, metric,
-                                     higher_is_better, alpha, n_boot, seed)
+                                     higher_is_better, alpha, n_boot, seed, replicates)
         named = [per_instance[k]["best"] for k in members
                  if per_instance[k]["verdict"] == "most_human_like"]
         row["instances_naming_best"] = sum(b == row["best"] for b in named)
@@ -239,7 +289,8 @@ def pooled_accuracy_tests(
     inst["n_identities"] = len(set(identity_of(human["image_id"].unique().tolist(), identities)))
     inst["verdict"] = [
         accuracy_verdict(r.p_adjusted, r.difference_pp, alpha, r.log_odds_ratio,
-                         (r.difference_ci_low, r.difference_ci_high))[0]
+                         (r.difference_ci_low, r.difference_ci_high),
+                         tuple(np.log(getattr(r, c, np.nan)) for c in ("or_ci_low", "or_ci_high")))[0]
         for r in inst.itertuples()]
     inst["instances_agreeing"] = pd.NA
     agents = [c.removeprefix("human vs model:") for c in inst["comparison"]]

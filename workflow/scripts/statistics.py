@@ -5,7 +5,7 @@ from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
     from ferattention import instances, io, tables
-    from ferattention.crossed_similarity import apply_crossed_ci
+    from ferattention.crossed_similarity import apply_crossed_ci, load_replicates
 
     cfg = snakemake.params.statistics
     manifest = io.read_table(snakemake.input.manifest, usecols=["image_id", "label", "identity"])
@@ -15,7 +15,9 @@ with rule_job(snakemake) as log:
         instances.fold(io.read_table(snakemake.input.similarity)),
         io.read_table(snakemake.input.reliability), dict(zip(manifest["image_id"], manifest["label"])),
         snakemake.params.primary, n_boot=cfg["n_boot"], seed=cfg["seed"],
-        identities=dict(zip(manifest["image_id"], manifest["identity"])))
+        identities=dict(zip(manifest["image_id"], manifest["identity"])),
+        # question 2's verdict resamples participants through the crossed bootstrap's draws
+        replicates=load_replicates(snakemake.input.replicates))
     # cc and spearman: CIs by the crossed bootstrap of participants and images (similarity_crossed)
     summary = apply_crossed_ci(out.summary, instances.fold(io.read_table(snakemake.input.crossed)))
     log.info("mixed model, humans vs each model:\n%s", out.accuracy_tests.to_string(index=False))

@@ -178,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # accuracy difference, its interval's low and high end)
     values = np.array(results).reshape(2, args.n, 9)
     # the report's answer (stats.accuracy_verdict) on each data set, counted per verdict
-    verdicts = [Counter(accuracy_verdict(v[0], v[6], args.alpha, v[3], (v[7], v[8]))[0]
+    verdicts = [Counter(accuracy_verdict(v[0], v[6], args.alpha, v[3], (v[7], v[8]),
+                                         (v[3] - 1.959964 * v[4], v[3] + 1.959964 * v[4]))[0]
                         for v in values[j]) for j in range(2)]
     b_h, b_m = intercepts(design, args.difference)
     b1_power, diff_power = b_h - b_m, true_difference(design, args.difference)

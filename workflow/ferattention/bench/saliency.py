@@ -223,7 +223,7 @@ def _timed_once(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any
 
 
 #: Benchmarks kept in modules of their own (``ferattention.bench.<name>``, each with ``main(argv)``).
-OTHER_BENCHMARKS = ("faces", "train", "dag", "workflow", "inference", "throughput")
+OTHER_BENCHMARKS = ("faces", "train", "dag", "workflow", "inference", "calibration", "throughput")
 
 
 def bench_ep_equivalence(args: argparse.Namespace) -> dict[str, Any]:

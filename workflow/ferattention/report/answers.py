@@ -219,7 +219,9 @@ def accuracy_answers(
                 math.nan if _missing(p_used) else float(p_used), diff, alpha,
                 log_or if test == "mixed_logit" else math.nan,
                 (math.nan, math.nan) if mixed_row is None
-                else (mixed_row["difference_ci_low"], mixed_row["difference_ci_high"]))
+                else (mixed_row["difference_ci_low"], mixed_row["difference_ci_high"]),
+                (math.nan, math.nan) if mixed_row is None
+                else (math.log(mixed_row["or_ci_low"]), math.log(mixed_row["or_ci_high"])))
         side = {True: "humans", False: f"model {name}"}
         lead = {
             "humans better": f"Humans were more accurate than model {name}",
@@ -272,7 +274,8 @@ QUESTION_AGREEMENT = "Do humans and models err on the same trials?"
 
 def agreement_answers(agreement: pd.DataFrame) -> list[str]:
     """One sentence per model agent of ``results/tables/agreement.csv``: error consistency (kappa
-    with its 95% CI, observed and expected agreement) and the confusion-pattern correlation."""
+    with its 95% CI, observed and expected agreement, the largest kappa the accuracies allow and
+    the humans' own where the table has them) and the confusion-pattern correlation."""
     require_columns(agreement, ["agent", "n_trials", "c_obs", "c_exp", "kappa", "kappa_ci_low",
                                 "kappa_ci_high", "confusion_r", "n_cells"], "agreement table")
     out = []
@@ -281,9 +284,14 @@ def agreement_answers(agreement: pd.DataFrame) -> list[str]:
             kappa = "error consistency undefined (no errors to compare)"
         else:
             kappa = (f"error consistency kappa {r['kappa']:.2f} (95% CI {r['kappa_ci_low']:.2f} to "
-                     f"{r['kappa_ci_high']:.2f}; same outcome on {_pct(r['c_obs'])} of "
-                     f"{int(r['n_trials'])} trials, {_pct(r['c_exp'])} expected from the "
-                     f"accuracies alone)")
+                     f"{r['kappa_ci_high']:.2f}, participants and identities resampled; same "
+                     f"outcome on {_pct(r['c_obs'])} of {int(r['n_trials'])} trials, "
+                     f"{_pct(r['c_exp'])} expected from the accuracies alone")
+            if not _missing(r.get("kappa_max")):
+                kappa += f"; at most {r['kappa_max']:.2f} at these accuracies"
+            if not _missing(r.get("human_kappa")):
+                kappa += f"; humans among themselves {r['human_kappa']:.2f}"
+            kappa += ")"
         conf = ("confusion patterns not comparable" if _missing(r["confusion_r"]) else
                 f"human and model error rates over {int(r['n_cells'])} (true expression, foil) "
                 f"cells correlate r = {r['confusion_r']:.2f}")
