@@ -13,6 +13,21 @@ HUMAN_MAP_SETTINGS = {
 ATTENTION = config["humans"]["simulated"]["attention"]
 ATTENTION_MODEL = config["humans"]["simulated"]["attention_model"] or MODELS[0]
 
+# The simulated observers' settings and, with a target reliability (humans.simulated.reliability),
+# how it is measured: the map settings and humans.reliability of rule human_reliability, so that
+# the calibrated observers meet it in results/humans/reliability.csv. Without a target (null)
+# neither the key nor those settings are passed: the map and ceiling settings then do not redo
+# the simulation, and the rule's params are those of a run before the setting existed.
+SIMULATED = {
+    key: value for key, value in config["humans"]["simulated"].items() if key != "reliability"
+}
+if config["humans"]["simulated"].get("reliability") is not None:
+    SIMULATED = {
+        **SIMULATED,
+        "reliability": config["humans"]["simulated"]["reliability"],
+        "calibration": {"maps": HUMAN_MAP_SETTINGS, "ceiling": config["humans"]["reliability"]},
+    }
+
 
 rule simulate_observers:
     input:
@@ -26,7 +41,7 @@ rule simulate_observers:
         trials="results/humans/simulated/trials.csv",
         clicks="results/humans/simulated/clicks.csv",
     params:
-        simulated=config["humans"]["simulated"],
+        simulated=SIMULATED,
         center_sigma=config["saliency"]["center"]["sigma"],
         reveal_radius=config["humans"]["reveal_radius"],
         image_size=config["dataset"]["image_size"],

@@ -15,13 +15,23 @@ from .maps import (
     trial_maps,
 )
 from .reliability import SPEARMAN_BROWN_METRICS, noise_ceiling, spearman_brown
-from .simulate import DEFAULT_PARAMS, expected_attention, simulate_observers
+from .simulate import (
+    DEFAULT_PARAMS,
+    RELIABILITY_TOLERANCE,
+    NoiseCalibration,
+    calibrate_noise,
+    expected_attention,
+    simulate_observers,
+)
 from .views import hidden_image, human_view_predictions, uncovered_views
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "NoiseCalibration",
+    "RELIABILITY_TOLERANCE",
     "SPEARMAN_BROWN_METRICS",
     "aggregate_map",
+    "calibrate_noise",
     "HumanDataError",
     "expected_attention",
     "fixation_maps",

@@ -17,6 +17,13 @@ disk, and the participant answers when it has seen enough. The model, per trial 
   covered: a recovery study's truth is the density the clicks aim at, not a mixture. Already
   uncovered pixels are excluded (nobody re-uncovers the same spot on purpose); the aimed point is
   scattered by Gaussian motor/spatial noise ``spatial_noise`` (stimulus pixels).
+* Stray clicks (``noise``, 0 by default). With probability ``noise`` a click aims at no density
+  at all but anywhere still covered, uniformly: participants who agree less. Their maps grow
+  apart, and the split-half reliability of the human maps falls with ``noise`` from that of the
+  observers above (``noise = 0``) to about 0 (every click astray). :func:`calibrate_noise` finds
+  the ``noise`` that gives a target split-half Spearman correlation (``humans.simulated.
+  reliability``): real click maps are much noisier than the default observers' (ClickMe's split-
+  half Spearman is about 0.65 [Fel2022], the default's about 0.84).
 * When to stop. After each click, once ``E >= threshold`` (and at least ``min_clicks``), or at
   ``max_clicks``. With a planted attention map, once ``attention_threshold`` of the map's mass
   is uncovered instead: the observer stops when they have seen what their attention points at.
@@ -33,7 +40,9 @@ schemas of docs/design.md §4.4, so simulated data goes through the same ingesti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +52,7 @@ from scipy.ndimage import correlate
 from ..labels import REGIONS
 from .ingest import CLICK_COLUMNS, TRIAL_COLUMNS
 from .maps import reveal_mask
+from .reliability import noise_ceiling
 
 #: Defaults. Pairs are ``(mean, sd)`` of a normal: per participant for the first five keys,
 #: per trial for the two times; ``_BOUNDS`` clips the draws.
@@ -92,6 +102,7 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                        seed: int, stimulus_size: int, reveal_radius: float,
                        params: Mapping[str, Any] | None = None,
                        attention: Mapping[str, np.ndarray] | None = None,
+                       noise: float = 0.0,
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate ``n_participants`` observers on the 2AFC trials; return (trials, clicks) CSVs.
 
@@ -120,6 +131,11 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
         Optional image_id -> (S, S) density (>= 0, any scale) that the clicks aim at instead of
         the evidence (module docstring); every image of ``trials`` needs one. The evidence, and
         so the answers and when to stop, still come from the diagnostic regions.
+    noise
+        Probability in [0, 1] that a click is a stray one, aimed uniformly at the still covered
+        stimulus (module docstring). The stray decisions come from a random stream of their own,
+        so that 0 gives exactly the trials and clicks of observers without it. See
+        :func:`calibrate_noise`.
 
     Returns
     -------
@@ -128,6 +144,8 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     (1-based), x, y (stimulus pixels, 2 decimals), t_ms``.
     """
     p = _params(params)
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must be in [0, 1], got {noise}")
     if n_participants < 1:
         raise ValueError(f"n_participants must be >= 1, got {n_participants}")
     missing = {"trial_id", "image_id", "option_a", "option_b", "label"} - set(trials.columns)
@@ -157,6 +175,9 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
     trial_rows, click_rows = [], []
     for k, seq in enumerate(np.random.SeedSequence(seed).spawn(n_participants)):
         rng = np.random.default_rng(seq)
+        # Stray clicks draw from a stream of their own: without them (noise 0) nothing is drawn
+        # from it, and the participant's other draws are those of a run without the setting.
+        stray_rng = np.random.default_rng(seq.spawn(1)[0]) if noise > 0 else None
         pid = f"sim{k + 1:0{width}d}"
         person = {key: _draw(rng, p[key], key) for key in _PARTICIPANT_KEYS}
         for image_id in images:
@@ -170,7 +191,7 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                                  f"is not among the options ({a!r}, {b!r})")
             density, gain, prior = scenes.get(image_id, a, b)
             xs, ys, evidence = _explore(rng, density, gain, prior, person, p, radius, scale,
-                                        scenes.looked_at(image_id))
+                                        scenes.looked_at(image_id), noise, stray_rng)
             lapse = rng.random() < person["lapse"]
             p_correct = 0.5 if lapse else 0.5 + 0.5 * (1 - np.exp(-evidence / p["evidence_scale"]))
             correct = rng.random() < p_correct
@@ -185,6 +206,164 @@ def simulate_observers(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
                                                    "stimulus_height"])
     out_clicks = pd.DataFrame(click_rows, columns=list(CLICK_COLUMNS))
     return out_trials, out_clicks
+
+
+#: ``humans.simulated.reliability`` is met within this: the mean split-half Spearman correlation
+#: of the human maps (``results/humans/reliability.csv``) lies this close to the target, or
+#: :func:`calibrate_noise` raises.
+RELIABILITY_TOLERANCE = 0.03
+
+
+@dataclass(frozen=True)
+class NoiseCalibration:
+    """What :func:`calibrate_noise` found: the stray-click probability and what it gives.
+
+    ``split_half`` is the mean over images of the split-half Spearman correlation of the human
+    maps made from ``trials`` and ``clicks`` (the simulation at ``noise``), computed exactly as
+    rule human_reliability computes it. ``evaluations`` lists every ``(noise, split_half)`` tried,
+    in order.
+    """
+
+    target: float
+    noise: float
+    split_half: float
+    evaluations: tuple[tuple[float, float], ...]
+    trials: pd.DataFrame = field(repr=False)
+    clicks: pd.DataFrame = field(repr=False)
+
+
+def calibrate_noise(target: float, trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
+                    diagnostic: pd.DataFrame, image_size: int, n_participants: int, seed: int,
+                    stimulus_size: int, reveal_radius: float, *, maps: Mapping[str, Any],
+                    repeats: int, split_seed: int, params: Mapping[str, Any] | None = None,
+                    attention: Mapping[str, np.ndarray] | None = None,
+                    tolerance: float = 0.01, max_evaluations: int = 16) -> NoiseCalibration:
+    """The stray-click probability ``noise`` at which the human maps have a target reliability.
+
+    The reliability is the mean over images of the ``split_half`` Spearman correlation of
+    :func:`~.reliability.noise_ceiling`. Each evaluation simulates the whole study
+    (:func:`simulate_observers` with the same seed, participants and images) and measures it with
+    the same settings as rule human_reliability, so the value found is the one that table will
+    hold. The search is deterministic. The reliability falls with ``noise``, steeply near 0 (a few
+    stray disks on the background reorder many pixels), so it runs on ``u = sqrt(noise)``: first
+    ``noise = 0`` (the observers as they are), then ``u = 0.5`` (and 1 if that is not yet low
+    enough) to bracket the target, then regula falsi with the Illinois step inside the bracket.
+    It stops at the first simulation within ``tolerance`` of the target (at the default, the
+    fourth for 0.65) and returns that simulation, so the study is not simulated once more.
+
+    Parameters
+    ----------
+    target
+        The mean split-half Spearman correlation wanted, in [0, 1].
+    trials, masks, diagnostic, image_size, n_participants, seed, stimulus_size, reveal_radius,
+    params, attention
+        As :func:`simulate_observers` takes them.
+    maps
+        How the human maps are made: the keyword arguments of :func:`~.reliability.noise_ceiling`
+        (``reveal_radius``, ``blur_sigma``, ``order_weighting``, ...), the workflow's
+        ``HUMAN_MAP_SETTINGS``.
+    repeats, split_seed
+        ``humans.reliability``'s ``repeats`` and ``seed``: the random splits of the ceiling.
+    tolerance
+        The search stops within this of the target; in (0, :data:`RELIABILITY_TOLERANCE`].
+    max_evaluations
+        At most this many simulations (>= 3).
+
+    Raises
+    ------
+    ValueError
+        If the target lies outside what stray clicks can reach: more than
+        :data:`RELIABILITY_TOLERANCE` above the observers' reliability without them (stray clicks
+        only lower it; a larger reveal disk or less ``spatial_noise`` raise it), or as far below
+        that of clicks all astray.
+    RuntimeError
+        If no simulation within ``max_evaluations`` came within :data:`RELIABILITY_TOLERANCE`.
+    """
+    from ..similarity import METRICS  # the metric of the reliability table
+
+    if not 0.0 <= target <= 1.0:
+        raise ValueError(f"target reliability must be in [0, 1], got {target}")
+    if not 0.0 < tolerance <= RELIABILITY_TOLERANCE:
+        raise ValueError(f"tolerance must be in (0, {RELIABILITY_TOLERANCE}], got {tolerance}")
+    if max_evaluations < 3:
+        raise ValueError(f"max_evaluations must be >= 3, got {max_evaluations}")
+    metric = {"spearman": METRICS["spearman"].fn}
+    evaluations: list[tuple[float, float]] = []
+    best: dict[str, Any] = {}
+
+    def gap(u: float) -> float:
+        """Split-half reliability at ``noise = u**2`` minus the target; keeps the closest run."""
+        noise = min(u * u, 1.0)
+        t, c = simulate_observers(trials, masks, diagnostic, image_size, n_participants, seed,
+                                  stimulus_size, reveal_radius, params=params,
+                                  attention=attention, noise=noise)
+        table = noise_ceiling(t, c, metric, repeats, split_seed, image_size=image_size, **maps)
+        value = float(table["split_half"].mean())
+        if not math.isfinite(value):
+            raise ValueError("the split-half reliability is undefined (NaN): it needs at least "
+                             "2 participants per image")
+        evaluations.append((noise, value))
+        if not best or abs(value - target) < abs(best["value"] - target):
+            best.update(noise=noise, value=value, trials=t, clicks=c)
+        return value - target
+
+    def result() -> NoiseCalibration:
+        if abs(best["value"] - target) > RELIABILITY_TOLERANCE:
+            raise RuntimeError(
+                f"no stray-click probability met the split-half Spearman reliability "
+                f"{target:g} within {RELIABILITY_TOLERANCE} in {len(evaluations)} simulations; "
+                f"the closest, noise {best['noise']:.4g}, gave {best['value']:.3f} "
+                f"(tried: {_tried(evaluations)})")
+        return NoiseCalibration(target=target, noise=best["noise"], split_half=best["value"],
+                                evaluations=tuple(evaluations), trials=best["trials"],
+                                clicks=best["clicks"])
+
+    lo, g_lo = 0.0, gap(0.0)
+    if g_lo <= tolerance:      # met without stray clicks, or above what they can reach
+        if -g_lo > RELIABILITY_TOLERANCE:
+            raise ValueError(
+                f"a split-half Spearman reliability of {target:g} is above that of these "
+                f"observers without stray clicks ({target + g_lo:.3f}), and stray clicks only "
+                "lower it: ask for less, or raise humans.reveal_radius (or lower "
+                "humans.simulated.params.spatial_noise)")
+        return result()
+    hi, g_hi = 0.5, gap(0.5)
+    if g_hi > 0:
+        if g_hi <= tolerance:
+            return result()
+        lo, g_lo = hi, g_hi
+        hi, g_hi = 1.0, gap(1.0)
+        if g_hi > tolerance:
+            if g_hi > RELIABILITY_TOLERANCE:
+                raise ValueError(
+                    f"a split-half Spearman reliability of {target:g} is below that of these "
+                    f"observers with every click astray ({target + g_hi:.3f}): ask for more")
+            return result()
+    # Regula falsi on [lo, hi], gap(lo) > 0 > gap(hi); the Illinois step halves the value kept
+    # at an end that stays twice in a row, so that the bracket closes from both sides.
+    side = 0
+    while (abs(best["value"] - target) > tolerance and len(evaluations) < max_evaluations
+           and hi - lo > 1e-6):
+        u = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        u = min(max(u, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
+        g = gap(u)
+        if g > 0:
+            lo, g_lo = u, g
+            if side == 1:
+                g_hi /= 2
+            side = 1
+        elif g < 0:
+            hi, g_hi = u, g
+            if side == -1:
+                g_lo /= 2
+            side = -1
+        else:
+            break
+    return result()
+
+
+def _tried(evaluations: list[tuple[float, float]]) -> str:
+    return ", ".join(f"noise {n:.4g}: {v:.3f}" for n, v in evaluations)
 
 
 def expected_attention(trials: pd.DataFrame, masks: Mapping[str, np.ndarray],
@@ -317,12 +496,16 @@ def _sharpen(gain: np.ndarray, focus: float) -> np.ndarray:
 
 def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, prior: np.ndarray,
              person: dict[str, float], p: dict[str, Any], radius: float, scale: float,
-             attention: np.ndarray | None = None) -> tuple[list[float], list[float], float]:
+             attention: np.ndarray | None = None, noise: float = 0.0,
+             stray_rng: np.random.Generator | None = None,
+             ) -> tuple[list[float], list[float], float]:
     """Click until enough is seen; return click positions (stimulus px) and the evidence.
 
     Enough is ``threshold`` of the evidence ``density`` uncovered or, with a planted
     ``attention`` density, of that density: an observer who looks where the planted source says
     stops once they have seen what it points at, and answers on the evidence found there.
+    With probability ``noise`` (drawn from ``stray_rng``) a click is a stray one, aimed uniformly
+    at the still covered pixels.
     """
     size = density.shape[0]
     stimulus = size * scale
@@ -334,6 +517,8 @@ def _explore(rng: np.random.Generator, density: np.ndarray, gain: np.ndarray, pr
         # A planted map is followed by every click; the evidence with the participant's preference.
         aims = attention is not None or rng.random() < person["diagnostic_preference"]
         target = gain if aims else prior
+        if noise > 0 and stray_rng.random() < noise:   # a stray click: anywhere still covered
+            target = np.ones(density.shape)
         weights = (target * ~revealed).ravel()
         if weights.sum() <= 0:    # nothing left there: look anywhere still covered, else anywhere
             weights = (prior * ~revealed).ravel()
