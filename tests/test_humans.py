@@ -509,8 +509,9 @@ def synthetic_masks() -> np.ndarray:
     return m
 
 
-@pytest.fixture(scope="module")
-def sim_inputs():
+def sim_design() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The simulated observers' small study: the diagnostic table of PAIRS, and 12 trials (each
+    SIM_LABELS expression three times against its partner), one image each."""
     diagnostic = pd.DataFrame([{"expression_a": x, "expression_b": y, "region": r, "weight": w}
                                for (a, b), ws in PAIRS.items() for x, y in ((a, b), (b, a))
                                for r, w in zip(REGIONS, ws)])
@@ -520,6 +521,12 @@ def sim_inputs():
                            "option_a": labels,
                            "option_b": [SIM_LABELS[lab] for lab in labels],
                            "label": labels})
+    return diagnostic, trials
+
+
+@pytest.fixture(scope="module")
+def sim_inputs():
+    diagnostic, trials = sim_design()
     # a second, different trial for the first image: participants pick one of the two
     trials = pd.concat([trials, pd.DataFrame([{"trial_id": "t99", "image_id": "face00",
                                                "option_a": "fear", "option_b": "happy",

@@ -20,9 +20,8 @@ from ferattention.humans import (
     noise_ceiling,
     simulate_observers,
 )
-from ferattention.labels import REGIONS
 from ferattention.similarity import METRICS
-from test_humans import PAIRS, S, SIM_LABELS, STIM, synthetic_masks
+from test_humans import S, STIM, sim_design, synthetic_masks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,15 +36,7 @@ CEILING = {"repeats": 20, "split_seed": 0}
 
 @pytest.fixture(scope="module")
 def study():
-    diagnostic = pd.DataFrame([{"expression_a": x, "expression_b": y, "region": r, "weight": w}
-                               for (a, b), ws in PAIRS.items() for x, y in ((a, b), (b, a))
-                               for r, w in zip(REGIONS, ws)])
-    labels = list(SIM_LABELS) * 3
-    trials = pd.DataFrame({"trial_id": [f"t{i:02d}" for i in range(len(labels))],
-                           "image_id": [f"face{i:02d}" for i in range(len(labels))],
-                           "option_a": labels,
-                           "option_b": [SIM_LABELS[lab] for lab in labels],
-                           "label": labels})
+    diagnostic, trials = sim_design()
     masks = {i: synthetic_masks() for i in trials["image_id"]}
     return dict(trials=trials, masks=masks, diagnostic=diagnostic, image_size=S,
                 n_participants=N_PARTICIPANTS, seed=SEED, stimulus_size=STIM)

@@ -94,10 +94,10 @@ def error_consistency(human: np.ndarray, model: np.ndarray,
            "kappa_ci_high": np.nan, "kappa_max": max_kappa(p_h, p_m)}
     if c_exp == 1:
         return out
-    out["kappa"] = float(cohens_kappa(table).kappa)
+    fit = cohens_kappa(table)
+    out["kappa"] = float(fit.kappa)
     if factors is None:
-        res = cohens_kappa(table)
-        out.update(kappa_ci_low=float(res.kappa_low), kappa_ci_high=float(res.kappa_upp))
+        out.update(kappa_ci_low=float(fit.kappa_low), kappa_ci_high=float(fit.kappa_upp))
     else:
         res = hierarchical.function_of_means_bootstrap(
             np.stack([h, m, h == m], axis=1).astype(float), factors, kappa_of_means, n_boot, seed)

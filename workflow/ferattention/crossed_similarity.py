@@ -320,10 +320,12 @@ def crossed_replicates(
         if maps.shape[1] != n_pixels:
             raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} "
                              f"pixels, the human maps {n_pixels}")
-        scores = replicate_scores(parts[i], seen[i], maps, people_counts, metric)
+        # the observed scores (every participant once) ride along as a first replicate
+        scores = replicate_scores(parts[i], seen[i], maps, np.vstack([ones, people_counts]),
+                                  metric)
+        observed[i, have] = scores[0, :len(have)]
+        scores = scores[1:]
         values[:, i, have] = scores[:, :len(have)]
-        observed[i, have] = replicate_scores(parts[i], seen[i], maps[:len(have)], ones,
-                                             metric)[0]
         if floor_maps is not None:
             floor[:, i] = scores[:, -1]
         which = ceiling[:, i] if metric == "spearman" else slice(None)

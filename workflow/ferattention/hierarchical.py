@@ -11,7 +11,7 @@ clustered data", J. R. Stat. Soc. B 69(3)). Draws depend only on the seed and th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,20 @@ def _statistic(
         return means.sum(axis=1) / present.sum(axis=1)
 
 
+def _cell_weights(cell_codes: Sequence[np.ndarray], counts: Sequence[np.ndarray], n_boot: int
+                  ) -> Iterator[tuple[slice, np.ndarray]]:
+    """Chunks of replicate weights of the cells: (replicates, (chunk, m) weights), a cell's
+    weight the product over factors of its unit's count (at most :data:`MAX_ELEMENTS` held)."""
+    m = len(cell_codes[0])
+    chunk = max(1, min(CHUNK, MAX_ELEMENTS // m))
+    for b0 in range(0, n_boot, chunk):
+        b1 = min(b0 + chunk, n_boot)
+        weights = np.ones((b1 - b0, m))
+        for codes, c in zip(cell_codes, counts):
+            weights *= c[b0:b1, codes]
+        yield slice(b0, b1), weights
+
+
 def weighted_mean_bootstrap(
     values: ArrayLike,
     factors: Mapping[str, ArrayLike],
@@ -152,13 +166,8 @@ def weighted_mean_bootstrap(
     rng = np.random.default_rng(seed)
     counts = [draw_counts(k, n_boot, rng) for _, k in coded]
     reps = np.empty(n_boot)
-    chunk = max(1, min(CHUNK, MAX_ELEMENTS // m))
-    for b0 in range(0, n_boot, chunk):
-        b1 = min(b0 + chunk, n_boot)
-        weights = np.ones((b1 - b0, m))
-        for codes, c in zip(cell_codes, counts):
-            weights *= c[b0:b1, codes]
-        reps[b0:b1] = _statistic(weights, sums, sizes, starts)
+    for part, weights in _cell_weights(cell_codes, counts, n_boot):
+        reps[part] = _statistic(weights, sums, sizes, starts)
     if np.all(v == v[0]):
         estimate, reps = float(v[0]), np.full(reps.size, v[0])
     return from_replicates(estimate, reps, level)
@@ -223,15 +232,9 @@ def function_of_means_bootstrap(
     rng = np.random.default_rng(seed)
     counts = [draw_counts(k, n_boot, rng) for _, k in coded]
     reps = np.empty(n_boot)
-    m = len(cells)
-    chunk = max(1, min(CHUNK, MAX_ELEMENTS // m))
-    for b0 in range(0, n_boot, chunk):
-        b1 = min(b0 + chunk, n_boot)
-        weights = np.ones((b1 - b0, m))
-        for codes, c in zip(cells.T, counts):
-            weights *= c[b0:b1, codes]
+    for part, weights in _cell_weights(cells.T, counts, n_boot):
         with np.errstate(invalid="ignore", divide="ignore"):
-            reps[b0:b1] = statistic((weights @ sums) / (weights @ sizes)[:, None])
+            reps[part] = statistic((weights @ sums) / (weights @ sizes)[:, None])
     return from_replicates(estimate, reps, level)
 
 

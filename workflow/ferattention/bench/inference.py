@@ -61,9 +61,9 @@ class Design:
     sd_image_agent: float = 0.73
 
 
-def _marginal(b0: float, sd: float) -> float:
-    """Mean of expit(b0 + N(0, sd^2)) by Gauss-Hermite quadrature."""
-    x, w = np.polynomial.hermite_e.hermegauss(60)
+def marginal_accuracy(b0: float, sd: float, nodes: int = 60) -> float:
+    """Mean of expit(b0 + N(0, sd^2)) by Gauss-Hermite quadrature with ``nodes`` nodes."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
     return float(np.sum(w * special.expit(b0 + sd * x)) / np.sum(w))
 
 
@@ -72,11 +72,11 @@ def intercepts(design: Design, difference: float) -> tuple[float, float]:
     ``difference`` (proportion) lower, both marginal over their random effects."""
     sd_h = np.hypot(design.sd_participant, design.sd_image)
     sd_m = np.hypot(design.sd_image, design.sd_image_agent)
-    b_h = optimize.brentq(lambda b: _marginal(b, sd_h) - design.human_accuracy, -10, 15)
+    b_h = optimize.brentq(lambda b: marginal_accuracy(b, sd_h) - design.human_accuracy, -10, 15)
     if difference == 0:
         return b_h, b_h  # the null: the same fixed intercept
     target = design.human_accuracy - difference
-    b_m = optimize.brentq(lambda b: _marginal(b, sd_m) - target, -10, 15)
+    b_m = optimize.brentq(lambda b: marginal_accuracy(b, sd_m) - target, -10, 15)
     return b_h, b_m
 
 
@@ -85,8 +85,8 @@ def true_difference(design: Design, difference: float) -> float:
     ``difference`` for ``difference != 0``; under the null (same fixed intercept) the model's
     own image deviations make it slightly less accurate on average."""
     b_h, b_m = intercepts(design, difference)
-    return (_marginal(b_h, np.hypot(design.sd_participant, design.sd_image))
-            - _marginal(b_m, np.hypot(design.sd_image, design.sd_image_agent)))
+    return (marginal_accuracy(b_h, np.hypot(design.sd_participant, design.sd_image))
+            - marginal_accuracy(b_m, np.hypot(design.sd_image, design.sd_image_agent)))
 
 
 def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
