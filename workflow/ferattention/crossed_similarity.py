@@ -1,11 +1,11 @@
-"""Crossed bootstrap (participants x images) of the mean similarity of machine maps to human maps.
+"""Crossed bootstrap (participants x identities) of the mean similarity of machine maps to human maps.
 
 The by-image bootstrap of ``similarity_summary.csv`` treats each image's human map as fixed, so
 its confidence intervals ignore that another sample of participants would have clicked elsewhere.
 Where each participant's clicks are known, this module resamples participants and images
 together, as :func:`ferattention.stats.crossed_bootstrap_ci` does for accuracy. Replicate ``b``
-draws participant counts ``c_p`` (multinomial, ``n_p`` draws) and image counts ``c_i``
-(``n_i`` draws, independently), then
+draws participant counts ``c_p`` (multinomial, ``n_p`` draws) and face identity counts
+(independently; an image's count ``c_i`` is its identity's), then
 
 * every image's human map is rebuilt from the drawn participants with multiplicity: the sum
   ``sum_p c_p B[i, p]`` of their blurred click maps (blurring is linear, so this equals smoothing
@@ -13,7 +13,9 @@ draws participant counts ``c_p`` (multinomial, ``n_p`` draws) and image counts `
 * each method's map of the image is scored against it (``V[b, i]``);
 * the replicate mean is ``sum_i c_i V[b, i] / sum_i c_i`` over the images that have a value.
 
-The percentile interval of the replicate means is the CI. An image none of whose drawn
+The CI is the percentile interval of the replicate means re-centred on the estimate
+(:func:`centred_interval`: a rebuilt map has fewer distinct participants, so every replicate
+score is attenuated). An image none of whose drawn
 participants saw it has no human map in that replicate and drops out of its mean; an image whose
 drawn participants saw it but clicked nothing gets the uniform map, which every metric scores as
 the workflow does (0 for ``cc`` and ``spearman``).
@@ -24,8 +26,9 @@ serves every model and method at once, and the correlations are one matrix produ
 The other metrics would need every pair scored anew in every replicate; they keep the by-image CI.
 
 The normalized score's interval (``normalized_low``, ``normalized_high``) uses the same
-replicates with each image's floor and upper bound (``reliability.csv``) held at their values:
-``(sum c_i V - sum c_i floor_i) / (sum c_i upper_i - sum c_i floor_i)``.
+replicates, each with its own floor and upper bound rebuilt from the participants drawn
+(:func:`crossed_replicates`), centred on the estimate from ``reliability.csv``:
+``(mean V - mean floor) / (mean upper - mean floor)`` (docs/design.md §9.6).
 
 Cost: per image and chunk of replicates, a (chunk, n_p) x (n_p, S*S) product, the ranks of the
 (chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; memory holds the

@@ -4,9 +4,10 @@ Question 1 (:func:`pooled_accuracy_tests`): human minus model accuracy on the sa
 averaged over the model's instances. Question 2 (:func:`attention_verdicts`): which attention
 method is most human-like on the primary metric. Both rest on the hierarchical bootstrap
 (:mod:`ferattention.hierarchical`), which resamples the instances (training seeds), the face
-identities (images nested in them) and, for question 1, the participants together, so an answer
-generalises over all three (docs/design.md, "Answers that generalise"). Question 2's human maps
-are made from all participants; their resampling is in the crossed intervals of the summary.
+identities (images nested in them) and the participants together, so an answer generalises over
+all three (docs/design.md, "Answers that generalise"). Question 2 draws the participants through
+the crossed bootstrap's replicates (:mod:`ferattention.crossed_similarity`), which rebuild every
+human map from them; without replicates of its metric, participants are not resampled.
 """
 
 from __future__ import annotations
