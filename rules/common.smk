@@ -45,7 +45,7 @@ os.environ["FERATTENTION_TOTAL_CORES"] = str(workflow._cores or 0)
 # Torch jobs that run side by side (Extremal Perturbation's shards, evaluation, human views): each
 # gets half the cores scheduled (at most 4), so on a 2-core machine two 1-thread jobs run at once,
 # which do more work than one 2-thread job (`python -m ferattention.bench throughput`) and leave
-# no core idle. Training runs alone and keeps 4. Cluster jobs: 4.
+# no core idle. Cluster jobs: 4.
 SIDE_BY_SIDE_THREADS = (min(4, max(1, workflow._cores // 2))
                         if workflow.local_exec and workflow._cores else 4)
 
@@ -54,6 +54,12 @@ MODELS = list(config["models"])
 # Network instances, one per training seed of a model (`seeds: [0, 1, 2]`), as keys
 # `<model>/seed-<k>`: per-instance files lie under .../<model>/seed-<k>/.
 INSTANCES = instances.instances(config["models"])
+# Training: the instances share the cores scheduled (at most 4 each, 4 on a cluster), so on 2 cores
+# three instances train two at a time on 1 thread each: training's threads scale at 1.76x on 2
+# (`python -m ferattention.bench train --threads 1`, then `--threads 2`), so two 1-thread jobs do
+# more work than one 2-thread job. One instance keeps every core (at most 4), as before.
+TRAIN_THREADS = (min(4, max(1, workflow._cores // len(INSTANCES)))
+                 if workflow.local_exec and workflow._cores and INSTANCES else 4)
 # Map methods (saliency jobs): `random_model` expands to random_model_<m> per saliency.random_model.methods.
 METHODS = expand_methods(config["saliency"]["methods"], config["saliency"]["random_model"]["methods"])
 # Scored in the similarity stage only: shuffled_<m> for every attention method m (no model cost).

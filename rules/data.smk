@@ -27,6 +27,7 @@ checkpoint prepare_dataset:
 
 rule make_trials:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    priority: 10  # seconds; the human side (maps, noise ceiling, faithfulness) waits for it
     input:
         manifest="results/data/manifest.csv",
     output:

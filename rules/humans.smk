@@ -30,6 +30,7 @@ if config["humans"]["simulated"].get("reliability") is not None:
 
 
 rule simulate_observers:
+    priority: 10  # as make_trials: the human side waits for it
     input:
         manifest="results/data/manifest.csv",
         trials="results/data/trials.csv",
@@ -107,6 +108,7 @@ rule ingest_humans:
 
 
 rule human_maps:
+    priority: 10  # faithfulness and every similarity wait for it
     input:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
@@ -128,6 +130,7 @@ rule human_maps:
 
 
 rule human_reliability:
+    priority: 10  # the noise ceiling: the similarity stage waits for it
     input:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",

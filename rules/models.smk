@@ -8,8 +8,8 @@ def initial_weights(wildcards):
 
 
 rule train:
-    # First among the jobs ready once the click logs are validated (ingest_humans, 10): training
-    # needs every core, and a human-side job started before it would hold one back.
+    # First among the jobs ready once the click logs are validated (ingest_humans, 10): every
+    # later stage of an instance waits for it.
     priority: 5
     input:
         manifest="results/data/manifest.csv",
@@ -23,7 +23,7 @@ rule train:
         training=config["training"],
         expressions=config["dataset"]["expressions"],
         image_size=config["dataset"]["image_size"],
-    threads: 4
+    threads: TRAIN_THREADS
     resources:
         mem_mb=4000,
         runtime=120,

@@ -22,6 +22,32 @@ rule accuracy:
         "../workflow/scripts/accuracy.py"
 
 
+rule accuracy_tests:
+    # Question 1: the mixed model per instance and the pooled bootstrap per model, tens of seconds;
+    # it runs beside the similarity jobs rather than at the end of the run, in rule statistics.
+    localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
+    priority: 10
+    input:
+        accuracy_trials="results/tables/accuracy_trials.csv",
+        manifest="results/data/manifest.csv",  # face identities, resampled with participants
+    output:
+        table=report(
+            "results/tables/accuracy_tests.csv",
+            caption="../workflow/report/accuracy_tests.rst",
+            category="Tables",
+        ),
+    params:
+        statistics=config["statistics"],
+    log:
+        "logs/accuracy_tests.log",
+    benchmark:
+        "benchmarks/accuracy_tests.tsv"
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/accuracy_tests.py"
+
+
 rule statistics:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     priority: 10  # on the longest chain (similarity_crossed)
@@ -32,6 +58,7 @@ rule statistics:
         manifest="results/data/manifest.csv",  # image labels, for the per-expression breakdowns
         crossed="results/similarity/crossed_ci.csv",  # participants x images CIs of cc, spearman
         replicates="results/similarity/crossed_replicates.npz",  # question 2's verdict draws
+        accuracy_tests="results/tables/accuracy_tests.csv",
     output:
         stats=report(
             "results/tables/stats.csv",
@@ -44,11 +71,6 @@ rule statistics:
             category="Tables",
         ),
         verdict="results/tables/verdict.csv",
-        accuracy_tests=report(
-            "results/tables/accuracy_tests.csv",
-            caption="../workflow/report/accuracy_tests.rst",
-            category="Tables",
-        ),
     params:
         statistics=config["statistics"],
         primary=config["similarity"]["primary"],

@@ -552,3 +552,28 @@ def test_extra_tables_summarise_regions_faithfulness_and_ep_areas_in_page_order(
     # No region masks (an empty regions table) and no EP: those tables are left out.
     assert list(report.extra_tables(regions.iloc[:0], agreement, mixed_tests, faith)) == [
         "agreement", "accuracy_tests", "faithfulness"]
+
+
+def test_accuracy_answer_rests_on_the_bootstrap_and_says_why_the_mixed_model_is_secondary():
+    """With both tests of an instance, the hierarchical bootstrap answers: a mixed model that
+    rejects (and whose odds ratio favours the model) does not make a winner, and the sentence
+    says the mixed model is secondary and why."""
+    table = pd.concat([_stats(), pd.DataFrame(
+        [("mixed_logit", "human vs model:cnn", -3.0, 1e-4, 1e-4, -2.0, 400),
+         ("hierarchical_bootstrap", "human vs model:cnn", 20.0, 0.3, 0.3, 0.2, 400)],
+        columns=_stats().columns)], ignore_index=True)
+    tests = pd.DataFrame([
+        {"comparison": "human vs model:cnn", "test": "mixed_logit", "difference_pp": 20.0,
+         "difference_ci_low": 5.0, "difference_ci_high": 35.0, "odds_ratio": 0.14,
+         "or_ci_low": 0.05, "or_ci_high": 0.4, "sd_image_agent": 6.1},
+        {"comparison": "human vs model:cnn", "test": "hierarchical_bootstrap",
+         "difference_pp": 20.0, "difference_ci_low": -4.0, "difference_ci_high": 44.0}])
+    (a,) = report.accuracy_answers(_accuracy(), table, mixed_tests=tests)
+    assert a["tests"][0][0] == "hierarchical_bootstrap"
+    assert a["verdict"] == "no significant difference"
+    assert "95% CI -4.0 to +44.0, face identities and participants resampled" in a["sentence"]
+    assert "hierarchical bootstrap: p = 0.30" in a["sentence"]
+    assert "secondary mixed model: p = 1.0e-04" in a["sentence"]
+    assert ("secondary: at a spread of the model's own image effects like this study's (SD 6.1 "
+            "on the logit scale) its test rejects a true null far more often than 5%"
+            in a["sentence"])

@@ -426,3 +426,19 @@ def test_accuracy_verdict_uses_the_given_alpha():
 ])
 def test_directions_differ_only_when_both_intervals_exclude_zero(log_or_ci, ci, expected):
     assert fs.accuracy_verdict(0.001, 0.036, 0.05, -5.2, ci, log_or_ci) == expected
+
+
+def test_wilcoxon_columns_equal_one_call_per_column():
+    # scipy picks one method for a whole matrix; the column groups must reproduce each call alone:
+    # zeros, tied ranks, small n (exact and permutation) and no ties at all
+    rng = np.random.default_rng(0)
+    for n in (5, 12, 18, 60):
+        d = np.round(rng.normal(size=(n, 12)), 1)
+        d[:, 0] = 0.0
+        d[0, 1:4] = 0.0
+        d[:, 4] = np.arange(n) + 1.0
+        d[:, 5] = rng.normal(size=n)
+        w, p, r = fs._wilcoxon_columns(d)
+        for j in range(d.shape[1]):
+            expected = fs._wilcoxon(d[:, j], np.zeros(n))
+            np.testing.assert_allclose((w[j], p[j], r[j]), expected, rtol=1e-12, atol=0)

@@ -101,10 +101,11 @@ def test_statistics_tables_compare_humans_and_model_per_trial_expression_and_pai
     # Every trial's pair is anger/happy: one pair scope, the same numbers as overall.
     pair = st.loc[("accuracy_difference", "human vs model:cnn [pair=anger/happy]")]
     assert pair["statistic"] == pytest.approx(diff["statistic"])
-    # The order of stats.csv: mixed model first, then the paired tests, ..., then the breakdowns.
+    # The order of stats.csv: question 1's tests first (the mixed model, then the bootstrap),
+    # then the paired tests, ..., then the breakdowns.
     tests = out.stats["test"].tolist()
-    assert tests[0] == "mixed_logit" and tests[1:4] == ["mcnemar_exact", "wilcoxon_signed_rank",
-                                                         "accuracy_difference"]
+    assert tests[:2] == ["mixed_logit", "hierarchical_bootstrap"]
+    assert tests[2:5] == ["mcnemar_exact", "wilcoxon_signed_rank", "accuracy_difference"]
     scopes = out.stats["comparison"].str.extract(r"\[(\w+)")[0].fillna("").tolist()
     first = [scopes.index(s) for s in ("", "verdict", "expression", "pair")]
     assert first == sorted(first)
@@ -114,7 +115,13 @@ def test_statistics_tables_compare_humans_and_model_per_trial_expression_and_pai
     means = out.summary.set_index("method")["mean"]
     cam = similarity[similarity["method"] == "cam"]["value"].mean()
     assert means["cam"] == pytest.approx(cam)
-    assert out.accuracy_tests["comparison"].tolist() == ["human vs model:cnn"]
+    # one model without instances: its mixed model (secondary) and its bootstrap (the answer)
+    assert out.accuracy_tests["comparison"].tolist() == ["human vs model:cnn"] * 2
+    assert out.accuracy_tests["role"].tolist() == ["secondary", "primary"]
+    # rule statistics takes rule accuracy_tests' table as it is
+    again = tables.statistics_tables(per_trial, similarity, reliability, labels, "spearman",
+                                     n_boot=N_BOOT, seed=0, accuracy_tests=out.accuracy_tests)
+    pd.testing.assert_frame_equal(again.stats, out.stats)
 
 
 def test_statistics_tables_do_not_depend_on_the_row_order_of_the_trials():

@@ -4,6 +4,7 @@ planted cases whose right answer is known."""
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.multitest import multipletests
 
 from ferattention import verdicts as fv
 
@@ -137,15 +138,34 @@ def test_pooled_accuracy_difference_is_the_mean_over_instances():
     # one instance better than humans, one worse: the instance draws span 0
     assert row["difference_ci_low"] < 0 < row["difference_ci_high"]
     assert row["verdict"] == "no significant difference"
-    own = table[table["test"] == "mixed_logit"]["verdict"].tolist()
-    assert own == ["model better", "humans better"]
-    assert row["instances_agreeing"] == 0
+    own = table[(table["test"] == "hierarchical_bootstrap") & (table["n_instances"] == 1)]
+    # the instances' own (primary) verdicts are what agree or not with the pooled one
+    assert row["instances_agreeing"] == (own["verdict"] == row["verdict"]).sum()
+    assert own["verdict"].iloc[0] == "model better"
 
 
 def test_pooled_accuracy_names_the_winner_all_instances_share():
     trials = _per_trial({f"m/seed-{k}": 0.6 for k in range(3)}, human_accuracy=0.9)
     table = fv.pooled_accuracy_tests(trials, _instance_tests(trials), IDENTITIES, n_boot=400)
-    row = table[table["test"] == "hierarchical_bootstrap"].iloc[0]
-    assert row["verdict"] == "humans better"
+    row = table.set_index("comparison").loc["human vs model:m"]
+    assert row["test"] == "hierarchical_bootstrap" and row["verdict"] == "humans better"
     assert row["instances_agreeing"] == 3
     assert row["difference_ci_low"] <= row["difference_pp"] <= row["difference_ci_high"]
+
+
+def test_each_instance_is_answered_by_its_own_bootstrap_and_the_mixed_model_is_secondary():
+    trials = _per_trial({"m/seed-0": 0.99, "m/seed-1": 0.4})
+    table = fv.pooled_accuracy_tests(trials, _instance_tests(trials), IDENTITIES, n_boot=400)
+    assert table["test"].tolist() == ["mixed_logit"] * 2 + ["hierarchical_bootstrap"] * 3
+    assert table["role"].tolist() == ["secondary"] * 2 + ["primary"] * 3
+    own = table[(table["test"] == "hierarchical_bootstrap") & (table["n_instances"] == 1)]
+    assert own["comparison"].tolist() == ["human vs model:m/seed-0", "human vs model:m/seed-1"]
+    human = trials[trials["agent"] == "human"]["correct"].mean()
+    for k, (_, row) in enumerate(own.iterrows()):
+        model = trials[trials["agent"] == f"model:m/seed-{k}"]["correct"].mean()
+        assert row["difference_pp"] == pytest.approx(100 * (human - model))
+        assert row["difference_ci_low"] <= row["difference_pp"] <= row["difference_ci_high"]
+    # Holm over the instances' own rows, not over the pooled one
+    assert own["p_adjusted"].tolist() == pytest.approx(
+        list(multipletests(own["p_value"].to_numpy(), method="holm")[1]))
+    assert own["verdict"].tolist() == ["model better", "humans better"]

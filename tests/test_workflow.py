@@ -216,12 +216,14 @@ def test_mixed_model_and_agreement_tables(run):
 
     tests = read(run, "tables/accuracy_tests.csv")
     assert list(tests.columns) == [*mixed.TEST_COLUMNS, *verdicts.POOLED_ACCURACY_COLUMNS]
-    # one row per instance (the mixed model), then per model pooled over its instances
-    assert list(tests["comparison"]) == ["human vs model:tiny/seed-0",
-                                         "human vs model:tiny/seed-0@human_view",
-                                         "human vs model:tiny", "human vs model:tiny@human_view"]
-    assert list(tests["test"]) == ["mixed_logit"] * 2 + ["hierarchical_bootstrap"] * 2
-    assert list(tests["n_instances"]) == [1, 1, 1, 1]
+    # per instance the mixed model (secondary) and the bootstrap (primary), then per model
+    # pooled over its instances
+    instance = ["human vs model:tiny/seed-0", "human vs model:tiny/seed-0@human_view"]
+    assert list(tests["comparison"]) == instance * 2 + ["human vs model:tiny",
+                                                        "human vs model:tiny@human_view"]
+    assert list(tests["test"]) == ["mixed_logit"] * 2 + ["hierarchical_bootstrap"] * 4
+    assert list(tests["role"]) == ["secondary"] * 2 + ["primary"] * 4
+    assert list(tests["n_instances"]) == [1] * 6
     per_instance = tests[tests["test"] == "mixed_logit"]
     assert (per_instance["or_ci_low"] < per_instance["odds_ratio"]).all()
     assert (per_instance["odds_ratio"] < per_instance["or_ci_high"]).all()

@@ -141,6 +141,34 @@ def _wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(res.statistic), float(res.pvalue), rank_biserial(x, y)
 
 
+def _wilcoxon_columns(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_wilcoxon` of every column of paired differences ``d`` (n, k) at once: (W, p,
+    rank-biserial), each (k,), equal to the column-by-column calls.
+
+    ``scipy.stats.wilcoxon`` on a matrix chooses one method (exact, permutation or normal
+    approximation) for all columns, from whether any column has zeros or tied ranks; so the
+    columns are tested in two groups, with and without zeros or ties, each choosing as its
+    columns would alone.
+    """
+    d = np.asarray(d, dtype=float)
+    k = d.shape[1]
+    w, p, r = np.zeros(k), np.ones(k), np.zeros(k)
+    absd = np.where(d == 0, np.nan, np.abs(d))
+    ranks = stats.rankdata(absd, axis=0, nan_policy="omit")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_all = (np.nansum(np.where(d > 0, ranks, 0), axis=0)
+                 - np.nansum(np.where(d < 0, ranks, 0), axis=0)) / np.nansum(ranks, axis=0)
+    ordered = np.sort(np.abs(d), axis=0)
+    ties = ((d == 0).any(axis=0)
+            | ((np.diff(ordered, axis=0) == 0) & (ordered[1:] > 0)).any(axis=0))
+    varied = (d != 0).any(axis=0)
+    for group in (varied & ties, varied & ~ties):
+        if group.any():
+            res = stats.wilcoxon(d[:, group], zero_method="wilcox", axis=0)
+            w[group], p[group], r[group] = res.statistic, res.pvalue, r_all[group]
+    return w, p, r
+
+
 # --------------------------------------------------------------------------------------------
 # bootstrap and accuracy
 
@@ -534,10 +562,14 @@ def compare_methods(
             kendall_w = chi2 / (n * (len(methods) - 1))
             rows.append(_row("friedman", f"{label}: {', '.join(methods)}", chi2, p, kendall_w, n))
             families.append(("friedman", model, metric))
-        if n >= 1:
-            for a, b in combinations(methods, 2):
-                w, p, r = _wilcoxon(wide[a].to_numpy(), wide[b].to_numpy())
-                rows.append(_row("wilcoxon_signed_rank", f"{label}: {a} vs {b}", w, p, r, n))
+        pairs = list(combinations(methods, 2))
+        if n >= 1 and pairs:
+            values = wide.to_numpy(dtype=float)
+            first, second = (np.array([methods.index(x[j]) for x in pairs]) for j in (0, 1))
+            ws, ps, rs = _wilcoxon_columns(values[:, first] - values[:, second])
+            for (a, b), w, p, r in zip(pairs, ws, ps, rs):
+                rows.append(_row("wilcoxon_signed_rank", f"{label}: {a} vs {b}", float(w),
+                                 float(p), float(r), n))
                 families.append(("pairs", model, metric))
         if reliability is None:
             continue

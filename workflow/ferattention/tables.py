@@ -2,9 +2,9 @@
 
 :func:`accuracy_tables` (rule ``accuracy``): every agent's answers to the trials the humans
 answered (the per-trial table ``accuracy_trials.csv``) and their accuracy with CIs
-(``accuracy.csv``). :func:`statistics_tables` (rule ``statistics``): the tests and summaries of
-``accuracy_tests.csv``, ``stats.csv``, ``similarity_summary.csv`` and ``verdict.csv``
-(docs/design.md §5.5). :func:`expected_similarity_table` (rule ``expected_attention``): every
+(``accuracy.csv``). :func:`accuracy_tests_table` (rule ``accuracy_tests``): question 1's
+tests (``accuracy_tests.csv``). :func:`statistics_tables` (rule ``statistics``): ``stats.csv``,
+``similarity_summary.csv`` and ``verdict.csv`` (docs/design.md §5.5). :func:`expected_similarity_table` (rule ``expected_attention``): every
 map set against the attention the simulated observers aimed at (``humans/simulated/expected.csv``).
 :func:`regions_table` (rule ``regions``): every map's share per facial region (``regions.csv``).
 """
@@ -93,6 +93,24 @@ class StatisticsTables:
     verdict: pd.DataFrame
 
 
+def accuracy_tests_table(
+    per_trial: pd.DataFrame,
+    n_boot: int = _STATISTICS["n_boot"],
+    seed: int = _STATISTICS["seed"],
+    identities: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Question 1's tests (``accuracy_tests.csv``, rule ``accuracy_tests``): humans vs each model
+    instance by the mixed model (:func:`ferattention.mixed.accuracy_tests`), then pooled per
+    model over its instances (:func:`ferattention.verdicts.pooled_accuracy_tests`).
+
+    ``per_trial``: the per-trial table of :func:`accuracy_tables`; ``identities``: image_id ->
+    face identity (the unit resampled with its images; the image itself where none is given).
+    """
+    mixed_tests = mixed.accuracy_tests(per_trial, seed=seed, n_boot=n_boot)
+    return verdicts.pooled_accuracy_tests(per_trial, mixed_tests, identities, n_boot=n_boot,
+                                          seed=seed)
+
+
 def statistics_tables(
     per_trial: pd.DataFrame,
     similarity: pd.DataFrame,
@@ -103,6 +121,7 @@ def statistics_tables(
     seed: int = _STATISTICS["seed"],
     identities: Mapping[str, str] | None = None,
     replicates: Mapping[str, Replicates] | None = None,
+    accuracy_tests: pd.DataFrame | None = None,
 ) -> StatisticsTables:
     """The study's tests: humans vs each model, attention methods against each other, question 2.
 
@@ -113,20 +132,23 @@ def statistics_tables(
     ``identities``: image_id -> face identity (the unit resampled with its images; the image
     itself where none is given); ``replicates``: metric -> the crossed bootstrap's replicates
     (:func:`ferattention.crossed_similarity.crossed_replicates`), with which question 2's verdict
-    resamples the participants too (None: instances and identities only). Models are instance keys (``<model>/seed-<k>``,
-    :func:`ferattention.instances.fold`); the answers to both questions are given per instance
-    and pooled per model (:mod:`ferattention.verdicts`).
+    resamples the participants too (None: instances and identities only);
+    ``accuracy_tests``: :func:`accuracy_tests_table` when already computed (rule
+    ``accuracy_tests`` runs it beside the similarity jobs), else computed here. Models are
+    instance keys (``<model>/seed-<k>``, :func:`ferattention.instances.fold`); the answers to
+    both questions are given per instance and pooled per model (:mod:`ferattention.verdicts`).
 
     ``stats`` holds, in this order: the mixed model's rows (:func:`ferattention.mixed.stats_rows`),
-    the paired accuracy tests (:func:`ferattention.stats.compare_accuracy`), the method
-    comparisons, the tests behind the verdict, the accuracy tests per expression and per
-    expression pair, and the method comparisons per expression.
+    the pooled rows of question 1, the paired accuracy tests
+    (:func:`ferattention.stats.compare_accuracy`), the method comparisons, the tests behind the
+    verdict, the accuracy tests per expression and per expression pair, and the method
+    comparisons per expression.
     """
     from .similarity import METRICS
 
-    mixed_tests = mixed.accuracy_tests(per_trial, seed=seed, n_boot=n_boot)
-    answers_1 = verdicts.pooled_accuracy_tests(per_trial, mixed_tests, identities,
-                                               n_boot=n_boot, seed=seed)
+    answers_1 = (accuracy_tests_table(per_trial, n_boot, seed, identities)
+                 if accuracy_tests is None else accuracy_tests)
+    mixed_rows = answers_1[answers_1["test"] == "mixed_logit"]
     pooled = answers_1[answers_1["test"] == "hierarchical_bootstrap"]
     pooled_rows = pd.DataFrame({
         "test": pooled["test"], "comparison": pooled["comparison"],
@@ -152,7 +174,7 @@ def statistics_tables(
     answers_2, verdict_tests = verdicts.attention_verdicts(
         similarity, reliability, primary, METRICS[primary].higher_is_better, identities,
         n_boot=n_boot, seed=seed, replicates=(replicates or {}).get(primary))
-    table = stats.stats_table(mixed.stats_rows(mixed_tests), pooled_rows, accuracy_tests,
+    table = stats.stats_table(mixed.stats_rows(mixed_rows), pooled_rows, accuracy_tests,
                               method_tests, verdict_tests, by_expression, by_pair,
                               methods_by_expression)
     return StatisticsTables(accuracy_tests=answers_1, summary=summary, stats=table,

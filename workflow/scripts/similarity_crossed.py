@@ -5,6 +5,8 @@ included; their CIs, and the replicates for the statistics rule's verdict."""
 from ferattention.runtime import rule_job
 
 with rule_job(snakemake) as log:
+    import time
+
     import pandas as pd
 
     from ferattention import crossed_similarity as cs
@@ -35,8 +37,11 @@ with rule_job(snakemake) as log:
         log.info("%d participants x %d images (%d identities), %d map sets, metrics %s, "
                  "%d replicates", len(people), len(images), len(set(identities)), len(machine),
                  metrics, n_boot)
-        replicates = {m: cs.crossed_replicates(parts, seen, images, machine, m, identities, n_boot,
-                                               p.statistics["seed"]) for m in metrics}
+        for metric in metrics:
+            start = time.perf_counter()
+            replicates[metric] = cs.crossed_replicates(parts, seen, images, machine, metric,
+                                                       identities, n_boot, p.statistics["seed"])
+            log.info("%s: %d replicates in %.1f s", metric, n_boot, time.perf_counter() - start)
         table = cs.crossed_similarity_ci(parts, seen, images, machine, metrics,
                                          io.read_table(snakemake.input.reliability), n_boot,
                                          p.statistics["seed"], replicates=replicates)

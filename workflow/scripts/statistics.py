@@ -1,5 +1,6 @@
-"""Rule statistics: humans vs each model (mixed model, paired tests), method comparisons, similarity
-summary, and their breakdowns per expression and per expression pair."""
+"""Rule statistics: stats.csv (question 1's tests from rule accuracy_tests, the paired accuracy
+tests, method comparisons, question 2's verdict and their breakdowns per expression and pair),
+the similarity summary and verdict.csv."""
 
 from ferattention.runtime import rule_job
 
@@ -17,13 +18,12 @@ with rule_job(snakemake) as log:
         snakemake.params.primary, n_boot=cfg["n_boot"], seed=cfg["seed"],
         identities=dict(zip(manifest["image_id"], manifest["identity"])),
         # question 2's verdict resamples participants through the crossed bootstrap's draws
-        replicates=load_replicates(snakemake.input.replicates))
+        replicates=load_replicates(snakemake.input.replicates),
+        accuracy_tests=io.read_table(snakemake.input.accuracy_tests))
     # cc and spearman: CIs by the crossed bootstrap of participants and images (similarity_crossed)
     summary = apply_crossed_ci(out.summary, instances.fold(io.read_table(snakemake.input.crossed)))
-    log.info("mixed model, humans vs each model:\n%s", out.accuracy_tests.to_string(index=False))
     log.info("question 2 on %s:\n%s", snakemake.params.primary, out.verdict.to_string(index=False))
     log.info("%d tests; summary:\n%s", len(out.stats), summary.to_string(index=False))
-    io.write_csv(out.accuracy_tests, snakemake.output.accuracy_tests)
     io.write_csv(instances.unfold(summary), snakemake.output.summary)
     io.write_csv(out.stats, snakemake.output.stats)
     io.write_csv(instances.unfold(out.verdict), snakemake.output.verdict)

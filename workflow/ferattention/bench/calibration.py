@@ -14,8 +14,10 @@ mixed model's estimate on the default run, a share ``instance_share`` of its var
 to each instance). The truth is the human minus the model accuracy marginal over every random
 effect; ``b_m`` plants 0 (null) or ``--difference`` (power). Tested as
 :func:`ferattention.verdicts.pooled_accuracy_tests` tests the pooled rows (the hierarchical
-bootstrap over instances, identities and participants). The mixed model's own false-positive
-rate at the same image SD is measured on ``--mixed`` data sets (:mod:`.inference`'s simulator).
+bootstrap over instances, identities and participants) and each instance's own row (identities
+and participants; its truth given its instance effect ``w_j``; a third condition with no
+instance variance makes every instance's truth 0). The mixed model's own false-positive rate at
+the same image SD is measured on ``--mixed`` data sets (:mod:`.inference`'s simulator).
 
 Question 2 (attention), on 16 x 16 maps. Image ``i`` of identity ``c`` has a feature map ``F_i``
 (two Gaussian blobs placed near its identity's spots) and every image shares a centre bias ``C``.
@@ -30,7 +32,8 @@ the shuffled ``m1`` and the human floor. Conditions: ``centre`` (observers follo
 method is better than the human floor), ``tie`` (``m1`` and ``m2`` exchangeable: no winner),
 ``follow_m1`` (power). The truth of each interval, the expected mean score (raw) and the ratio
 of the expected score, floor and upper bound (normalised) for a given instance size, comes from
-a Monte Carlo of ``--truth-images`` fresh images and participants on a grid of instance sizes.
+a Monte Carlo of ``--truth-images`` fresh images (fresh participants for every identity's
+images) on a grid of instance sizes.
 Two designs: ``default`` (the default's click reliability) and ``realistic`` (clicks per
 trial lowered until the split-half spearman of the human maps is ``--reliability``, 0.65 as
 reported for ClickMe's maps).
@@ -112,19 +115,24 @@ def simulate_accuracy(d: AccuracyDesign, difference: float, rng: np.random.Gener
     img = np.tile(np.arange(n_i), N_PARTICIPANTS)
     foil = rng.integers(0, 7, pid.size)  # the model answers each image and option pair once
     human = rng.random(pid.size) < special.expit(b_h + u[pid] + g[img] + v[img])
-    parts = []
+    parts, effects = [], []
     for j in range(N_INSTANCES):
         w = rng.normal(0, d.sd_instance)
+        effects.append(w)
         a = a_shared + rng.normal(0, d.sd_image_model * np.sqrt(d.instance_share), n_i)
         answers = rng.random((n_i, 7)) < special.expit(b_m + w + g + v + a)[:, None]
         parts.append(pd.DataFrame({"participant_id": pid, "image_id": img, "identity": ident[img],
                                    "instance": j, "correct_h": human,
                                    "correct_m": answers[img, foil]}))
-    return pd.concat(parts, ignore_index=True)
+    both = pd.concat(parts, ignore_index=True)
+    both.attrs["instance_effects"] = effects  # w_j, for each instance's own truth
+    return both
 
 
-def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, float, float]:
-    """(p, low, high) of one data set, tested as the pooled rows of accuracy_tests.csv."""
+def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, ...]:
+    """One data set, tested as accuracy_tests.csv tests it: (p, low, high) of the pooled row
+    (instances, identities and participants resampled), then (p, low, high, truth) of the first
+    instance's own row (identities and participants resampled; its truth given its effect)."""
     d, difference, seed, n_boot = args
     both = simulate_accuracy(d, difference, np.random.default_rng(seed))
     diff = both["correct_h"].astype(float) - both["correct_m"].astype(float)
@@ -133,12 +141,24 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, f
                           "identity": both["identity"].to_numpy(),
                           "participant": both["participant_id"].to_numpy()},
         n_boot=n_boot, seed=seed, groups=both["instance"].to_numpy())
-    return res.p_value, res.ci_low, res.ci_high
+    first = (both["instance"] == 0).to_numpy()
+    own = hierarchical.weighted_mean_bootstrap(
+        diff.to_numpy()[first], {"identity": both["identity"].to_numpy()[first],
+                                 "participant": both["participant_id"].to_numpy()[first]},
+        n_boot=n_boot, seed=seed)
+    truth = accuracy_truth(d, difference, both.attrs["instance_effects"][0])
+    return res.p_value, res.ci_low, res.ci_high, own.p_value, own.ci_low, own.ci_high, truth
 
 
-def accuracy_truth(d: AccuracyDesign, difference: float) -> float:
+def accuracy_truth(d: AccuracyDesign, difference: float, instance_effect: float | None = None
+                   ) -> float:
+    """Human minus model accuracy, marginal over every random effect; given ``instance_effect``
+    (``w_j``), that instance's: marginal over the participants, identities and images."""
     b_h, b_m = accuracy_intercepts(d, difference)
-    return _marginal(b_h, _sd_human(d)) - _marginal(b_m, _sd_model(d))
+    if instance_effect is None:
+        return _marginal(b_h, _sd_human(d)) - _marginal(b_m, _sd_model(d))
+    sd = float(np.sqrt(d.sd_identity ** 2 + d.sd_image ** 2 + d.sd_image_model ** 2))
+    return _marginal(b_h, _sd_human(d)) - _marginal(b_m + instance_effect, sd)
 
 
 # ------------------------------------------------------------------------------ question 2
@@ -230,11 +250,18 @@ def _machine(d: AttentionDesign, condition: str, feats: np.ndarray, moved: np.nd
 
 
 def attention_dataset(d: AttentionDesign, condition: str, rng: np.random.Generator,
-                      n_images: int = N_IDENTITIES * PER_IDENTITY, z: np.ndarray | None = None):
-    """One data set: parts, seen, image ids, identities, machine dict, instance z-values."""
+                      n_images: int = N_IDENTITIES * PER_IDENTITY, z: np.ndarray | None = None,
+                      people_every: int | None = None):
+    """One data set: parts, seen, image ids, identities, machine dict, instance z-values.
+
+    ``people_every``: draw a fresh set of participants for every block of that many images (the
+    truth's Monte Carlo: an expectation over participant samples too); None: one set for all.
+    """
     feats, moved, ident = _features(d, n_images, rng)
     z = rng.standard_normal(N_INSTANCES) if z is None else z
-    parts = _parts(d, feats, condition, N_PARTICIPANTS, rng)
+    block = people_every or n_images
+    parts = np.concatenate([_parts(d, feats[i:i + block], condition, N_PARTICIPANTS, rng)
+                            for i in range(0, n_images, block)])
     maps = _machine(d, condition, feats, moved, z, rng)
     images = [f"img{i:04d}" for i in range(n_images)]
     centre = _centre(d)
@@ -275,8 +302,8 @@ def attention_truth(d: AttentionDesign, condition: str, metric: str, n_images: i
     out: dict[str, list] = {}
     for k, zj in enumerate(grid):
         rng = np.random.default_rng([seed, k])
-        parts, _, images, _, machine, _ = attention_dataset(d, condition, rng, n_images,
-                                                            z=np.array([zj]))
+        parts, _, images, _, machine, _ = attention_dataset(
+            d, condition, rng, n_images, z=np.array([zj]), people_every=PER_IDENTITY)
         keys, values, floor, upper = _observed(parts, machine, images, metric)
         for col, (_, method) in enumerate(keys):
             out.setdefault(method, []).append(values[:, col].mean())
@@ -370,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--truth-images", type=int, default=1500)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", choices=["accuracy", "attention"], default=None)
+    parser.add_argument("--design", choices=["default", "realistic"], action="append",
+                        help="question 2's designs (repeatable; default both)")
     args = parser.parse_args(argv)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
@@ -377,33 +406,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     with pool:
         if args.only in (None, "accuracy"):
-            d = AccuracyDesign()
-            for condition, difference in (("null", 0.0), ("difference", args.difference)):
+            base = AccuracyDesign()
+            # the third: every instance alike (no instance variance), so each instance's own
+            # truth is 0 too and the rate at which its test names a winner is its error rate
+            for condition, difference, d in (
+                    ("null", 0.0, base), ("difference", args.difference, base),
+                    ("null_instances_alike", 0.0, dataclasses.replace(base, sd_instance=0.0))):
                 truth = accuracy_truth(d, difference)
-                tasks = [(d, difference, 10_000 * (condition == "null") + k, args.n_boot)
+                offset = {"null": 10_000, "difference": 0, "null_instances_alike": 40_000}
+                tasks = [(d, difference, offset[condition] + k, args.n_boot)
                          for k in range(args.n)]
                 res = np.array(list(pool.map(accuracy_one, tasks, chunksize=4)))
-                p, low, high = res.T
+                p, low, high, p1, low1, high1, truth1 = res.T
                 covered = (low <= truth) & (truth <= high)
                 named = (p < 0.05) & ((low > 0) | (high < 0))
+                measure = "false_winner" if difference == 0 else "power"
                 _print(question=1, design="default", condition=condition, truth=truth,
                        interval="accuracy_difference_pooled", coverage=_rate(covered.sum(),
                                                                               len(res)),
-                       **({"false_winner" if difference == 0 else "power":
-                           _rate(named.sum(), len(res))}), design_values=dataclasses.asdict(d))
+                       **{measure: _rate(named.sum(), len(res))},
+                       design_values=dataclasses.asdict(d))
+                # one instance's own test: its truth moves with its effect w_j, so the rate at
+                # which it names a winner is measured where its own truth is 0 or not
+                covered1 = (low1 <= truth1) & (truth1 <= high1)
+                named1 = (p1 < 0.05) & ((low1 > 0) | (high1 < 0))
+                wrong1 = named1 & (np.sign(low1 + high1) != np.sign(truth1))
+                _print(question=1, design="default", condition=condition,
+                       interval="accuracy_difference_instance",
+                       coverage=_rate(covered1.sum(), len(res)),
+                       winner_named=_rate(named1.sum(), len(res)),
+                       wrong_direction=_rate(wrong1.sum(), len(res)))
             if args.mixed:
                 from . import inference
 
-                design = inference.Design(human_accuracy=d.human_accuracy,
-                                          sd_image_agent=d.sd_image_model)
+                design = inference.Design(human_accuracy=base.human_accuracy,
+                                          sd_image_agent=base.sd_image_model)
                 tasks = [(design, 0.0, 20_000 + k, False) for k in range(args.mixed)]
-                res = np.array(list(pool.map(inference._one, tasks, chunksize=2)))
+                res = np.array(list(pool.map(inference.one_data_set, tasks, chunksize=2)))
                 _print(question=1, design="default", condition="null", test="mixed_logit",
-                       sd_image_model=d.sd_image_model,
+                       sd_image_model=base.sd_image_model,
                        false_positive=_rate((res[:, 0] < 0.05).sum(), len(res)))
         if args.only in (None, "attention"):
             base = AttentionDesign()
-            designs = {"default": base, "realistic": realistic(base, args.reliability)}
+            wanted = args.design or ["default", "realistic"]
+            designs = {name: base if name == "default" else realistic(base, args.reliability)
+                       for name in wanted}
             grid = np.linspace(-3, 3, 7)
             for name, d in designs.items():
                 _print(question=2, design=name, clicks_per_trial=d.clicks,

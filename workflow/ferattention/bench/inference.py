@@ -117,7 +117,7 @@ def simulate(design: Design, difference: float, seed: int) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def _one(args: tuple[Design, float, int, bool]) -> tuple[float, ...]:
+def one_data_set(args: tuple[Design, float, int, bool]) -> tuple[float, ...]:
     """p-values of one data set: mixed model, McNemar, naive mixed model (NaN unless ``naive``);
     then the mixed model's log odds ratio and its standard error; then 1.0 if the interval of
     the accuracy difference covers the true difference, else 0.0; then the accuracy difference
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[name] = "1"
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(args.jobs, 1), mp_context=spawn) as pool:
-        results = list(pool.map(_one, tasks, chunksize=4))
+        results = list(pool.map(one_data_set, tasks, chunksize=4))
     # condition, data set, (p mixed, p mcnemar, p naive, log odds ratio, se, covered,
     # accuracy difference, its interval's low and high end)
     values = np.array(results).reshape(2, args.n, 9)
