@@ -571,7 +571,7 @@ def test_accuracy_answer_rests_on_the_bootstrap_and_says_why_the_mixed_model_is_
     (a,) = report.accuracy_answers(_accuracy(), table, mixed_tests=tests)
     assert a["tests"][0][0] == "hierarchical_bootstrap"
     assert a["verdict"] == "no significant difference"
-    assert "95% CI -4.0 to +44.0, face identities and participants resampled" in a["sentence"]
+    assert "95% CI -4.0 to +44.0, images and participants resampled" in a["sentence"]
     assert "hierarchical bootstrap: p = 0.30" in a["sentence"]
     assert "secondary mixed model: p = 1.0e-04" in a["sentence"]
     assert ("secondary: at a spread of the model's own image effects like this study's (SD 6.1 "

@@ -14,7 +14,7 @@ mixed model's estimate on the default run, a share ``instance_share`` of its var
 to each instance). The truth is the human minus the model accuracy marginal over every random
 effect; ``b_m`` plants 0 (null) or ``--difference`` (power). Tested as
 :func:`ferattention.verdicts.pooled_accuracy_tests` tests the pooled rows (the hierarchical
-bootstrap over instances, identities and participants) and each instance's own row (identities
+bootstrap over instances, identities and participants) and each instance's own row (images
 and participants; its truth given its instance effect ``w_j``; a third condition with no
 instance variance makes every instance's truth 0). The mixed model's own false-positive rate at
 the same image SD is measured on ``--mixed`` data sets (:mod:`.inference`'s simulator).
@@ -132,7 +132,7 @@ def simulate_accuracy(d: AccuracyDesign, difference: float, rng: np.random.Gener
 def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, ...]:
     """One data set, tested as accuracy_tests.csv tests it: (p, low, high) of the pooled row
     (instances, identities and participants resampled), then (p, low, high, truth) of the first
-    instance's own row (identities and participants resampled; its truth given its effect)."""
+    instance's own row (images and participants resampled; its truth given its effect)."""
     d, difference, seed, n_boot = args
     both = simulate_accuracy(d, difference, np.random.default_rng(seed))
     diff = both["correct_h"].astype(float) - both["correct_m"].astype(float)
@@ -143,7 +143,7 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, .
         n_boot=n_boot, seed=seed, groups=both["instance"].to_numpy())
     first = (both["instance"] == 0).to_numpy()
     own = hierarchical.weighted_mean_bootstrap(
-        diff.to_numpy()[first], {"identity": both["identity"].to_numpy()[first],
+        diff.to_numpy()[first], {"image": both["image_id"].to_numpy()[first],
                                  "participant": both["participant_id"].to_numpy()[first]},
         n_boot=n_boot, seed=seed)
     truth = accuracy_truth(d, difference, both.attrs["instance_effects"][0])

@@ -259,7 +259,7 @@ def accuracy_answers(
         ci_text = mixed_text = ""
         if primary_row is not None:
             r = primary_row
-            how = ("face identities and participants resampled" if primary == BOOTSTRAP_TEST
+            how = ("images and participants resampled" if primary == BOOTSTRAP_TEST
                    else "participants and images resampled")
             ci_text = (f" (95% CI {r['difference_ci_low']:+.1f} to {r['difference_ci_high']:+.1f}, "
                        f"{how})")
