@@ -72,6 +72,24 @@ def test_second_run_has_nothing_to_do(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_one_seed_list_is_the_same_instance_as_seed(run):
+    """`seeds: [0]` in place of `seed: 0` names the same instance with the same settings: no
+    stage reruns (Snakemake reruns a job whose params changed), so every table, map and figure
+    stays as it is, to the last bit; only the report and the provenance record, which show the
+    config as typed, are rewritten."""
+    config = {**SMALL_CONFIG, "models": {"tiny": {"arch": "compact_cnn", "epochs": 12,
+                                                  "seeds": [0]}}}
+    (run / "config_seeds.yaml").write_text(yaml.safe_dump(config))
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(run), "--configfile",
+           str(run / "config_seeds.yaml"), "--cores", "2", "-n"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                            env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    jobs = set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+    assert jobs <= {"report", "provenance", "all"}, jobs
+
+
 def test_tables_keep_the_contract(run):
     contract = {
         "data/manifest.csv": ["image_id", "label", "identity", "split", "path"],
