@@ -135,6 +135,7 @@ rule human_reliability:
         trials="results/humans/trials.csv",
         clicks="results/humans/clicks.csv",
         geometry="results/data/geometry.csv",
+        manifest="results/data/manifest.csv",  # face identities: the floor leaves out the same face
     output:
         reliability="results/humans/reliability.csv",
     params:

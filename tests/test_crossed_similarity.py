@@ -255,3 +255,18 @@ def test_replicate_bounds_match_the_noise_ceiling(metric):
         assert halves.mean() == pytest.approx(ceiling.at[image, "split_half"], abs=4 * se + 1e-9)
         assert cs.upper_bound(np.array([ceiling.at[image, "split_half"]]))[0] == pytest.approx(
             ceiling.at[image, "upper"])
+
+
+def test_floor_leaves_out_every_image_of_the_same_face():
+    # two identities of two images each: an image's floor map is the mean of the other face's
+    # two maps, never its own face's other image (which knows where people look on this face)
+    from ferattention.humans.reliability import leave_identity_out_means
+    maps = np.array([[1.0, 0.0], [0.8, 0.2], [0.0, 1.0], [0.4, 0.6]])
+    out = leave_identity_out_means(maps, ["a", "a", "b", "b"])
+    np.testing.assert_allclose(out, [[0.2, 0.8], [0.2, 0.8], [0.9, 0.1], [0.9, 0.1]])
+    # every image its own face: the mean of every other image
+    own = leave_identity_out_means(maps, range(4))
+    np.testing.assert_allclose(own[0], maps[1:].mean(axis=0))
+    assert np.isnan(leave_identity_out_means(maps, ["a"] * 4)).all()  # no other face
+    parts = np.stack([maps[:, None, :] * k for k in (1.0, 2.0)], axis=1)[:, :, 0, :]
+    np.testing.assert_allclose(cs.centre_bias_maps(parts, ["a", "a", "b", "b"]), out)

@@ -49,6 +49,7 @@ from scipy.ndimage import gaussian_filter
 
 from . import hierarchical, io
 from .humans.maps import _ORDER_WEIGHTING, trial_maps
+from .humans.reliability import leave_identity_out_means
 from .methods import SHUFFLED_PREFIX, is_baseline
 from .similarity import shuffle_partners
 
@@ -229,18 +230,23 @@ def upper_bound(split_half: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r), np.sqrt(np.clip(full, 0.0, 1.0)), np.nan)
 
 
-def centre_bias_maps(parts: np.ndarray) -> np.ndarray:
-    """The human floor's map of each image: the mean of every other image's full human map.
+def centre_bias_maps(parts: np.ndarray, identities: Sequence[object] | None = None
+                     ) -> np.ndarray:
+    """The human floor's map of each image: the mean of the full human maps of every other face
+    identity (:func:`ferattention.humans.reliability.leave_identity_out_means`).
 
     ``parts``: (n_images, n_participants, P). Each full map is the sum over participants,
     normalised to sum 1 (uniform without clicks), as ``results/humans/maps.npz`` stores it.
-    Returns (n_images, P) float64; needs at least 2 images.
+    ``identities``: (n_images,) each image's face identity (None: every image its own).
+    Returns (n_images, P) float64, NaN rows where no other identity exists; needs at least 2
+    images.
     """
     total = parts.sum(axis=1)
     sums = total.sum(axis=1, keepdims=True)
     full = np.where(sums > 0, total / np.where(sums > 0, sums, 1.0), 1.0 / total.shape[1])
     full = full.astype(np.float32).astype(np.float64)
-    return (full.sum(axis=0) - full) / (len(full) - 1)
+    return leave_identity_out_means(full, range(len(full)) if identities is None
+                                    else list(identities))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +312,7 @@ def crossed_replicates(
     ceiling = np.zeros((n_boot, n_images), dtype=bool)
     pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
     np.put_along_axis(ceiling, pick, True, axis=1)
-    floor_maps = centre_bias_maps(parts) if n_images >= 2 else None
+    floor_maps = centre_bias_maps(parts, ident_code) if n_images >= 2 else None
     values = np.full((n_boot, n_images, len(keys)), np.nan)
     floor = np.full((n_boot, n_images), np.nan)
     upper = np.full((n_boot, n_images), np.nan)

@@ -277,13 +277,13 @@ def attention_dataset(d: AttentionDesign, condition: str, rng: np.random.Generat
     return parts, seen, images, [f"id{c}" for c in ident], machine, z
 
 
-def _observed(parts: np.ndarray, machine, images, metric: str):
+def _observed(parts: np.ndarray, machine, images, metric: str, identities):
     """Per image: each row's score, the floor's and the upper bound (20 random splits, as
     reliability.csv's), all participants."""
     ones = np.ones((1, parts.shape[1]))
     splits = np.ones((20, parts.shape[1]))
     keys = list(machine)
-    floor_maps = cs.centre_bias_maps(parts)
+    floor_maps = cs.centre_bias_maps(parts, identities)
     rng = np.random.default_rng(0)
     rows, floor, upper = [], [], []
     for i, image in enumerate(images):
@@ -302,9 +302,9 @@ def attention_truth(d: AttentionDesign, condition: str, metric: str, n_images: i
     out: dict[str, list] = {}
     for k, zj in enumerate(grid):
         rng = np.random.default_rng([seed, k])
-        parts, _, images, _, machine, _ = attention_dataset(
+        parts, _, images, ident, machine, _ = attention_dataset(
             d, condition, rng, n_images, z=np.array([zj]), people_every=PER_IDENTITY)
-        keys, values, floor, upper = _observed(parts, machine, images, metric)
+        keys, values, floor, upper = _observed(parts, machine, images, metric, ident)
         for col, (_, method) in enumerate(keys):
             out.setdefault(method, []).append(values[:, col].mean())
         out.setdefault("_floor", []).append(floor.mean())
@@ -346,7 +346,7 @@ def attention_one(args) -> list[tuple]:
     out = []
     for metric in cs.CROSSED_METRICS:
         reps = cs.crossed_replicates(parts, seen, images, machine, metric, ident, n_boot, seed)
-        keys, values, floor, upper = _observed(parts, machine, images, metric)
+        keys, values, floor, upper = _observed(parts, machine, images, metric, ident)
         rel = pd.DataFrame({"image_id": images, "metric": metric, "floor": floor,
                             "upper": upper, "lower": upper ** 2})
         table = cs.crossed_similarity_ci(parts, seen, images, machine, [metric], rel, n_boot,

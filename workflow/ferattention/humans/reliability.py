@@ -23,8 +23,10 @@ maps, Linsley et al. 2019; docs/design.md §7.4):
 ``floor``
     The score of the centre bias estimated from the human data (Kümmerer, Wallis & Bethge 2015,
     PNAS 112:16054, the baseline of "explained information"; Bylinskii et al. 2019): the mean of
-    every *other* image's full human map (leave this image out), scored against this image's map.
-    It knows where people look on faces in general, but nothing about this face. Averaged over
+    every *other* image's full human map (leave this image out, and with face identities given,
+    every image of the same face: in a study of few identities those carry where people look on
+    this face), scored against this image's map. It knows where people look on faces in
+    general, but nothing about this face. Averaged over
     the other images it is nearly free of click noise, so it is scored at the same noise level as
     a method's map and as ``upper`` (a noise-free map against the N-participant map). The former
     floor, one other image's noisy map, sat below that level: a smooth generic map (the centre
@@ -40,7 +42,7 @@ and split-half score.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from math import comb
 
@@ -73,10 +75,29 @@ def spearman_brown(r: np.ndarray | float, factor: float = 2.0) -> np.ndarray:
     return factor * r / (1 + (factor - 1) * r)
 
 
+def leave_identity_out_means(maps: np.ndarray, identities: Sequence[object]) -> np.ndarray | None:
+    """Each map's floor map: the mean of the maps of every other face identity.
+
+    ``maps``: (n, ...) float maps; ``identities``: (n,) each map's identity. Returns (n, ...)
+    float64, NaN for a map whose identity is the only one; None for fewer than 2 maps.
+    """
+    if len(maps) < 2:
+        return None
+    codes, _ = pd.factorize(pd.Series(list(identities), dtype=object))
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    sums = np.zeros((codes.max() + 1, flat.shape[1]))
+    np.add.at(sums, codes, flat)
+    counts = np.bincount(codes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (flat.sum(axis=0) - sums[codes]) / (len(flat) - counts[codes])[:, None]
+    return out.reshape(np.shape(maps))
+
+
 def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[str, Metric],
                   repeats: int, seed: int, *, image_size: int, reveal_radius: float,
                   blur_sigma: float, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5,
-                  geometries: Mapping[str, Geometry] | None = None) -> pd.DataFrame:
+                  geometries: Mapping[str, Geometry] | None = None,
+                  identities: Mapping[str, object] | None = None) -> pd.DataFrame:
     """Per image and metric: split-half score, lower and upper bound, floor (module docstring).
 
     Parameters
@@ -92,6 +113,9 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     image_size, reveal_radius, blur_sigma, order_weighting, order_decay, geometries
         How the maps are made: the settings of :func:`~.maps.human_maps`, so that the halves
         and the full maps are made exactly like ``results/humans/maps.npz``.
+    identities
+        image_id -> face identity: the floor leaves out the images of the same face (an image
+        without one is its own); None: only the image itself.
 
     Returns
     -------
@@ -144,9 +168,9 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     del maps_a, fix_a, maps_b, fix_b
 
     m = len(images)
-    # the centre bias of each image: the mean of the other images' full maps (each sums to 1)
-    centre_bias = ((full_maps.sum(axis=0, dtype=float) - full_maps) / (m - 1)
-                   if m >= 2 else None)
+    # the centre bias of each image: the mean of the other faces' full maps (each sums to 1)
+    centre_bias = leave_identity_out_means(
+        full_maps, [(identities or {}).get(i, i) for i in images])
 
     rows = []
     with warnings.catch_warnings():   # an image whose scores are all NaN gives NaN, quietly
@@ -162,6 +186,7 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
             floor = np.full(m, np.nan)
             if centre_bias is not None:
                 floor = _score(metric, centre_bias, full_maps, full_fixations, name)
+                floor[~np.isfinite(centre_bias).all(axis=(1, 2))] = np.nan
             lower = upper = np.full(m, np.nan)
             if name in SPEARMAN_BROWN_METRICS:
                 lower = spearman_brown(split_half)
