@@ -282,10 +282,8 @@ def _bootstrap_row(both: pd.DataFrame, human: pd.DataFrame, label: str, n_instan
     participants.
 
     Why images for one instance: with few identities (the default's 6) the identity bootstrap
-    of one instance is too narrow, as a cluster bootstrap over few clusters is (coverage 0.885,
-    a winner named in 0.11 of null data sets); over images it covers 0.95 and names one in 0.04
-    (docs/validation.md). Across instances the instance draws widen the interval enough for the
-    identity bootstrap to cover (0.96, 0.03).
+    of one instance is too narrow, as a cluster bootstrap over few clusters is; across instances
+    the instance draws widen it enough to cover (coverage measured in docs/validation.md).
     """
     diff = both["correct_h"].astype(float) - both["correct_m"].astype(float)
     participants = both["participant_id"].astype(str).to_numpy()
@@ -331,15 +329,16 @@ def pooled_accuracy_tests(
     :func:`ferattention.mixed.accuracy_tests`. Returns, in this order:
 
     * ``instance_tests`` with test ``mixed_logit``, role ``secondary`` and the verdict
-      :func:`ferattention.stats.accuracy_verdict` gives it: at the spread of the models' own
-      image deviations that the default shows, the mixed model rejects a true null far too often
+      :func:`ferattention.stats.accuracy_verdict` gives it: where the models' own image
+      deviations are widely spread the mixed model rejects a true null far too often
       (docs/validation.md), so it is not the answer;
     * per instance (comparison ``human vs model:<model>/seed-<k>[@human_view]``), role
       ``primary``: the human minus the instance's accuracy on the same trials, its 95% interval
-      and two-sided p from the bootstrap over images and participants (Holm over these rows), and the verdict (a winner needs p < ``alpha`` and the interval on
-      one side of 0);
-    * per model and view with more than one instance (comparison ``human vs model:<model>``),
-      role ``primary``: the same over the instances too (each instance counting equally; Holm
+      and two-sided p from the bootstrap over images and participants (Holm over these rows),
+      and the verdict (a winner needs p < ``alpha`` and the interval on one side of 0);
+    * per model and view whose agents are instance keys (comparison ``human vs
+      model:<model>``), role ``primary``: the same over its instances, identities and
+      participants (each instance counting equally; with one instance, its own row again; Holm
       over these rows), and the number of instances whose own primary verdict agrees.
     """
     human = per_trial[per_trial["agent"] == "human"]

@@ -407,13 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pool:
         if args.only in (None, "accuracy"):
             base = AccuracyDesign()
+            offset = {"null": 10_000, "difference": 0, "null_instances_alike": 40_000}  # seeds
             # the third: every instance alike (no instance variance), so each instance's own
             # truth is 0 too and the rate at which its test names a winner is its error rate
             for condition, difference, d in (
                     ("null", 0.0, base), ("difference", args.difference, base),
                     ("null_instances_alike", 0.0, dataclasses.replace(base, sd_instance=0.0))):
                 truth = accuracy_truth(d, difference)
-                offset = {"null": 10_000, "difference": 0, "null_instances_alike": 40_000}
                 tasks = [(d, difference, offset[condition] + k, args.n_boot)
                          for k in range(args.n)]
                 res = np.array(list(pool.map(accuracy_one, tasks, chunksize=4)))

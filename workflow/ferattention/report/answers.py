@@ -171,11 +171,11 @@ def accuracy_answers(
     ``(test, p_value, p_adjusted)``), ``verdict`` (``'humans better'``, ``'model better'``,
     ``'no significant difference'``, ``'directions differ'`` or ``'no test'``) and ``sentence``.
 
-    The verdict rests on the primary test: the hierarchical bootstrap over face identities and
-    participants (``hierarchical_bootstrap``) when ``stats`` has it, else the mixed model
-    (``mixed_logit``), the other tests being secondary. The mixed model is secondary because
-    where a model's own image deviations are as wide as the default's, its test rejects a true
-    null far too often (docs/validation.md); its odds ratio, conditional on a typical image, is
+    The verdict rests on the primary test: the bootstrap over images and participants
+    (``hierarchical_bootstrap``) when ``stats`` has it, else the mixed model (``mixed_logit``),
+    the other tests being secondary. The mixed model is secondary because where a model's own
+    image deviations are widely spread its test rejects a true null far too often
+    (:data:`MIXED_FALSE_POSITIVES`, docs/validation.md); its odds ratio, conditional on a typical image, is
     shown as such. When the mixed model is the primary test its odds ratio can favour the other
     side than the accuracies do: the verdict is then ``'directions differ'`` only where both
     intervals exclude 0. With ``mixed_tests`` (``results/tables/accuracy_tests.csv``) the
