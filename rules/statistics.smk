@@ -86,7 +86,6 @@ rule agreement:
     localrule: True  # light: on SLURM it runs beside Snakemake instead of waiting in the queue
     input:
         accuracy_trials="results/tables/accuracy_trials.csv",
-        manifest="results/data/manifest.csv",  # face identities, resampled with participants
     output:
         table=report(
             "results/tables/agreement.csv",

@@ -247,9 +247,12 @@ def test_replicate_bounds_match_the_noise_ceiling(metric):
     floor_maps = cs.centre_bias_maps(parts)
     ones = np.ones((4000, parts.shape[1]))
     rng = np.random.default_rng(0)
+    rebuilt = cs.replicate_floor_scores(parts, seen, images, ones[:1].astype(int),
+                                        np.ones((1, len(images))), metric)[0]
     for i, image in enumerate(images):
         floor = cs.replicate_scores(parts[i], seen[i], floor_maps[i][None], ones[:1], metric)[0, 0]
         assert floor == pytest.approx(ceiling.at[image, "floor"], abs=1e-5)
+        assert rebuilt[i] == pytest.approx(ceiling.at[image, "floor"], abs=1e-5)
         halves = cs.split_half_scores(parts[i, seen[i]], ones, metric, rng)
         se = halves.std() / np.sqrt(len(halves))  # random splits against all 20 of them
         assert halves.mean() == pytest.approx(ceiling.at[image, "split_half"], abs=4 * se + 1e-9)
@@ -270,3 +273,45 @@ def test_floor_leaves_out_every_image_of_the_same_face():
     assert np.isnan(leave_identity_out_means(maps, ["a"] * 4)).all()  # no other face
     parts = np.stack([maps[:, None, :] * k for k in (1.0, 2.0)], axis=1)[:, :, 0, :]
     np.testing.assert_allclose(cs.centre_bias_maps(parts, ["a", "a", "b", "b"]), out)
+
+
+@pytest.mark.parametrize("metric", cs.CROSSED_METRICS)
+def test_floor_is_rebuilt_from_the_participants_and_faces_each_replicate_draws(metric):
+    # 3 faces x 2 images, 3 participants (the third never saw img5). By hand: every image's map
+    # from the drawn participants with their counts, then the count-weighted mean of the other
+    # faces' maps, then the metric (pearson of values or of ranks)
+    rng = np.random.default_rng(3)
+    parts = rng.random((6, 3, 9)) ** 3
+    seen = np.ones((6, 3), dtype=bool)
+    seen[5, 2] = False
+    parts[5, 2] = 0.0
+    faces = ["a", "a", "b", "b", "c", "c"]
+    people = np.array([[2, 0, 1], [0, 0, 3], [1, 1, 1]])
+    face_counts = np.array([[1, 2, 0], [0, 1, 2], [3, 0, 0]])
+    image_counts = face_counts[:, [0, 0, 1, 1, 2, 2]]
+    got = cs.replicate_floor_scores(parts, seen, faces, people, image_counts, metric)
+
+    def corr(x, y):
+        if metric == "spearman":
+            x, y = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+        return np.corrcoef(x, y)[0, 1]
+
+    for b in range(3):
+        maps = np.einsum("p,ipx->ix", people[b], parts)
+        total = maps.sum(axis=1, keepdims=True)
+        maps = (maps / np.where(total > 0, total, 1.0)).astype(np.float32).astype(float)
+        has = (seen * (people[b] > 0)).any(axis=1)
+        for i in range(6):
+            other = [j for j in range(6) if faces[j] != faces[i] and has[j]
+                     and image_counts[b, j] > 0]
+            if not has[i] or not other:
+                assert np.isnan(got[b, i]), (b, i)
+                continue
+            w = image_counts[b, other].astype(float)
+            floor = (w[:, None] * maps[other]).sum(axis=0) / w.sum()
+            assert got[b, i] == pytest.approx(corr(maps[i], floor), abs=1e-6), (b, i)
+    # replicate 1 drew only the third participant, who never saw img5: it alone has no map;
+    # replicate 2 drew only face a: its images have no other face to compare with (the other
+    # faces' images have a floor, but weight 0 in that replicate's means)
+    assert np.isnan(got[1, 5]) and np.isfinite(got[1, :5]).all()
+    assert np.isnan(got[2, :2]).all() and np.isfinite(got[2, 2:]).all()

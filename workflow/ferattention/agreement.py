@@ -9,13 +9,13 @@ of the per-trial table (``results/tables/accuracy_trials.csv``), on the trials b
   ``kappa = (c_obs - c_exp) / (1 - c_exp)``: 0 when the errors are as independent as their rates
   allow, 1 when they fall on the same trials, < 0 when on different ones (statsmodels
   ``cohens_kappa`` on the 2x2 table of outcomes). Its 95% interval comes from the same
-  resampling as the accuracy: the hierarchical bootstrap of participants and face identities
-  (:func:`ferattention.hierarchical.function_of_means_bootstrap`), since trials cluster by
-  both. Beside it, ``kappa_max``, the largest kappa the two accuracies allow (errors overlapping
-  as far as their rates permit, ``c_obs = 1 - |p_h - p_m|``; Geirhos et al. 2020), and
-  ``human_kappa``, the humans' own error consistency: the kappa between two random halves of
-  the participants, every trial of one half paired with every trial of the other on the same
-  item (image and pair of options), averaged over splits.
+  resampling as one instance's accuracy difference: participants and images crossed
+  (:func:`resampled_units`, :func:`ferattention.hierarchical.function_of_means_bootstrap`),
+  since trials cluster by both. Beside it, ``kappa_max``, the largest kappa the two accuracies
+  allow (errors overlapping as far as their rates permit, ``c_obs = 1 - |p_h - p_m|``;
+  Geirhos et al. 2020), and ``human_kappa``, the humans' own error consistency: the kappa
+  between two random halves of the participants, every trial of one half paired with every
+  trial of the other on the same item (image and pair of options), averaged over splits.
 * Confusion-pattern correlation: the error rate of humans and of the model in each cell (true
   expression, foil) of the 2AFC trials (the off-diagonal cells of a 2AFC confusion matrix),
   correlated over the cells with both error rates defined (Pearson r, scipy ``pearsonr``); NaN
@@ -30,7 +30,6 @@ from scipy import stats
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from . import hierarchical
-from .verdicts import identity_of
 
 #: Columns of ``results/tables/agreement.csv``, in order.
 AGREEMENT_COLUMNS: tuple[str, ...] = (
@@ -105,6 +104,13 @@ def error_consistency(human: np.ndarray, model: np.ndarray,
     return out
 
 
+def resampled_units(participants: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+    """The units kappa's interval resamples, crossed: participants and images, as the accuracy
+    difference of one instance resamples them (``accuracy_tests.csv``'s instance rows)."""
+    return {"participant": np.asarray(participants).astype(str),
+            "image": np.asarray(images).astype(str)}
+
+
 def human_error_consistency(trials: pd.DataFrame, repeats: int = 20, seed: int = 0) -> float:
     """The humans' own error consistency: kappa between two random halves of the participants.
 
@@ -154,12 +160,11 @@ def confusion_cells(trials: pd.DataFrame, agent: str) -> pd.DataFrame:
     return cells.reset_index()
 
 
-def agreement_table(trials: pd.DataFrame, identities: dict[str, object] | None = None,
-                    n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def agreement_table(trials: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """``results/tables/agreement.csv``: one row per model agent of the per-trial table.
 
-    ``identities``: image_id -> face identity (the image where missing); kappa's interval
-    resamples participants and identities (``n_boot``, ``seed``).
+    Kappa's interval resamples participants and images (:func:`resampled_units`; ``n_boot``,
+    ``seed``).
     """
     human_kappa = human_error_consistency(trials[trials["agent"] == "human"], seed=seed)
     rows = []
@@ -170,8 +175,8 @@ def agreement_table(trials: pd.DataFrame, identities: dict[str, object] | None =
         x, y = cells["human_error"].to_numpy(), cells["model_error"].to_numpy()
         if len(cells) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
             r, p = stats.pearsonr(x, y)
-        factors = {"participant": paired["participant_id"].astype(str).to_numpy(),
-                   "identity": identity_of(paired["image_id"].astype(str).tolist(), identities)}
+        factors = resampled_units(paired["participant_id"].to_numpy(),
+                                  paired["image_id"].to_numpy())
         rows.append({
             "agent": agent, "n_trials": len(paired),
             "human_accuracy": float(paired["correct_h"].mean()),

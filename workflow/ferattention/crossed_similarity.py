@@ -26,13 +26,16 @@ serves every model and method at once, and the correlations are one matrix produ
 The other metrics would need every pair scored anew in every replicate; they keep the by-image CI.
 
 The normalized score's interval (``normalized_low``, ``normalized_high``) uses the same
-replicates, each with its own floor and upper bound rebuilt from the participants drawn
-(:func:`crossed_replicates`), centred on the estimate from ``reliability.csv``:
-``(mean V - mean floor) / (mean upper - mean floor)`` (docs/design.md §9.6).
+replicates, each with its own floor and upper bound rebuilt from the participants and face
+identities drawn (:func:`crossed_replicates`, :func:`replicate_floor_scores`), centred on the
+estimate from ``reliability.csv``: ``(mean V - mean floor) / (mean upper - mean floor)``
+(docs/design.md §9.6).
 
 Cost: per image and chunk of replicates, a (chunk, n_p) x (n_p, S*S) product, the ranks of the
-(chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; memory holds the
-blurred click maps of every participant and image, n_images x n_participants x S*S float64.
+(chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; the floor ranks
+a rebuilt human map and floor map per image and replicate again. Memory holds the blurred click
+maps of every participant and image, n_images x n_participants x S*S float64, and the floor's
+chunk of every image's rebuilt map (about 2**25 values).
 """
 
 from __future__ import annotations
@@ -249,6 +252,62 @@ def centre_bias_maps(parts: np.ndarray, identities: Sequence[object] | None = No
                                     else list(identities))
 
 
+def replicate_floor_scores(
+    parts: np.ndarray, seen: np.ndarray, identities: Sequence[object], people_counts: np.ndarray,
+    image_counts: np.ndarray, metric: str, max_elements: int = 2 ** 25,
+) -> np.ndarray:
+    """The human floor's score of every image in every replicate, its floor map rebuilt there.
+
+    ``parts``: (n_images, n_participants, P), ``seen``: (n_images, n_participants),
+    ``identities``: (n_images,) face identities, ``people_counts``: (B, n_participants) and
+    ``image_counts``: (B, n_images) the replicates' multiplicities (an image's count is its
+    identity's). In replicate ``b`` every image's human map is rebuilt from the participants
+    drawn (uniform where they clicked nothing, none where none of them saw it); image ``i``'s
+    floor map is the mean of the maps of the images of every other identity, each weighted by
+    its count; the result is the metric of the image's map against it: (B, n_images), NaN where
+    either map is missing. With every participant and identity drawn once this is the floor of
+    ``reliability.csv``. Which identities a replicate draws moves the floor (a face scores high
+    against faces like it), and that spread belongs in the normalised score's interval.
+    Replicates go in chunks of about ``max_elements`` map pixels.
+    """
+    if metric not in CROSSED_METRICS:
+        raise ValueError(f"crossed bootstrap supports {CROSSED_METRICS}, not {metric!r}")
+    n_images, _, n_pixels = parts.shape
+    codes, _ = pd.factorize(pd.Series(list(identities), dtype=object))
+    n_ident = int(codes.max()) + 1
+    members = np.zeros((n_ident, n_images))
+    members[codes, np.arange(n_images)] = 1.0
+    people_counts = np.asarray(people_counts, dtype=np.float64)
+    out = np.full((len(people_counts), n_images), np.nan)
+    step = max(1, max_elements // max(1, n_images * n_pixels))
+    for start in range(0, len(people_counts), step):
+        counts = people_counts[start:start + step]
+        maps = np.einsum("bp,ipx->bix", counts, parts)  # (chunk, n_images, P) up to their sums
+        total = maps.sum(axis=2, keepdims=True)
+        maps = np.where(total > 0, maps / np.where(total > 0, total, 1.0), 1.0 / n_pixels)
+        maps = maps.astype(np.float32).astype(np.float64)  # as maps.npz stores them
+        has = (counts @ seen.T.astype(np.float64)) > 0  # (chunk, n_images)
+        weight = np.asarray(image_counts[start:start + step], dtype=np.float64) * has
+        per_ident = np.einsum("ki,bi,bix->bkx", members, weight, maps)  # weighted sums
+        ident_weight = weight @ members.T  # (chunk, n_ident)
+        others = ident_weight.sum(axis=1, keepdims=True) - ident_weight[:, codes]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            floor = ((per_ident.sum(axis=1, keepdims=True) - per_ident[:, codes])
+                     / others[..., None])
+        chunk = np.full(has.shape, np.nan)
+        for i in range(n_images):
+            ok = has[:, i] & np.isfinite(floor[:, i, 0])
+            if not ok.any():
+                continue
+            human, other = maps[ok, i], floor[ok, i]
+            if metric == "spearman":
+                human = stats.rankdata(human.astype(np.float32), axis=1)
+                other = stats.rankdata(other, axis=1)
+            chunk[ok, i] = np.einsum("bx,bx->b", _unit_rows(human), _unit_rows(other))
+        out[start:start + step] = chunk
+    return np.clip(out, -1.0, 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class Replicates:
     """Crossed-bootstrap replicates of one metric (:func:`crossed_replicates`).
@@ -312,17 +371,15 @@ def crossed_replicates(
     ceiling = np.zeros((n_boot, n_images), dtype=bool)
     pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
     np.put_along_axis(ceiling, pick, True, axis=1)
-    floor_maps = centre_bias_maps(parts, ident_code) if n_images >= 2 else None
     values = np.full((n_boot, n_images, len(keys)), np.nan)
-    floor = np.full((n_boot, n_images), np.nan)
+    floor = (replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts, metric)
+             if n_images >= 2 else np.full((n_boot, n_images), np.nan))
     upper = np.full((n_boot, n_images), np.nan)
     observed = np.full((n_images, len(keys)), np.nan)
     ones = np.ones((1, n_people))
     for i, image_id in enumerate(image_ids):
         have = [k for k, key in enumerate(keys) if image_id in machine[key]]
         maps = [np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel() for k in have]
-        if floor_maps is not None:
-            maps.append(floor_maps[i])
         if not maps:
             continue
         maps = np.stack(maps)
@@ -332,11 +389,8 @@ def crossed_replicates(
         # the observed scores (every participant once) ride along as a first replicate
         scores = replicate_scores(parts[i], seen[i], maps, np.vstack([ones, people_counts]),
                                   metric)
-        observed[i, have] = scores[0, :len(have)]
-        scores = scores[1:]
-        values[:, i, have] = scores[:, :len(have)]
-        if floor_maps is not None:
-            floor[:, i] = scores[:, -1]
+        observed[i, have] = scores[0]
+        values[:, i, have] = scores[1:]
         which = ceiling[:, i] if metric == "spearman" else slice(None)
         upper[which, i] = upper_bound(split_half_scores(
             parts[i, seen[i]], people_counts[which][:, seen[i]], metric, split_rng))

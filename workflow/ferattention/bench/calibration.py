@@ -129,10 +129,33 @@ def simulate_accuracy(d: AccuracyDesign, difference: float, rng: np.random.Gener
     return both
 
 
+def kappa_truth(d: AccuracyDesign, difference: float, instance_effect: float) -> float:
+    """Error consistency (Cohen's kappa) of humans and the instance with effect ``w_j``,
+    marginal over every random effect: ``(c_obs - c_exp) / (1 - c_exp)`` with ``c_obs`` the
+    expected share of trials both get right or both wrong and ``c_exp`` the share the two
+    marginal accuracies give. Given the image's shared effect ``s = g_c + v_i`` the human's and
+    the model's answers are independent, so ``c_obs`` is one quadrature over ``s`` of products
+    of the conditional accuracies (each a quadrature over the agent's own effects)."""
+    b_h, b_m = accuracy_intercepts(d, difference)
+    sd_shared = float(np.hypot(d.sd_identity, d.sd_image))
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    p_h = np.array([_marginal(b_h + sd_shared * xi, d.sd_participant) for xi in x])
+    p_m = np.array([_marginal(b_m + instance_effect + sd_shared * xi, d.sd_image_model)
+                    for xi in x])
+    c_obs = np.sum(w * (p_h * p_m + (1 - p_h) * (1 - p_m)))
+    h, m = np.sum(w * p_h), np.sum(w * p_m)
+    c_exp = h * m + (1 - h) * (1 - m)
+    return float((c_obs - c_exp) / (1 - c_exp))
+
+
 def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, ...]:
     """One data set, tested as accuracy_tests.csv tests it: (p, low, high) of the pooled row
     (instances, identities and participants resampled), then (p, low, high, truth) of the first
-    instance's own row (images and participants resampled; its truth given its effect)."""
+    instance's own row (images and participants resampled; its truth given its effect), then
+    (kappa, low, high, truth) of that instance's error consistency as agreement.csv has it."""
+    from .. import agreement
+
     d, difference, seed, n_boot = args
     both = simulate_accuracy(d, difference, np.random.default_rng(seed))
     diff = both["correct_h"].astype(float) - both["correct_m"].astype(float)
@@ -146,8 +169,16 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, .
         diff.to_numpy()[first], {"image": both["image_id"].to_numpy()[first],
                                  "participant": both["participant_id"].to_numpy()[first]},
         n_boot=n_boot, seed=seed)
-    truth = accuracy_truth(d, difference, both.attrs["instance_effects"][0])
-    return res.p_value, res.ci_low, res.ci_high, own.p_value, own.ci_low, own.ci_high, truth
+    effect = both.attrs["instance_effects"][0]
+    truth = accuracy_truth(d, difference, effect)
+    first_trials = both[first]
+    ec = agreement.error_consistency(
+        first_trials["correct_h"].to_numpy(), first_trials["correct_m"].to_numpy(),
+        agreement.resampled_units(first_trials["participant_id"].to_numpy(),
+                                  first_trials["image_id"].to_numpy()), n_boot, seed)
+    return (res.p_value, res.ci_low, res.ci_high, own.p_value, own.ci_low, own.ci_high, truth,
+            ec["kappa"], ec["kappa_ci_low"], ec["kappa_ci_high"],
+            kappa_truth(d, difference, effect))
 
 
 def accuracy_truth(d: AccuracyDesign, difference: float, instance_effect: float | None = None
@@ -351,13 +382,19 @@ def attention_one(args) -> list[tuple]:
                             "upper": upper, "lower": upper ** 2})
         table = cs.crossed_similarity_ci(parts, seen, images, machine, [metric], rel, n_boot,
                                          seed, replicates={metric: reps})
+        span = np.nanmean(upper) - floor.mean()
         for method in ("m1", "m2"):
             raw, norm = _truth_at(truths[metric], grid, method, z)
             rows = table[table["method"] == method]
             for j, row in enumerate(rows.itertuples()):
                 out.append((metric, "raw_instance", method,
                             float(row.ci_low <= raw[j] <= row.ci_high)))
-                out.append((metric, "normalized_instance", method,
+                # the report marks a normalised score unreliable (†) where upper - floor is
+                # below the raw CI's width (stats.unreliable_normalization): its ratio then
+                # divides by noise and has no interval to calibrate
+                kind = ("normalized_instance_unreliable" if abs(span) < row.ci_high - row.ci_low
+                        else "normalized_instance")
+                out.append((metric, kind, method,
                             float(row.normalized_low <= norm[j] <= row.normalized_high)))
         if metric != "spearman":
             continue
@@ -384,6 +421,54 @@ def _print(**fields) -> None:
     print(json.dumps(fields), flush=True)
 
 
+def calibrate_accuracy(pool: ProcessPoolExecutor, base: AccuracyDesign,
+                       args: argparse.Namespace) -> None:
+    """Question 1's JSON lines at one design (``base``): pooled and instance intervals, error
+    consistency, and the mixed model's false-positive rate on ``args.mixed`` data sets."""
+    offset = {"null": 10_000, "difference": 0, "null_instances_alike": 40_000}  # seeds
+    # the third: every instance alike (no instance variance), so each instance's own
+    # truth is 0 too and the rate at which its test names a winner is its error rate
+    for condition, difference, d in (
+            ("null", 0.0, base), ("difference", args.difference, base),
+            ("null_instances_alike", 0.0, dataclasses.replace(base, sd_instance=0.0))):
+        truth = accuracy_truth(d, difference)
+        tasks = [(d, difference, offset[condition] + k, args.n_boot) for k in range(args.n)]
+        res = np.array(list(pool.map(accuracy_one, tasks, chunksize=4)))
+        p, low, high, p1, low1, high1, truth1, kappa, k_low, k_high, k_truth = res.T
+        covered = (low <= truth) & (truth <= high)
+        named = (p < 0.05) & ((low > 0) | (high < 0))
+        measure = "false_winner" if difference == 0 else "power"
+        _print(question=1, sd_image_model=base.sd_image_model, condition=condition, truth=truth,
+               interval="accuracy_difference_pooled", coverage=_rate(covered.sum(), len(res)),
+               **{measure: _rate(named.sum(), len(res))},
+               design_values=dataclasses.asdict(d))
+        # one instance's own test: its truth moves with its effect w_j, so the rate at
+        # which it names a winner is measured where its own truth is 0 or not
+        covered1 = (low1 <= truth1) & (truth1 <= high1)
+        named1 = (p1 < 0.05) & ((low1 > 0) | (high1 < 0))
+        wrong1 = named1 & (np.sign(low1 + high1) != np.sign(truth1))
+        _print(question=1, sd_image_model=base.sd_image_model, condition=condition,
+               interval="accuracy_difference_instance",
+               coverage=_rate(covered1.sum(), len(res)),
+               winner_named=_rate(named1.sum(), len(res)),
+               wrong_direction=_rate(wrong1.sum(), len(res)))
+        k_covered = (k_low <= k_truth) & (k_truth <= k_high)
+        _print(question=1, sd_image_model=base.sd_image_model, condition=condition,
+               interval="error_consistency_instance",
+               coverage=_rate(k_covered.sum(), len(res)),
+               mean_kappa=float(np.nanmean(kappa)), mean_truth=float(np.mean(k_truth)))
+    if args.mixed:
+        from . import inference
+
+        design = inference.Design(human_accuracy=base.human_accuracy,
+                                  sd_image_agent=base.sd_image_model)
+        tasks = [(design, 0.0, 20_000 + k, False) for k in range(args.mixed)]
+        res = np.array(list(pool.map(inference.one_data_set, tasks, chunksize=2)))
+        _print(question=1, sd_image_model=base.sd_image_model, condition="null",
+               test="mixed_logit",
+               false_positive=_rate((res[:, 0] < 0.05).sum(), len(res)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferattention.bench calibration",
                                      description=__doc__,
@@ -396,56 +481,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="data sets for the mixed model's false-positive rate (0: skip)")
     parser.add_argument("--truth-images", type=int, default=1500)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sd-image-model", type=float, action="append",
+                        help="question 1's model image SDs (repeatable; default 6.13 and 1.3, "
+                             "the mixed model's estimates on earlier and current default runs)")
     parser.add_argument("--only", choices=["accuracy", "attention"], default=None)
     parser.add_argument("--design", choices=["default", "realistic"], action="append",
                         help="question 2's designs (repeatable; default both)")
     args = parser.parse_args(argv)
+    args.sd_image_model = args.sd_image_model or [6.13, 1.3]
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     pool = ProcessPoolExecutor(max(args.jobs, 1), mp_context=multiprocessing.get_context("spawn"))
     start = time.perf_counter()
     with pool:
         if args.only in (None, "accuracy"):
-            base = AccuracyDesign()
-            offset = {"null": 10_000, "difference": 0, "null_instances_alike": 40_000}  # seeds
-            # the third: every instance alike (no instance variance), so each instance's own
-            # truth is 0 too and the rate at which its test names a winner is its error rate
-            for condition, difference, d in (
-                    ("null", 0.0, base), ("difference", args.difference, base),
-                    ("null_instances_alike", 0.0, dataclasses.replace(base, sd_instance=0.0))):
-                truth = accuracy_truth(d, difference)
-                tasks = [(d, difference, offset[condition] + k, args.n_boot)
-                         for k in range(args.n)]
-                res = np.array(list(pool.map(accuracy_one, tasks, chunksize=4)))
-                p, low, high, p1, low1, high1, truth1 = res.T
-                covered = (low <= truth) & (truth <= high)
-                named = (p < 0.05) & ((low > 0) | (high < 0))
-                measure = "false_winner" if difference == 0 else "power"
-                _print(question=1, design="default", condition=condition, truth=truth,
-                       interval="accuracy_difference_pooled", coverage=_rate(covered.sum(),
-                                                                              len(res)),
-                       **{measure: _rate(named.sum(), len(res))},
-                       design_values=dataclasses.asdict(d))
-                # one instance's own test: its truth moves with its effect w_j, so the rate at
-                # which it names a winner is measured where its own truth is 0 or not
-                covered1 = (low1 <= truth1) & (truth1 <= high1)
-                named1 = (p1 < 0.05) & ((low1 > 0) | (high1 < 0))
-                wrong1 = named1 & (np.sign(low1 + high1) != np.sign(truth1))
-                _print(question=1, design="default", condition=condition,
-                       interval="accuracy_difference_instance",
-                       coverage=_rate(covered1.sum(), len(res)),
-                       winner_named=_rate(named1.sum(), len(res)),
-                       wrong_direction=_rate(wrong1.sum(), len(res)))
-            if args.mixed:
-                from . import inference
-
-                design = inference.Design(human_accuracy=base.human_accuracy,
-                                          sd_image_agent=base.sd_image_model)
-                tasks = [(design, 0.0, 20_000 + k, False) for k in range(args.mixed)]
-                res = np.array(list(pool.map(inference.one_data_set, tasks, chunksize=2)))
-                _print(question=1, design="default", condition="null", test="mixed_logit",
-                       sd_image_model=base.sd_image_model,
-                       false_positive=_rate((res[:, 0] < 0.05).sum(), len(res)))
+            for sd_model in args.sd_image_model:
+                calibrate_accuracy(pool, dataclasses.replace(AccuracyDesign(),
+                                                             sd_image_model=sd_model), args)
         if args.only in (None, "attention"):
             base = AttentionDesign()
             wanted = args.design or ["default", "realistic"]
