@@ -115,6 +115,33 @@ def test_tables_keep_the_contract(run):
             assert (run / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
 
 
+#: Interval columns (low, high) -> the estimate they belong to (the first present).
+INTERVALS = {
+    ("ci_low", "ci_high"): ("accuracy", "mean"),
+    ("normalized_low", "normalized_high"): ("normalized",),
+    ("difference_ci_low", "difference_ci_high"): ("difference", "difference_pp"),
+    ("normalized_difference_ci_low", "normalized_difference_ci_high"): ("normalized_difference",),
+    ("kappa_ci_low", "kappa_ci_high"): ("kappa",),
+    ("or_ci_low", "or_ci_high"): ("odds_ratio",),
+}
+
+
+def test_every_estimate_lies_inside_its_interval(run):
+    checked = 0
+    for path in sorted((run / "results").rglob("*.csv")):
+        table = pd.read_csv(path, low_memory=False)
+        for (low, high), estimates in INTERVALS.items():
+            estimate = next((e for e in estimates if e in table.columns), None)
+            if low not in table.columns or estimate is None:
+                continue
+            x = table[[low, estimate, high]].apply(pd.to_numeric, errors="coerce").dropna()
+            slack = 1e-9 * (1 + x.abs().max(axis=1))
+            bad = x[(x[low] > x[estimate] + slack) | (x[estimate] > x[high] + slack)]
+            assert bad.empty, f"{path.relative_to(run)}: {estimate} outside [{low}, {high}]\n{bad}"
+            checked += len(x)
+    assert checked > 100, checked
+
+
 def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
     manifest = read(run, "data/manifest.csv")
     test_ids = sorted(manifest.loc[manifest["split"] == "test", "image_id"])

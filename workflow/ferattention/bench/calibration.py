@@ -58,6 +58,7 @@ from scipy.ndimage import gaussian_filter
 
 from .. import crossed_similarity as cs
 from .. import hierarchical, verdicts
+from ..stats import crossed_bootstrap_ci as stats_crossed
 from .inference import marginal_accuracy
 
 N_PARTICIPANTS, N_IDENTITIES, PER_IDENTITY, N_INSTANCES = 16, 6, 24, 3
@@ -176,9 +177,20 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, .
         first_trials["correct_h"].to_numpy(), first_trials["correct_m"].to_numpy(),
         agreement.resampled_units(first_trials["participant_id"].to_numpy(),
                                   first_trials["image_id"].to_numpy()), n_boot, seed)
+    # accuracy.csv's intervals of the humans and of the instance (participants x images)
+    h_low, h_high = stats_crossed(first_trials["correct_h"].to_numpy(),
+                                  first_trials["participant_id"].to_numpy(),
+                                  first_trials["image_id"].to_numpy(), n_boot, seed)
+    m_low, m_high = stats_crossed(first_trials["correct_m"].to_numpy(),
+                                  first_trials["participant_id"].to_numpy(),
+                                  first_trials["image_id"].to_numpy(), n_boot, seed)
+    b_h, b_m = accuracy_intercepts(d, difference)
+    sd_m = float(np.sqrt(d.sd_identity ** 2 + d.sd_image ** 2 + d.sd_image_model ** 2))
+    h_truth, m_truth = _marginal(b_h, _sd_human(d)), _marginal(b_m + effect, sd_m)
     return (res.p_value, res.ci_low, res.ci_high, own.p_value, own.ci_low, own.ci_high, truth,
             ec["kappa"], ec["kappa_ci_low"], ec["kappa_ci_high"],
-            kappa_truth(d, difference, effect))
+            kappa_truth(d, difference, effect), float(h_low <= h_truth <= h_high),
+            float(m_low <= m_truth <= m_high))
 
 
 def accuracy_truth(d: AccuracyDesign, difference: float, instance_effect: float | None = None
@@ -434,7 +446,8 @@ def calibrate_accuracy(pool: ProcessPoolExecutor, base: AccuracyDesign,
         truth = accuracy_truth(d, difference)
         tasks = [(d, difference, offset[condition] + k, args.n_boot) for k in range(args.n)]
         res = np.array(list(pool.map(accuracy_one, tasks, chunksize=4)))
-        p, low, high, p1, low1, high1, truth1, kappa, k_low, k_high, k_truth = res.T
+        (p, low, high, p1, low1, high1, truth1, kappa, k_low, k_high, k_truth, human_cov,
+         model_cov) = res.T
         covered = (low <= truth) & (truth <= high)
         named = (p < 0.05) & ((low > 0) | (high < 0))
         measure = "false_winner" if difference == 0 else "power"
@@ -452,6 +465,9 @@ def calibrate_accuracy(pool: ProcessPoolExecutor, base: AccuracyDesign,
                coverage=_rate(covered1.sum(), len(res)),
                winner_named=_rate(named1.sum(), len(res)),
                wrong_direction=_rate(wrong1.sum(), len(res)))
+        for agent, cov in (("human", human_cov), ("model_instance", model_cov)):
+            _print(question=1, sd_image_model=base.sd_image_model, condition=condition,
+                   interval=f"accuracy_{agent}", coverage=_rate(cov.sum(), len(res)))
         k_covered = (k_low <= k_truth) & (k_truth <= k_high)
         _print(question=1, sd_image_model=base.sd_image_model, condition=condition,
                interval="error_consistency_instance",
