@@ -490,6 +490,55 @@ def test_true_map_scores_at_the_upper_bound():
     assert truth_score.mean() > ceiling.loc[ids, "lower"].mean() + 0.02
 
 
+def test_clicks_map_of_a_planted_density_scores_at_the_upper_bound():
+    """The ``clicks`` definition: clicks as fixations, smoothed with click_sigma. Clicks drawn
+    from a density at pixel centres, so the expected map is the density smoothed with the same
+    Gaussian; it scores the cc upper bound."""
+    metric = "cc"
+    rng = np.random.default_rng(11)
+    n_images, n_people, size, sigma = 40, 12, 32, 2.0
+    scale = STIM / size
+    yy, xx = np.mgrid[:size, :size]
+    trial_rows, click_rows, truths = [], [], {}
+    for i in range(n_images):
+        centres = rng.uniform(6, size - 6, size=(2, 2))
+        density = sum(np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 3.0 ** 2))
+                      for cx, cy in centres) + 0.02
+        density /= density.sum()
+        truths[f"i{i}"] = gaussian_filter(density, sigma, mode="reflect")
+        for k in range(n_people):
+            trial_rows.append((f"p{k}", f"t{i}", f"i{i}", float(STIM), float(STIM)))
+            for c, cell in enumerate(rng.choice(size * size, size=5, p=density.ravel())):
+                row, col = divmod(int(cell), size)
+                click_rows.append((f"p{k}", f"t{i}", c + 1, (col + 0.5) * scale,
+                                   (row + 0.5) * scale))
+    trials = pd.DataFrame(trial_rows, columns=["participant_id", "trial_id", "image_id",
+                                               "stimulus_width", "stimulus_height"])
+    clicks = pd.DataFrame(click_rows, columns=["participant_id", "trial_id", "click_index", "x", "y"])
+    settings = {"image_size": size, "reveal_radius": 20.0, "blur_sigma": sigma,
+                "definition": "clicks"}
+    ceiling = noise_ceiling(trials, clicks, {metric: METRICS[metric].fn}, repeats=30, seed=0,
+                            **settings).set_index("image_id")
+    maps = human_maps(trials, clicks, **settings)
+    ids = sorted(maps)
+    truth_score = METRICS[metric].fn(np.stack([truths[i] for i in ids]),
+                                     np.stack([maps[i] for i in ids]))
+    assert truth_score.mean() == pytest.approx(ceiling.loc[ids, "upper"].mean(), abs=0.02)
+
+
+def test_clicks_plane_weights_each_click_at_its_pixel():
+    # 64 px stimulus on a 16 px model input: (10, 10) -> pixel (2, 2), (40, 20) -> (row 5,
+    # col 10); a click off the image is left out; linear order weights of 4 clicks 1, 3/4, 1/2, 1/4
+    plane = trial_map(np.array([10.0, 40.0, 10.0, 70.0]), np.array([10.0, 20.0, 10.0, 5.0]),
+                      64.0, 64.0, 16, 8.0, order_weighting="linear", definition="clicks")
+    expected = np.zeros((16, 16))
+    expected[2, 2] = 1.0 + 0.5
+    expected[5, 10] = 0.75
+    np.testing.assert_allclose(plane, expected)
+    with pytest.raises(ValueError, match="definition must be one of"):
+        trial_map(np.array([1.0]), np.array([1.0]), 64.0, 64.0, 16, 8.0, definition="gaze")
+
+
 # --------------------------------------------------------------------------- simulated observers
 
 PAIRS = {("happy", "sad"): (0.1, 0.1, 0.0, 0.8),          # weights in REGIONS order

@@ -80,6 +80,7 @@ def participant_maps(
     order_weighting: str = _ORDER_WEIGHTING,
     order_decay: float = 0.5,
     geometries: Mapping[str, Mapping] | None = None,
+    definition: str = "revealed",
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Each participant's blurred click map of each image, the parts of the human maps.
 
@@ -91,7 +92,7 @@ def participant_maps(
     Ids are sorted. ``sum_p maps[i, p]`` normalised to sum 1 is the image's human map.
     """
     planes = trial_maps(trials, clicks, image_size, reveal_radius, order_weighting, order_decay,
-                        geometries)
+                        geometries, definition)
     img, images = pd.factorize(trials["image_id"].astype(str), sort=True)
     part, people = pd.factorize(trials["participant_id"].astype(str), sort=True)
     n_pixels = image_size * image_size

@@ -219,6 +219,7 @@ class AttentionDesign:
     sd_instance: float = 0.3       # log SD of the noise size between instances
     blob_sigma: float = 1.5
     shift: float = 3.0             # m2's blobs moved by this many pixels (power condition)
+    per_identity: int = PER_IDENTITY  # images per face identity (144 images: 6 identities)
 
 
 def _gauss(size: int, x: float, y: float, sigma: float) -> np.ndarray:
@@ -234,7 +235,7 @@ def _features(d: AttentionDesign, n_images: int, rng: np.random.Generator
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(F, F_shifted, identity): (n, P) feature maps, their moved twins, identity codes."""
     s = d.size
-    n_ident = max(1, n_images // PER_IDENTITY)
+    n_ident = max(1, n_images // d.per_identity)
     ident = np.arange(n_images) * n_ident // n_images
     spots = rng.uniform(0.2 * s, 0.8 * s, (n_ident, 2, 2))  # identity -> two blobs (x, y)
     feats, moved = [], []
@@ -346,7 +347,7 @@ def attention_truth(d: AttentionDesign, condition: str, metric: str, n_images: i
     for k, zj in enumerate(grid):
         rng = np.random.default_rng([seed, k])
         parts, _, images, ident, machine, _ = attention_dataset(
-            d, condition, rng, n_images, z=np.array([zj]), people_every=PER_IDENTITY)
+            d, condition, rng, n_images, z=np.array([zj]), people_every=d.per_identity)
         keys, values, floor, upper = _observed(parts, machine, images, metric, ident)
         for col, (_, method) in enumerate(keys):
             out.setdefault(method, []).append(values[:, col].mean())
@@ -500,6 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sd-image-model", type=float, action="append",
                         help="question 1's model image SDs (repeatable; default 6.13 and 1.3, "
                              "the mixed model's estimates on earlier and current default runs)")
+    parser.add_argument("--per-identity", type=int, default=PER_IDENTITY,
+                        help="question 2: images per face identity of the 144 (24: 6 identities, "
+                             "as the default run; 6: 24 identities)")
+    parser.add_argument("--condition", choices=["centre", "tie", "follow_m1"], action="append",
+                        help="question 2's conditions (repeatable; default all three)")
     parser.add_argument("--only", choices=["accuracy", "attention"], default=None)
     parser.add_argument("--design", choices=["default", "realistic"], action="append",
                         help="question 2's designs (repeatable; default both)")
@@ -515,15 +521,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 calibrate_accuracy(pool, dataclasses.replace(AccuracyDesign(),
                                                              sd_image_model=sd_model), args)
         if args.only in (None, "attention"):
-            base = AttentionDesign()
+            base = AttentionDesign(per_identity=args.per_identity)
             wanted = args.design or ["default", "realistic"]
             designs = {name: base if name == "default" else realistic(base, args.reliability)
                        for name in wanted}
             grid = np.linspace(-3, 3, 7)
             for name, d in designs.items():
                 _print(question=2, design=name, clicks_per_trial=d.clicks,
+                       identities=N_IDENTITIES * PER_IDENTITY // d.per_identity,
                        split_half_spearman=split_half(d, seed=1))
-                for condition in ("centre", "tie", "follow_m1"):
+                for condition in args.condition or ["centre", "tie", "follow_m1"]:
                     truths = {m: attention_truth(d, condition, m, args.truth_images, grid, 7)
                               for m in cs.CROSSED_METRICS}
                     tasks = [(d, condition, 30_000 + k, args.n_boot, truths, grid)

@@ -3,6 +3,7 @@ reliability, and simulate observers for the embedded default (docs/design.md §4
 
 from .ingest import HumanDataError, load_human_data, read_validated, shown_image_ids
 from .maps import (
+    MAP_DEFINITIONS,
     aggregate_map,
     fixation_maps,
     human_maps,
@@ -27,6 +28,7 @@ from .views import hidden_image, human_view_predictions, uncovered_views
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "MAP_DEFINITIONS",
     "NoiseCalibration",
     "RELIABILITY_TOLERANCE",
     "SPEARMAN_BROWN_METRICS",

@@ -35,6 +35,12 @@ _ORDER_WEIGHTING = _HUMANS["order_weighting"]
 Geometry = Mapping[str, Any]
 
 ORDER_WEIGHTINGS: tuple[str, ...] = ("none", "linear", "exponential")
+
+#: Human map definitions (``humans.maps``): ``revealed``, the union of the disks each click
+#: uncovered; ``clicks``, the clicks as fixations, a weight at the pixel of each click, to be
+#: smoothed with a Gaussian of ``humans.click_sigma`` as ClickMe and BubbleView maps are
+#: (Linsley et al. 2019; Kim et al. 2017).
+MAP_DEFINITIONS: tuple[str, ...] = ("revealed", "clicks")
 _GEOMETRY_KEYS = {"crop", "original_size", "size"}
 
 
@@ -152,21 +158,39 @@ def order_weights(n: int, order_weighting: str = _ORDER_WEIGHTING, order_decay: 
     raise ValueError(f"order_weighting must be one of {ORDER_WEIGHTINGS}, got {order_weighting!r}")
 
 
+def check_definition(definition: str) -> str:
+    """``definition`` if it is one of :data:`MAP_DEFINITIONS`, else a ValueError naming them."""
+    if definition not in MAP_DEFINITIONS:
+        raise ValueError(f"human map definition must be one of {MAP_DEFINITIONS}, "
+                         f"got {definition!r}")
+    return definition
+
+
 def trial_map(x: np.ndarray, y: np.ndarray, stimulus_width: float, stimulus_height: float,
               image_size: int, reveal_radius: float, order_weighting: str = _ORDER_WEIGHTING,
-              order_decay: float = 0.5, geometry: Geometry | None = None) -> np.ndarray:
-    """What one trial revealed, float64 (S, S) with values in [0, 1], not normalised.
+              order_decay: float = 0.5, geometry: Geometry | None = None,
+              definition: str = "revealed") -> np.ndarray:
+    """One trial's plane of the human map, float64 (S, S), not normalised.
 
-    ``x, y``: the trial's clicks in click order, stimulus pixels; ``reveal_radius`` in stimulus
-    pixels. Each pixel holds the weight (:func:`order_weights`) of the most heavily weighted
-    click that revealed it, so without weighting the map is the union of the disks (0/1).
+    ``x, y``: the trial's clicks in click order, stimulus pixels. ``definition`` ``revealed``
+    (:data:`MAP_DEFINITIONS`): what the trial uncovered, disks of ``reveal_radius`` stimulus
+    pixels; each pixel holds the weight (:func:`order_weights`) of the most heavily weighted
+    click that revealed it, so without weighting the plane is the union of the disks (0/1).
+    ``clicks``: each click adds its weight at the model pixel containing it (clicks mapping
+    outside the model input are left out), the plane to be smoothed with ``click_sigma``.
     """
     mx, my = to_model_coords(x, y, stimulus_width, stimulus_height, image_size, geometry)
-    sx, sy = stimulus_to_model_scale(stimulus_width, stimulus_height, image_size, geometry)
+    mx, my = np.atleast_1d(mx), np.atleast_1d(my)
+    weights = order_weights(np.size(mx), order_weighting, order_decay)
     canvas = np.zeros((image_size, image_size))
-    _paint(canvas, np.atleast_1d(mx), np.atleast_1d(my),
-           order_weights(np.size(mx), order_weighting, order_decay),
-           (reveal_radius * sx, reveal_radius * sy))
+    if check_definition(definition) == "clicks":
+        inside = (mx >= 0) & (mx <= image_size) & (my >= 0) & (my <= image_size)
+        cols = np.minimum(mx[inside].astype(int), image_size - 1)
+        rows = np.minimum(my[inside].astype(int), image_size - 1)
+        np.add.at(canvas, (rows, cols), weights[inside])
+        return canvas
+    sx, sy = stimulus_to_model_scale(stimulus_width, stimulus_height, image_size, geometry)
+    _paint(canvas, mx, my, weights, (reveal_radius * sx, reveal_radius * sy))
     return canvas
 
 
@@ -188,14 +212,16 @@ def _trial_rows(trials: pd.DataFrame):
 
 def trial_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
                reveal_radius: float, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5,
-               geometries: Mapping[str, Geometry] | None = None) -> np.ndarray:
-    """What each trial revealed: float64 (n_trials, S, S), row k for ``trials``' k-th row.
+               geometries: Mapping[str, Geometry] | None = None, definition: str = "revealed"
+               ) -> np.ndarray:
+    """Each trial's plane: float64 (n_trials, S, S), row k for ``trials``' k-th row.
 
-    Each plane is :func:`trial_map` of the trial's clicks (all zeros for a trial without
-    clicks). Summing planes and then :func:`aggregate_map` gives the map of any subset of
-    trials, e.g. a split half of the participants (:mod:`.reliability`).
+    Each plane is :func:`trial_map` of the trial's clicks under ``definition`` (all zeros for a
+    trial without clicks). Summing planes and then :func:`aggregate_map` gives the map of any
+    subset of trials, e.g. a split half of the participants (:mod:`.reliability`).
     """
     order_weights(1, order_weighting, order_decay)   # validate the options up front
+    check_definition(definition)
     geometries = geometries or {}
     by_trial = _clicks_by_trial(clicks)
     out = np.zeros((len(trials), image_size, image_size))
@@ -203,7 +229,7 @@ def trial_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
         if (pid, tid) in by_trial:
             x, y = by_trial[(pid, tid)]
             out[k] = trial_map(x, y, width, height, image_size, reveal_radius, order_weighting,
-                               order_decay, geometries.get(image_id))
+                               order_decay, geometries.get(image_id), definition)
     return out
 
 
@@ -226,13 +252,14 @@ def aggregate_map(total: np.ndarray, blur_sigma: float) -> np.ndarray:
 
 def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
                reveal_radius: float, blur_sigma: float, order_weighting: str = _ORDER_WEIGHTING,
-               order_decay: float = 0.5, geometries: Mapping[str, Geometry] | None = None
-               ) -> dict[str, np.ndarray]:
+               order_decay: float = 0.5, geometries: Mapping[str, Geometry] | None = None,
+               definition: str = "revealed") -> dict[str, np.ndarray]:
     """Human attention map of every image in ``trials``: ``image_id -> float32 (S, S)``, sum 1.
 
-    The map is the sum over the image's trials of :func:`trial_map` (disks of ``reveal_radius``
-    stimulus pixels, optionally weighted by click order), smoothed and normalised by
-    :func:`aggregate_map`.
+    The map is the sum over the image's trials of :func:`trial_map` under ``definition``
+    (``revealed``: disks of ``reveal_radius`` stimulus pixels; ``clicks``: the clicks' pixels;
+    optionally weighted by click order), smoothed with ``blur_sigma`` model pixels (for
+    ``clicks`` pass ``humans.click_sigma``) and normalised by :func:`aggregate_map`.
 
     ``trials`` and ``clicks`` as returned by :func:`~.ingest.load_human_data`; ``geometries``
     optionally maps image_id -> :data:`Geometry` for stimuli that show the original image.
@@ -240,6 +267,7 @@ def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
     if blur_sigma < 0:
         raise ValueError(f"blur_sigma must be >= 0, got {blur_sigma}")
     order_weights(1, order_weighting, order_decay)   # validate the options up front
+    check_definition(definition)
     geometries = geometries or {}
     by_trial = _clicks_by_trial(clicks)
     sums: dict[str, np.ndarray] = {}   # accumulated image by image: memory O(images), not trials
@@ -248,7 +276,7 @@ def human_maps(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
         if (pid, tid) in by_trial:
             x, y = by_trial[(pid, tid)]
             total += trial_map(x, y, width, height, image_size, reveal_radius, order_weighting,
-                               order_decay, geometries.get(image_id))
+                               order_decay, geometries.get(image_id), definition)
     return {image_id: aggregate_map(sums[image_id], blur_sigma) for image_id in sorted(sums)}
 
 

@@ -97,7 +97,8 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
                   repeats: int, seed: int, *, image_size: int, reveal_radius: float,
                   blur_sigma: float, order_weighting: str = _ORDER_WEIGHTING, order_decay: float = 0.5,
                   geometries: Mapping[str, Geometry] | None = None,
-                  identities: Mapping[str, object] | None = None) -> pd.DataFrame:
+                  identities: Mapping[str, object] | None = None,
+                  definition: str = "revealed") -> pd.DataFrame:
     """Per image and metric: split-half score, lower and upper bound, floor (module docstring).
 
     Parameters
@@ -110,7 +111,7 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     repeats, seed
         Random splits per image (all splits instead when there are at most ``repeats``); the
         seed makes them reproducible.
-    image_size, reveal_radius, blur_sigma, order_weighting, order_decay, geometries
+    image_size, reveal_radius, blur_sigma, order_weighting, order_decay, geometries, definition
         How the maps are made: the settings of :func:`~.maps.human_maps`, so that the halves
         and the full maps are made exactly like ``results/humans/maps.npz``.
     identities
@@ -130,7 +131,7 @@ def noise_ceiling(trials: pd.DataFrame, clicks: pd.DataFrame, metrics: Mapping[s
     images = sorted(set(t["image_id"].tolist()))
     settings = dict(image_size=image_size, reveal_radius=reveal_radius,
                     order_weighting=order_weighting, order_decay=order_decay,
-                    geometries=geometries)
+                    geometries=geometries, definition=definition)
     key = ["participant_id", "trial_id"]
     clicks_of_image = dict(tuple(clicks.merge(t[[*key, "image_id"]], on=key, how="inner")
                                  .groupby("image_id", sort=False)))
