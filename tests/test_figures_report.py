@@ -494,6 +494,29 @@ def test_planted_attention_sentences_compare_the_winner_with_the_expected_map():
     assert "not the one expected" in text
 
 
+def test_planted_paragraph_says_whether_the_verdict_found_the_planted_map():
+    expected = pd.DataFrame({"model": ["cnn/seed-0"] * 3 + ["cnn/seed-1"] * 3,
+                             "metric": "spearman",
+                             "method": ["cam", "gradcam", "center"] * 2,
+                             "mean": [0.5, 0.8, 0.9, 0.6, 0.7, 0.9]})
+    found = pd.DataFrame([{"model": "cnn", "metric": "spearman", "verdict": "most_human_like",
+                           "best": "gradcam"},
+                          {"model": "cnn/seed-0", "metric": "spearman",
+                           "verdict": "most_human_like", "best": "cam"}])
+    text = " ".join(report.planted_attention_sentences("regions", expected, [], verdicts=found))
+    assert "names gradcam: the planted attention, found." in text
+    assert "cnn/seed-0" not in text  # pooled rows only
+    assert "baseline" not in text  # regions is no baseline, even where center scores highest
+    missed = found.assign(verdict="not_better_than_baselines")
+    text = " ".join(report.planted_attention_sentences("regions", expected, [], verdicts=missed))
+    assert "names no winner (not better than baselines), so it did not find" in text
+    assert "(gradcam)" in text
+    text = " ".join(report.planted_attention_sentences("center", expected, [], verdicts=found))
+    assert "names gradcam although no attention method was planted: a false winner." in text
+    text = " ".join(report.planted_attention_sentences("uniform", expected, [], verdicts=missed))
+    assert "names no winner, as it should" in text
+
+
 def test_verdict_sentences_claim_a_winner_only_when_tested():
     summary = _summary(SPEARMAN_KL)
     verdicts = pd.DataFrame([

@@ -404,16 +404,57 @@ SOURCE_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def planted_verdict_sentence(source: str, verdict: Mapping[str, Any], expected_method: str | None
+                             ) -> str:
+    """Whether the tested verdict (a ``verdict.csv`` row) found the planted attention.
+
+    ``expected_method``: the attention method closest to the planted density (None: none
+    known). For ``center`` and ``uniform`` sources no attention method is the truth, so the
+    right verdict names none; for a method source or ``regions``, the closest method.
+    """
+    lead = f"The tested verdict for {verdict['model']} ({verdict['metric']}) "
+    named = verdict["best"] if verdict["verdict"] == "most_human_like" else None
+    if source in ("center", "uniform"):
+        return lead + (f"names {named} although no attention method was planted: a false winner."
+                       if named else "names no winner, as it should when no method was planted.")
+    if named is None:
+        return lead + (f"names no winner ({str(verdict['verdict']).replace('_', ' ')}), so it "
+                       f"did not find the planted attention"
+                       + (f" ({expected_method})." if expected_method else "."))
+    if expected_method is None:
+        return lead + f"names {named}."
+    return lead + (f"names {named}: the planted attention, found." if named == expected_method
+                   else f"names {named}, not the planted {expected_method}: read the recovery "
+                        f"study before trusting the answer.")
+
+
+def _closest_method(expected: pd.DataFrame | None, model: str, metric: str) -> str | None:
+    """The attention method (no baseline) whose maps of ``model`` (its instances pooled) come
+    closest to the planted density on ``metric``; None without an expected table."""
+    if expected is None or expected.empty:
+        return None
+    names = expected["model"].astype(str).map(lambda m: split_key(m)[0])
+    sub = expected[(names == model) & (expected["metric"] == metric)
+                   & ~expected["method"].map(is_baseline)]
+    if sub.empty:
+        return None
+    means = sub.groupby("method")["mean"].mean()
+    return str(means.idxmax() if is_higher_better(metric) else means.idxmin())
+
+
 def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
                                 answers: Sequence[Mapping[str, Any]], metric: str = "spearman",
-                                recovery_figure: str | None = None) -> list[str]:
+                                recovery_figure: str | None = None,
+                                verdicts: pd.DataFrame | None = None) -> list[str]:
     """What the answer to question 2 means when the observers are simulated.
 
     ``source``: ``humans.simulated.attention``; ``expected``: ``results/humans/simulated/
     expected.csv`` (``model, method, metric, mean``: each map against the density the observers
     aimed at); ``answers``: :func:`similarity_answers`. Per model: the map closest to the planted
     attention on ``metric`` (the winner expected by construction) and whether the winner found
-    is that map. ``recovery_figure``: a path to cite when the recovery study has been run.
+    is that map; with ``verdicts`` (``verdict.csv``, instance keys in ``model``), whether each
+    pooled verdict on ``metric`` found it (:func:`planted_verdict_sentence`).
+    ``recovery_figure``: a path to cite when the recovery study has been run.
     """
     what = SOURCE_DESCRIPTIONS.get(source, f"the maps of method {source}")
     sentences = [f"The simulated observers were given an attention source: they aimed their "
@@ -446,6 +487,12 @@ def planted_attention_sentences(source: str, expected: pd.DataFrame | None,
                             else "NOT the one expected; read the recovery study before trusting "
                                  "the answer."))
             sentences.append(text)
+    if verdicts is not None and not verdicts.empty:
+        pooled = verdicts[~verdicts["model"].astype(str).str.contains("/seed-", regex=False)
+                          & (verdicts["metric"] == metric)]
+        for _, v in pooled.iterrows():
+            sentences.append(planted_verdict_sentence(
+                source, v, _closest_method(expected, str(v["model"]), metric)))
     if recovery_figure:
         sentences.append(f"Recovery study (snakemake recovery): observers given other attention "
                          f"sources, and whether the comparison finds each planted map, are in "

@@ -308,7 +308,8 @@ def build_report_context(
         source = config["humans"].get("simulated", {}).get("attention", "regions")
         planted = planted_attention_sentences(
             source, expected_attention, sim_answers,
-            recovery_figure=None if recovery_figure is None else str(recovery_figure))
+            recovery_figure=None if recovery_figure is None else str(recovery_figure),
+            verdicts=verdicts)
     figure_items = list(figure_paths.items())
     if recovery_figure is not None:
         figure_items.append(("recovery", recovery_figure))
