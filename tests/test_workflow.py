@@ -139,7 +139,7 @@ def test_every_estimate_lies_inside_its_interval(run):
             bad = x[(x[low] > x[estimate] + slack) | (x[estimate] > x[high] + slack)]
             assert bad.empty, f"{path.relative_to(run)}: {estimate} outside [{low}, {high}]\n{bad}"
             checked += len(x)
-    assert checked > 100, checked
+    assert checked > 50, checked
 
 
 def test_saliency_shards_partition_the_test_images_with_valid_maps(run):
