@@ -32,10 +32,10 @@ estimate from ``reliability.csv``: ``(mean V - mean floor) / (mean upper - mean 
 (docs/design.md §9.6).
 
 Cost: per image and chunk of replicates, a (chunk, n_p) x (n_p, S*S) product, the ranks of the
-(chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; the floor ranks
-a rebuilt human map and floor map per image and replicate again. Memory holds the blurred click
-maps of every participant and image, n_images x n_participants x S*S float64, and the floor's
-chunk of every image's rebuilt map (about 2**25 values).
+(chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; for spearman the
+floor ranks a rebuilt human map and floor map again, on the upper bound's images. Memory holds
+the blurred click maps of every participant and image, n_images x n_participants x S*S float64,
+and the floor's chunk of every image's rebuilt map (about 2**25 values).
 """
 
 from __future__ import annotations
@@ -256,6 +256,7 @@ def centre_bias_maps(parts: np.ndarray, identities: Sequence[object] | None = No
 def replicate_floor_scores(
     parts: np.ndarray, seen: np.ndarray, identities: Sequence[object], people_counts: np.ndarray,
     image_counts: np.ndarray, metric: str, max_elements: int = 2 ** 25,
+    which: np.ndarray | None = None,
 ) -> np.ndarray:
     """The human floor's score of every image in every replicate, its floor map rebuilt there.
 
@@ -269,7 +270,8 @@ def replicate_floor_scores(
     either map is missing. With every participant and identity drawn once this is the floor of
     ``reliability.csv``. Which identities a replicate draws moves the floor (a face scores high
     against faces like it), and that spread belongs in the normalised score's interval.
-    Replicates go in chunks of about ``max_elements`` map pixels.
+    ``which``: (B, n_images) bool, the pairs to score (NaN elsewhere; None: all). Replicates go
+    in chunks of about ``max_elements`` map pixels.
     """
     if metric not in CROSSED_METRICS:
         raise ValueError(f"crossed bootstrap supports {CROSSED_METRICS}, not {metric!r}")
@@ -281,23 +283,26 @@ def replicate_floor_scores(
     people_counts = np.asarray(people_counts, dtype=np.float64)
     out = np.full((len(people_counts), n_images), np.nan)
     step = max(1, max_elements // max(1, n_images * n_pixels))
+    flat_parts = np.ascontiguousarray(parts.transpose(1, 0, 2)).reshape(parts.shape[1], -1)
     for start in range(0, len(people_counts), step):
         counts = people_counts[start:start + step]
-        maps = np.einsum("bp,ipx->bix", counts, parts)  # (chunk, n_images, P) up to their sums
+        # (chunk, n_images, P) up to their sums: one BLAS product over the participants
+        maps = (counts @ flat_parts).reshape(len(counts), n_images, n_pixels)
         total = maps.sum(axis=2, keepdims=True)
         maps = np.where(total > 0, maps / np.where(total > 0, total, 1.0), 1.0 / n_pixels)
         maps = maps.astype(np.float32).astype(np.float64)  # as maps.npz stores them
         has = (counts @ seen.T.astype(np.float64)) > 0  # (chunk, n_images)
         weight = np.asarray(image_counts[start:start + step], dtype=np.float64) * has
-        per_ident = np.einsum("ki,bi,bix->bkx", members, weight, maps)  # weighted sums
+        per_ident = members @ (weight[:, :, None] * maps)  # (chunk, n_ident, P) weighted sums
         ident_weight = weight @ members.T  # (chunk, n_ident)
         others = ident_weight.sum(axis=1, keepdims=True) - ident_weight[:, codes]
         with np.errstate(invalid="ignore", divide="ignore"):
             floor = ((per_ident.sum(axis=1, keepdims=True) - per_ident[:, codes])
                      / others[..., None])
         chunk = np.full(has.shape, np.nan)
+        wanted = np.ones_like(has) if which is None else which[start:start + step]
         for i in range(n_images):
-            ok = has[:, i] & np.isfinite(floor[:, i, 0])
+            ok = has[:, i] & wanted[:, i] & np.isfinite(floor[:, i, 0])
             if not ok.any():
                 continue
             human, other = maps[ok, i], floor[ok, i]
@@ -373,7 +378,10 @@ def crossed_replicates(
     pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
     np.put_along_axis(ceiling, pick, True, axis=1)
     values = np.full((n_boot, n_images, len(keys)), np.nan)
-    floor = (replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts, metric)
+    # spearman ranks a rebuilt human map and floor map per pair: the floor, like the upper
+    # bound, is then the mean over the same CEILING_IMAGES images of each replicate
+    floor = (replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts, metric,
+                                    which=ceiling if metric == "spearman" else None)
              if n_images >= 2 else np.full((n_boot, n_images), np.nan))
     upper = np.full((n_boot, n_images), np.nan)
     observed = np.full((n_images, len(keys)), np.nan)
