@@ -171,7 +171,8 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, .
                                  "participant": both["participant_id"].to_numpy()[first]},
         n_boot=n_boot, seed=seed)
     effect = both.attrs["instance_effects"][0]
-    truth = accuracy_truth(d, difference, effect)
+    h_truth, m_truth = accuracy_marginals(d, difference, effect)
+    truth = h_truth - m_truth
     first_trials = both[first]
     ec = agreement.error_consistency(
         first_trials["correct_h"].to_numpy(), first_trials["correct_m"].to_numpy(),
@@ -184,24 +185,29 @@ def accuracy_one(args: tuple[AccuracyDesign, float, int, int]) -> tuple[float, .
     m_low, m_high = stats_crossed(first_trials["correct_m"].to_numpy(),
                                   first_trials["participant_id"].to_numpy(),
                                   first_trials["image_id"].to_numpy(), n_boot, seed)
-    b_h, b_m = accuracy_intercepts(d, difference)
-    sd_m = float(np.sqrt(d.sd_identity ** 2 + d.sd_image ** 2 + d.sd_image_model ** 2))
-    h_truth, m_truth = _marginal(b_h, _sd_human(d)), _marginal(b_m + effect, sd_m)
     return (res.p_value, res.ci_low, res.ci_high, own.p_value, own.ci_low, own.ci_high, truth,
             ec["kappa"], ec["kappa_ci_low"], ec["kappa_ci_high"],
             kappa_truth(d, difference, effect), float(h_low <= h_truth <= h_high),
             float(m_low <= m_truth <= m_high))
 
 
-def accuracy_truth(d: AccuracyDesign, difference: float, instance_effect: float | None = None
-                   ) -> float:
-    """Human minus model accuracy, marginal over every random effect; given ``instance_effect``
+def accuracy_marginals(d: AccuracyDesign, difference: float,
+                       instance_effect: float | None = None) -> tuple[float, float]:
+    """Human and model accuracy, marginal over every random effect; given ``instance_effect``
     (``w_j``), that instance's: marginal over the participants, identities and images."""
     b_h, b_m = accuracy_intercepts(d, difference)
+    human = _marginal(b_h, _sd_human(d))
     if instance_effect is None:
-        return _marginal(b_h, _sd_human(d)) - _marginal(b_m, _sd_model(d))
+        return human, _marginal(b_m, _sd_model(d))
     sd = float(np.sqrt(d.sd_identity ** 2 + d.sd_image ** 2 + d.sd_image_model ** 2))
-    return _marginal(b_h, _sd_human(d)) - _marginal(b_m + instance_effect, sd)
+    return human, _marginal(b_m + instance_effect, sd)
+
+
+def accuracy_truth(d: AccuracyDesign, difference: float, instance_effect: float | None = None
+                   ) -> float:
+    """Human minus model accuracy (:func:`accuracy_marginals`)."""
+    human, model = accuracy_marginals(d, difference, instance_effect)
+    return human - model
 
 
 # ------------------------------------------------------------------------------ question 2

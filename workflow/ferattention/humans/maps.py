@@ -166,6 +166,17 @@ def check_definition(definition: str) -> str:
     return definition
 
 
+def _click_pixels(mx: np.ndarray, my: np.ndarray, image_size: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model pixels of clicks at model coordinates: ``(inside, rows, cols)``, ``inside`` the
+    mask of clicks on the model input (a crop can leave some outside), rows and cols of those."""
+    mx, my = np.atleast_1d(mx), np.atleast_1d(my)
+    inside = (mx >= 0) & (mx <= image_size) & (my >= 0) & (my <= image_size)
+    cols = np.minimum(mx[inside].astype(int), image_size - 1)
+    rows = np.minimum(my[inside].astype(int), image_size - 1)
+    return inside, rows, cols
+
+
 def trial_map(x: np.ndarray, y: np.ndarray, stimulus_width: float, stimulus_height: float,
               image_size: int, reveal_radius: float, order_weighting: str = _ORDER_WEIGHTING,
               order_decay: float = 0.5, geometry: Geometry | None = None,
@@ -184,9 +195,7 @@ def trial_map(x: np.ndarray, y: np.ndarray, stimulus_width: float, stimulus_heig
     weights = order_weights(np.size(mx), order_weighting, order_decay)
     canvas = np.zeros((image_size, image_size))
     if check_definition(definition) == "clicks":
-        inside = (mx >= 0) & (mx <= image_size) & (my >= 0) & (my <= image_size)
-        cols = np.minimum(mx[inside].astype(int), image_size - 1)
-        rows = np.minimum(my[inside].astype(int), image_size - 1)
+        inside, rows, cols = _click_pixels(mx, my, image_size)
         np.add.at(canvas, (rows, cols), weights[inside])
         return canvas
     sx, sy = stimulus_to_model_scale(stimulus_width, stimulus_height, image_size, geometry)
@@ -295,9 +304,7 @@ def trial_fixations(trials: pd.DataFrame, clicks: pd.DataFrame, image_size: int,
             continue
         x, y = to_model_coords(*by_trial[(pid, tid)], width, height, image_size,
                                geometries.get(image_id))
-        inside = (x >= 0) & (x <= image_size) & (y >= 0) & (y <= image_size)
-        cols = np.minimum(x[inside].astype(int), image_size - 1)
-        rows = np.minimum(y[inside].astype(int), image_size - 1)
+        _, rows, cols = _click_pixels(x, y, image_size)
         out[k, rows, cols] = True
     return out
 
