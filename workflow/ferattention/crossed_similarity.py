@@ -13,7 +13,11 @@ draws participant counts ``c_p`` (multinomial, ``n_p`` draws) and face identity 
 * each method's map of the image is scored against it (``V[b, i]``);
 * the replicate mean is ``sum_i c_i V[b, i] / sum_i c_i`` over the images that have a value.
 
-The CI is the percentile interval of the replicate means re-centred on the estimate
+The CI of the mean is the corrected two-factor bootstrap interval (:func:`corrected_interval`,
+Schütt et al. 2023): ``n_boot // 2`` more replicates draw participants alone, as many identities
+alone, and their variances correct the joint one for counting the participant x image interaction
+thrice and for each factor's ``(n - 1) / n`` shrinkage, with t quantiles for few identities.
+The normalised score keeps the joint replicates' percentile interval re-centred on the estimate
 (:func:`centred_interval`: a rebuilt map has fewer distinct participants, so every replicate
 score is attenuated). An image none of whose drawn
 participants saw it has no human map in that replicate and drops out of its mean; an image whose
@@ -33,7 +37,8 @@ estimate from ``reliability.csv``: ``(mean V - mean floor) / (mean upper - mean 
 
 Cost: per image and chunk of replicates, a (chunk, n_p) x (n_p, S*S) product, the ranks of the
 (chunk, S*S) rebuilt maps (spearman) and a (chunk, S*S) x (S*S, rows) product; for spearman the
-floor ranks a rebuilt human map and floor map again, on the upper bound's images. Memory holds
+floor ranks a rebuilt human map and floor map again, on the upper bound's images. The one-factor
+families add ``n_boot`` replicates of the scores alone (no floor, no upper bound). Memory holds
 the blurred click maps of every participant and image, n_images x n_participants x S*S float64,
 and the floor's chunk of every image's rebuilt map (about 2**25 values).
 """
@@ -315,14 +320,33 @@ def replicate_floor_scores(
 
 
 @dataclasses.dataclass(frozen=True)
+class Draws:
+    """Replicate means of one family of draws: ``means``, ``floor``, ``upper`` (B, rows), as in
+    :class:`Replicates`."""
+
+    means: np.ndarray
+    floor: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def normalized(self) -> np.ndarray:
+        """(B, rows) normalised score of each replicate, its floor and upper bound its own."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.means - self.floor) / (self.upper - self.floor)
+
+
+@dataclasses.dataclass(frozen=True)
 class Replicates:
     """Crossed-bootstrap replicates of one metric (:func:`crossed_replicates`).
 
     ``keys``: the rows, (model, method). ``means``, ``floor``, ``upper``: (B, rows), replicate
     ``b``'s mean over the row's images (each image weighted by its identity's count) of the
     method's score, of the human floor's score and of the upper bound, every human map rebuilt
-    from the participants drawn. ``observed``: (n_images, rows) each image's score against its
-    human map from every participant (NaN: no map or no value).
+    from the participants drawn; participants and identities are drawn together. ``observed``:
+    (n_images, rows) each image's score against its human map from every participant (NaN: no
+    map or no value). ``by_participants``, ``by_identities``: the same means from draws of one
+    factor alone (the other held at its data), which :func:`corrected_interval` needs (their
+    ``floor`` and ``upper`` NaN: not scored); None when not drawn. ``n_participants``, ``n_identities``: the units resampled.
     """
 
     metric: str
@@ -331,6 +355,15 @@ class Replicates:
     floor: np.ndarray
     upper: np.ndarray
     observed: np.ndarray
+    by_participants: Draws | None = None
+    by_identities: Draws | None = None
+    n_participants: int = 0
+    n_identities: int = 0
+
+    @property
+    def joint(self) -> Draws:
+        """The replicates with both factors drawn together."""
+        return Draws(self.means, self.floor, self.upper)
 
     @property
     def estimate(self) -> np.ndarray:
@@ -349,15 +382,20 @@ def crossed_replicates(
     identities: Sequence[str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    n_factor: int | None = None,
 ) -> Replicates:
     """Replicates of every row's mean score, human floor and upper bound (module docstring).
 
     ``parts``, ``seen``, ``image_ids``: from :func:`participant_maps`; ``machine``: (model,
     method) -> image_id -> (S, S) map; ``identities``: (n_images,) each image's face identity
     (None: every image its own), resampled as clusters with the images nested in them.
+    ``n_boot`` replicates draw both factors; ``n_factor`` (None: ``n_boot // 2``; 0: none) more
+    draw participants alone and as many identities alone, for :func:`corrected_interval` (their
+    floor and upper bound are not scored).
     Draws: ``rng = default_rng(seed)``, participant counts, then identity counts; the halves of
-    the upper bound from ``default_rng([seed, 1])``. The draws are the same for every metric
-    and every row.
+    the upper bound from ``default_rng([seed, 1])``; the one-factor families from
+    ``default_rng([seed, 2])`` and ``default_rng([seed, 3])``. The draws are the same for every
+    metric and every row.
     """
     if metric not in CROSSED_METRICS:
         raise ValueError(f"crossed bootstrap supports {CROSSED_METRICS}, not {metric!r}")
@@ -366,40 +404,77 @@ def crossed_replicates(
         raise ValueError(f"participant maps {parts.shape}, seen {seen.shape} and {len(image_ids)} "
                          "image ids disagree")
     keys = list(machine)
+    maps: list[tuple[list[int], np.ndarray | None]] = []
+    for image_id in image_ids:
+        have = [k for k, key in enumerate(keys) if image_id in machine[key]]
+        stack = (np.stack([np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel()
+                           for k in have]) if have else None)
+        if stack is not None and stack.shape[1] != n_pixels:
+            raise ValueError(f"image_id {image_id!r}: machine maps have {stack.shape[1]} "
+                             f"pixels, the human maps {n_pixels}")
+        maps.append((have, stack))
+    ident = np.asarray(list(image_ids) if identities is None else identities, dtype=object)
+    ident_code, ident_names = pd.factorize(pd.Series(ident), sort=True)
+    n_ident = len(ident_names)
+
     rng = np.random.default_rng(seed)
     people_counts = draw_counts(n_people, n_boot, rng)
-    ident = np.asarray(list(image_ids) if identities is None else identities, dtype=object)
-    ident_code, n_ident = pd.factorize(pd.Series(ident), sort=True)
-    image_counts = hierarchical.draw_counts(len(n_ident), n_boot, rng)[:, ident_code]
-    split_rng = np.random.default_rng([seed, 1])
+    image_counts = hierarchical.draw_counts(n_ident, n_boot, rng)[:, ident_code]
+    observed = np.full((n_images, len(keys)), np.nan)
+    joint = _draws(parts, seen, maps, len(keys), ident_code, people_counts, image_counts, metric,
+                   np.random.default_rng([seed, 1]), observed)
+    n_factor = n_boot // 2 if n_factor is None else n_factor
+    families = []
+    for k, draw_people in ((2, True), (3, False)):
+        if n_factor < 2:
+            families.append(None)
+            continue
+        frng = np.random.default_rng([seed, k])
+        people = (draw_counts(n_people, n_factor, frng) if draw_people
+                  else np.ones((n_factor, n_people), dtype=int))
+        images = (np.ones((n_factor, n_images), dtype=int) if draw_people
+                  else hierarchical.draw_counts(n_ident, n_factor, frng)[:, ident_code])
+        families.append(_draws(parts, seen, maps, len(keys), ident_code, people, images, metric,
+                               frng, bounds=False))
+    return Replicates(metric, keys, joint.means, joint.floor, joint.upper, observed,
+                      families[0], families[1], n_people, n_ident)
+
+
+def _draws(parts: np.ndarray, seen: np.ndarray,
+           maps: Sequence[tuple[list[int], np.ndarray | None]], n_rows: int,
+           ident_code: np.ndarray, people_counts: np.ndarray, image_counts: np.ndarray,
+           metric: str, split_rng: np.random.Generator, observed: np.ndarray | None = None,
+           bounds: bool = True) -> Draws:
+    """One family of replicates at the given multiplicities (:func:`crossed_replicates`);
+    ``observed``, when given, is filled with the scores of every participant once; without
+    ``bounds`` the floor and upper bound are not scored (NaN)."""
+    n_boot = len(people_counts)
+    n_images, n_people, _ = parts.shape
     # spearman's split halves must be ranked, the costliest step: each replicate's upper bound
     # is the mean over CEILING_IMAGES of its images drawn at random (an unbiased estimate)
     ceiling = np.zeros((n_boot, n_images), dtype=bool)
     pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
     np.put_along_axis(ceiling, pick, True, axis=1)
-    values = np.full((n_boot, n_images, len(keys)), np.nan)
+    values = np.full((n_boot, n_images, n_rows), np.nan)
     # spearman ranks a rebuilt human map and floor map per pair: the floor, like the upper
     # bound, is then the mean over the same CEILING_IMAGES images of each replicate
     floor = (replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts, metric,
                                     which=ceiling if metric == "spearman" else None)
-             if n_images >= 2 else np.full((n_boot, n_images), np.nan))
+             if n_images >= 2 and bounds else np.full((n_boot, n_images), np.nan))
     upper = np.full((n_boot, n_images), np.nan)
-    observed = np.full((n_images, len(keys)), np.nan)
     ones = np.ones((1, n_people))
-    for i, image_id in enumerate(image_ids):
-        have = [k for k, key in enumerate(keys) if image_id in machine[key]]
-        maps = [np.asarray(machine[keys[k]][image_id], dtype=np.float64).ravel() for k in have]
-        if not maps:
+    for i, (have, stack) in enumerate(maps):
+        if stack is None:
             continue
-        maps = np.stack(maps)
-        if maps.shape[1] != n_pixels:
-            raise ValueError(f"image_id {image_id!r}: machine maps have {maps.shape[1]} "
-                             f"pixels, the human maps {n_pixels}")
         # the observed scores (every participant once) ride along as a first replicate
-        scores = replicate_scores(parts[i], seen[i], maps, np.vstack([ones, people_counts]),
+        first = ones if observed is not None else np.empty((0, n_people))
+        scores = replicate_scores(parts[i], seen[i], stack, np.vstack([first, people_counts]),
                                   metric)
-        observed[i, have] = scores[0]
-        values[:, i, have] = scores[1:]
+        if observed is not None:
+            observed[i, have] = scores[0]
+        values[:, i, have] = scores[len(first):]
+        if not bounds:
+            continue
         which = ceiling[:, i] if metric == "spearman" else slice(None)
         upper[which, i] = upper_bound(split_half_scores(
             parts[i, seen[i]], people_counts[which][:, seen[i]], metric, split_rng))
@@ -410,8 +485,7 @@ def crossed_replicates(
         with np.errstate(invalid="ignore", divide="ignore"):
             return (w * np.nan_to_num(x)[:, :, None]).sum(axis=1) / w.sum(axis=1)
 
-    return Replicates(metric, keys, weighted_means(values, image_counts), bound_means(floor),
-                      bound_means(upper), observed)
+    return Draws(weighted_means(values, image_counts), bound_means(floor), bound_means(upper))
 
 
 def centred_interval(estimate: float, replicates: np.ndarray, level: float = 0.95
@@ -430,9 +504,71 @@ def centred_interval(estimate: float, replicates: np.ndarray, level: float = 0.9
 
 
 def normalized_replicates(reps: Replicates) -> np.ndarray:
-    """(B, rows) normalised score of each replicate, its floor and upper bound its own."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (reps.means - reps.floor) / (reps.upper - reps.floor)
+    """(B, rows) normalised score of each joint replicate, its floor and upper bound its own."""
+    return reps.joint.normalized
+
+
+def corrected_interval(
+    estimate: float, joint: np.ndarray, by_participants: np.ndarray, by_identities: np.ndarray,
+    n_participants: int, n_identities: int, level: float = 0.95,
+) -> tuple[float, float]:
+    """The corrected two-factor bootstrap interval: ``estimate +- t_df sqrt(V)`` (NaN if unknown).
+
+    ``joint``, ``by_participants``, ``by_identities``: (B,) replicates drawing both factors, the
+    participants alone and the identities alone (NaN dropped). With a crossed model
+    ``y_pi = a_p + b_i + e_pi``, the one-factor variances are ``V_P = (n_P - 1) / n_P
+    (s_a^2 + s_e^2 / n_I) / n_P`` and ``V_I`` likewise, while the joint one counts the
+    interaction ``e`` thrice, ``V_PI - V_P - V_I ~ s_e^2 / (n_P n_I)``; the variance of the
+    mean is ``s_a^2 / n_P + s_b^2 / n_I + s_e^2 / (n_P n_I)``, hence (Schütt et al. 2023,
+    eLife, "Statistical inference on representational geometries", their corrected bootstrap,
+    with each factor's ``n / (n - 1)``)::
+
+        V = n_P / (n_P - 1) V_P + n_I / (n_I - 1) V_I - max(V_PI - V_P - V_I, 0)
+
+    kept at least the larger factor term. A percentile interval of ``joint`` alone covers too
+    much where the interaction dominates (spearman) and too little with few identities (each
+    factor's variance shrunk by ``(n - 1) / n``, its quantiles normal); here ``df`` is
+    Satterthwaite's from the two factor terms (``n_P - 1`` and ``n_I - 1`` degrees of freedom).
+    The interval is symmetric about the estimate: the attenuation of rebuilt maps, which shifts
+    every replicate, does not move it.
+    """
+    def var(x: np.ndarray) -> float:
+        x = np.asarray(x, dtype=float)
+        x = x[np.isfinite(x)]
+        return float(np.var(x, ddof=1)) if x.size >= 2 else np.nan
+
+    v_joint, v_p, v_i = var(joint), var(by_participants), var(by_identities)
+    if not np.isfinite([estimate, v_joint, v_p, v_i]).all():
+        return np.nan, np.nan
+    part = v_p * n_participants / (n_participants - 1) if n_participants > 1 else 0.0
+    ident = v_i * n_identities / (n_identities - 1) if n_identities > 1 else 0.0
+    v = max(part + ident - max(v_joint - v_p - v_i, 0.0), part, ident)
+    pieces = [(t, n - 1) for t, n in ((part, n_participants), (ident, n_identities))
+              if n > 1 and t > 0]
+    if v <= 0 or not pieces:
+        return float(estimate), float(estimate)
+    df = sum(t for t, _ in pieces) ** 2 / sum(t ** 2 / d for t, d in pieces)
+    half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(v)
+    return float(estimate - half), float(estimate + half)
+
+
+def replicate_interval(reps: Replicates, k: int, estimate: float, normalized: bool = False,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Row ``k``'s interval of the mean score (or ``normalized`` score).
+
+    The mean: :func:`corrected_interval` where both one-factor families were drawn, else the
+    joint replicates' re-centred percentile one (:func:`centred_interval`). The normalised
+    score: always the latter. Its upper bound comes from one random split per replicate, noise
+    that each family carries afresh, so the correction would count it about three times over
+    (every interval then covered 1.0 in the calibration, docs/validation.md).
+    """
+    if normalized:
+        return centred_interval(estimate, reps.joint.normalized[:, k], level)
+    if reps.by_participants is None or reps.by_identities is None:
+        return centred_interval(estimate, reps.means[:, k], level)
+    return corrected_interval(estimate, reps.means[:, k], reps.by_participants.means[:, k],
+                              reps.by_identities.means[:, k], reps.n_participants,
+                              reps.n_identities, level)
 
 
 def crossed_similarity_ci(
@@ -447,6 +583,7 @@ def crossed_similarity_ci(
     level: float = 0.95,
     identities: Sequence[str] | None = None,
     replicates: Mapping[str, Replicates] | None = None,
+    n_factor: int | None = None,
 ) -> pd.DataFrame:
     """Crossed-bootstrap CIs of the mean similarity of every model and method (module docstring).
 
@@ -456,7 +593,8 @@ def crossed_similarity_ci(
     ``upper`` of ``reliability.csv`` (columns ``image_id, metric, floor, upper``): the normalized
     score's estimate, as the summary has it, around which its replicates (each with its own floor
     and upper bound) are centred; None: no normalized interval. ``identities``: as for
-    :func:`crossed_replicates`; ``replicates``: metric -> its replicates, when already drawn.
+    :func:`crossed_replicates`; ``replicates``: metric -> its replicates, when already drawn;
+    ``n_factor``: as for :func:`crossed_replicates` (0: the joint percentile interval).
     Returns :data:`CROSSED_COLUMNS`, one row per (model, method, metric), in ``machine``'s order.
     """
     unknown = [m for m in metrics if m not in CROSSED_METRICS]
@@ -465,21 +603,20 @@ def crossed_similarity_ci(
     rows = []
     for metric in metrics:
         reps = (replicates or {}).get(metric) or crossed_replicates(
-            parts, seen, image_ids, machine, metric, identities, n_boot, seed)
-        norm = normalized_replicates(reps)
+            parts, seen, image_ids, machine, metric, identities, n_boot, seed, n_factor)
         bounds = None
         if reliability is not None:
             rel = reliability[reliability["metric"] == metric].set_index("image_id")
             bounds = rel.reindex(list(image_ids))[["floor", "upper"]].to_numpy(dtype=float)
         for k, (model, method) in enumerate(reps.keys):
-            low, high = centred_interval(reps.estimate[k], reps.means[:, k], level)
+            low, high = replicate_interval(reps, k, reps.estimate[k], level=level)
             row = {"model": model, "method": method, "metric": metric, "n_boot": n_boot,
                    "ci_low": low, "ci_high": high, "normalized_low": np.nan,
                    "normalized_high": np.nan}
             if bounds is not None:
                 estimate = normalized_estimate(reps.observed[:, k], bounds)
-                row["normalized_low"], row["normalized_high"] = centred_interval(
-                    estimate, norm[:, k], level)
+                row["normalized_low"], row["normalized_high"] = replicate_interval(
+                    reps, k, estimate, normalized=True, level=level)
             rows.append(row)
     return pd.DataFrame(rows, columns=list(CROSSED_COLUMNS))
 
@@ -504,6 +641,11 @@ def save_replicates(replicates: Mapping[str, Replicates], path: str | os.PathLik
         arrays[f"{metric}/keys"] = np.array([f"{a}\t{b}" for a, b in reps.keys], dtype=str)
         for name in ("means", "floor", "upper", "observed"):
             arrays[f"{metric}/{name}"] = getattr(reps, name)
+        arrays[f"{metric}/units"] = np.array([reps.n_participants, reps.n_identities])
+        for family in ("by_participants", "by_identities"):
+            draws = getattr(reps, family)
+            if draws is not None:  # their bounds are not scored (crossed_replicates)
+                arrays[f"{metric}/{family}/means"] = draws.means
     with io.atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -513,9 +655,18 @@ def load_replicates(path: str | os.PathLike) -> dict[str, Replicates]:
     """Read :func:`save_replicates`'s file: metric -> :class:`Replicates`."""
     with np.load(path, allow_pickle=False) as data:
         metrics = sorted({name.split("/", 1)[0] for name in data.files})
+
+        def family(m: str, name: str) -> Draws | None:
+            if f"{m}/{name}/means" not in data.files:
+                return None
+            means = data[f"{m}/{name}/means"]
+            return Draws(means, np.full_like(means, np.nan), np.full_like(means, np.nan))
+
         return {m: Replicates(m, [tuple(k.split("\t", 1)) for k in data[f"{m}/keys"].tolist()],
                               data[f"{m}/means"], data[f"{m}/floor"], data[f"{m}/upper"],
-                              data[f"{m}/observed"]) for m in metrics}
+                              data[f"{m}/observed"], family(m, "by_participants"),
+                              family(m, "by_identities"), *data[f"{m}/units"].tolist())
+                for m in metrics}
 
 
 def apply_crossed_ci(summary: pd.DataFrame, crossed: pd.DataFrame) -> pd.DataFrame:

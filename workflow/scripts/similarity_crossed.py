@@ -41,7 +41,8 @@ with rule_job(snakemake) as log:
             start = time.perf_counter()
             replicates[metric] = cs.crossed_replicates(parts, seen, images, machine, metric,
                                                        identities, n_boot, p.statistics["seed"])
-            log.info("%s: %d replicates in %.1f s", metric, n_boot, time.perf_counter() - start)
+            log.info("%s: %d joint replicates and %d per factor alone in %.1f s", metric, n_boot,
+                     n_boot // 2, time.perf_counter() - start)
         table = cs.crossed_similarity_ci(parts, seen, images, machine, metrics,
                                          io.read_table(snakemake.input.reliability), n_boot,
                                          p.statistics["seed"], replicates=replicates)
