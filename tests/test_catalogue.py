@@ -122,7 +122,7 @@ NOT_SETTINGS = {
     ("training.py", "predict_logits", "batch_size"),  # images per forward pass, not training's
     ("synthetic.py", "diagnostic_regions", "seed"),  # the regions' own faces, not the dataset's
     ("attention.py", "region_hypothesis_maps", "blur_sigma"),  # the demo map's blur
-    # TorchRay's own signature, mirrored by the batched implementation (issue 16 owns them); the
+    # TorchRay's own signature, mirrored by the batched implementation; the
     # method passes every setting explicitly from ExtremalPerturbation.params.
     *(("saliency/extremal.py", fn, key) for fn in ("batched_extremal_masks", "torchray_extremal_masks")
       for key in ("reward", "perturbation", "num_levels", "jitter", "smooth", "max_blur")),

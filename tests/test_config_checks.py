@@ -154,7 +154,7 @@ def test_schema_and_other_problems_are_reported_together_without_their_consequen
 
 @pytest.mark.workflow
 def test_the_issue_example_stops_a_real_run_before_any_job(tmp_path):
-    """`saliency: {methods: [cam, gradcm], extremal_perturbation: {max_itr: 10}}` (issue 17):
+    """`saliency: {methods: [cam, gradcm], extremal_perturbation: {max_itr: 10}}`:
     both mistakes in one message, and no job."""
     from test_bad_input import started_jobs
     from test_workflow import snakemake

@@ -1,4 +1,4 @@
-"""Repeated, interrupted and changed runs of the whole workflow (issue 9).
+"""Repeated, interrupted and changed runs of the whole workflow.
 
 - Two clean runs of one config give the same bytes in every output (bar the times three record).
 - A run killed while training (SIGKILL: a crash) and again while computing saliency maps (SIGTERM:

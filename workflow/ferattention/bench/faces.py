@@ -2,7 +2,7 @@
 
 Times :func:`ferattention.synthetic.generate_faces` (images and region masks, as the workflow's
 ``prepare_dataset`` calls it) on ``--images`` faces of ``--size`` pixels, and compares the time
-with the target of issue 3: 10,000 faces of 64 x 64 with masks in 60 s on 2 cores (the target
+with its target: 10,000 faces of 64 x 64 with masks in 60 s on 2 cores (the target
 scales linearly with the number of images and with the pixels per image).
 
 Prints one JSON object on one line with keys ``images, size, jobs, seconds, images_per_second,
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from ..labels import EXPRESSIONS
 from ..synthetic import generate_faces
 
-#: Seconds allowed for 10,000 faces of 64 x 64 pixels (issue 3).
+#: Seconds allowed for 10,000 faces of 64 x 64 pixels.
 TARGET_SECONDS = 60.0
 TARGET_IMAGES = 10_000
 TARGET_SIZE = 64

@@ -2,18 +2,18 @@
 
 Each prints one JSON object per line with the measured figures and their ratio to the target:
 
-- ``saliency``: this module, below (issue 5);
-- ``faces``: synthetic face generation rate (:mod:`ferattention.bench.faces`, issue 3);
-- ``train``: training the default model on the default set (:mod:`ferattention.bench.train`, issue 4);
-- ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench.dag`, issue 8);
-- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench.workflow`, issue 2);
+- ``saliency``: this module, below;
+- ``faces``: synthetic face generation rate (:mod:`ferattention.bench.faces`);
+- ``train``: training the default model on the default set (:mod:`ferattention.bench.train`);
+- ``dag``: Snakemake DAG build time for 1k-20k images (:mod:`ferattention.bench.dag`);
+- ``workflow``: the whole default run, time and peak memory (:mod:`ferattention.bench.workflow`);
 - ``inference``: calibration (false-positive rate, power) of the accuracy tests
-  (:mod:`ferattention.bench.inference`, issue 15).
+  (:mod:`ferattention.bench.inference`).
 - ``throughput``: EP saliency jobs alone and two side by side under ``--cores 8``, images per
-  second (:mod:`ferattention.bench.throughput`, issue 16);
+  second (:mod:`ferattention.bench.throughput`);
 - ``ep-equivalence``: the project's Extremal Perturbation against TorchRay on faces of a trained
   model, judged by TorchRay's own reproducibility (input moved by 1e-6), with the verdict
-  (:func:`ferattention.saliency.extremal.torchray_equivalence`, issue 16). Needs a trained model
+  (:func:`ferattention.saliency.extremal.torchray_equivalence`). Needs a trained model
   and prepared data (default: ``results/`` of a finished run in the current directory).
 
 ``saliency`` times each method as the workflow runs it (one call on a batch) against the

@@ -1,4 +1,4 @@
-"""Benchmark: EP saliency jobs alone and side by side, images per second (issue 16, item 3).
+"""Benchmark: EP saliency jobs alone and side by side, images per second.
 
 ``python -m ferattention.bench throughput [--cores 8] [--images 8] [--model ...] [--manifest ...]``
 runs the rule script ``workflow/scripts/saliency.py`` for ``extremal_perturbation`` as Snakemake

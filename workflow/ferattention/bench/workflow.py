@@ -7,7 +7,7 @@ nothing to do. Prints one JSON line: ``seconds, limit_seconds, time_ratio, peak_
 limit_memory_mb, memory_ratio, second_run_jobs, sampler_cpu_seconds`` (the sampler's own CPU time:
 reading every process's memory map costs about 25 ms of CPU per sample with torch loaded,
 taken from the run it measures, so it samples every 2 s rather than every 0.5 s)
-(ratios are limit / measured: above 1 meets the target of issue 16: 6 minutes, 2.5 GB on 2 cores).
+(ratios are limit / measured: above 1 meets the target: 6 minutes, 2.5 GB on 2 cores).
 """
 
 from __future__ import annotations
