@@ -344,9 +344,9 @@ class Replicates:
     method's score, of the human floor's score and of the upper bound, every human map rebuilt
     from the participants drawn; participants and identities are drawn together. ``observed``:
     (n_images, rows) each image's score against its human map from every participant (NaN: no
-    map or no value). ``by_participants``, ``by_identities``: the same means from draws of one
-    factor alone (the other held at its data), which :func:`corrected_interval` needs (their
-    ``floor`` and ``upper`` NaN: not scored); None when not drawn. ``n_participants``, ``n_identities``: the units resampled.
+    map or no value). ``by_participants``, ``by_identities``: (B', rows) the same means from
+    draws of one factor alone (the other held at its data), which :func:`corrected_interval`
+    needs; None when not drawn. ``n_participants``, ``n_identities``: the units resampled.
     """
 
     metric: str
@@ -355,8 +355,8 @@ class Replicates:
     floor: np.ndarray
     upper: np.ndarray
     observed: np.ndarray
-    by_participants: Draws | None = None
-    by_identities: Draws | None = None
+    by_participants: np.ndarray | None = None
+    by_identities: np.ndarray | None = None
     n_participants: int = 0
     n_identities: int = 0
 
@@ -435,7 +435,7 @@ def crossed_replicates(
         images = (np.ones((n_factor, n_images), dtype=int) if draw_people
                   else hierarchical.draw_counts(n_ident, n_factor, frng)[:, ident_code])
         families.append(_draws(parts, seen, maps, len(keys), ident_code, people, images, metric,
-                               frng, bounds=False))
+                               frng, bounds=False).means)
     return Replicates(metric, keys, joint.means, joint.floor, joint.upper, observed,
                       families[0], families[1], n_people, n_ident)
 
@@ -450,18 +450,20 @@ def _draws(parts: np.ndarray, seen: np.ndarray,
     ``bounds`` the floor and upper bound are not scored (NaN)."""
     n_boot = len(people_counts)
     n_images, n_people, _ = parts.shape
-    # spearman's split halves must be ranked, the costliest step: each replicate's upper bound
-    # is the mean over CEILING_IMAGES of its images drawn at random (an unbiased estimate)
-    ceiling = np.zeros((n_boot, n_images), dtype=bool)
-    pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
-    np.put_along_axis(ceiling, pick, True, axis=1)
     values = np.full((n_boot, n_images, n_rows), np.nan)
-    # spearman ranks a rebuilt human map and floor map per pair: the floor, like the upper
-    # bound, is then the mean over the same CEILING_IMAGES images of each replicate
-    floor = (replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts, metric,
-                                    which=ceiling if metric == "spearman" else None)
-             if n_images >= 2 and bounds else np.full((n_boot, n_images), np.nan))
+    floor = np.full((n_boot, n_images), np.nan)
     upper = np.full((n_boot, n_images), np.nan)
+    if bounds:
+        # spearman's split halves must be ranked, the costliest step: each replicate's upper
+        # bound is the mean over CEILING_IMAGES of its images drawn at random (unbiased)
+        ceiling = np.zeros((n_boot, n_images), dtype=bool)
+        pick = np.argsort(split_rng.random((n_boot, n_images)), axis=1)[:, :CEILING_IMAGES]
+        np.put_along_axis(ceiling, pick, True, axis=1)
+        # spearman ranks a rebuilt human map and floor map per pair: the floor, like the upper
+        # bound, is then the mean over the same CEILING_IMAGES images of each replicate
+        if n_images >= 2:
+            floor = replicate_floor_scores(parts, seen, ident_code, people_counts, image_counts,
+                                           metric, which=ceiling if metric == "spearman" else None)
     ones = np.ones((1, n_people))
     for i, (have, stack) in enumerate(maps):
         if stack is None:
@@ -566,9 +568,9 @@ def replicate_interval(reps: Replicates, k: int, estimate: float, normalized: bo
         return centred_interval(estimate, reps.joint.normalized[:, k], level)
     if reps.by_participants is None or reps.by_identities is None:
         return centred_interval(estimate, reps.means[:, k], level)
-    return corrected_interval(estimate, reps.means[:, k], reps.by_participants.means[:, k],
-                              reps.by_identities.means[:, k], reps.n_participants,
-                              reps.n_identities, level)
+    return corrected_interval(estimate, reps.means[:, k], reps.by_participants[:, k],
+                              reps.by_identities[:, k], reps.n_participants, reps.n_identities,
+                              level)
 
 
 def crossed_similarity_ci(
@@ -643,9 +645,8 @@ def save_replicates(replicates: Mapping[str, Replicates], path: str | os.PathLik
             arrays[f"{metric}/{name}"] = getattr(reps, name)
         arrays[f"{metric}/units"] = np.array([reps.n_participants, reps.n_identities])
         for family in ("by_participants", "by_identities"):
-            draws = getattr(reps, family)
-            if draws is not None:  # their bounds are not scored (crossed_replicates)
-                arrays[f"{metric}/{family}/means"] = draws.means
+            if getattr(reps, family) is not None:
+                arrays[f"{metric}/{family}"] = getattr(reps, family)
     with io.atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -656,11 +657,8 @@ def load_replicates(path: str | os.PathLike) -> dict[str, Replicates]:
     with np.load(path, allow_pickle=False) as data:
         metrics = sorted({name.split("/", 1)[0] for name in data.files})
 
-        def family(m: str, name: str) -> Draws | None:
-            if f"{m}/{name}/means" not in data.files:
-                return None
-            means = data[f"{m}/{name}/means"]
-            return Draws(means, np.full_like(means, np.nan), np.full_like(means, np.nan))
+        def family(m: str, name: str) -> np.ndarray | None:
+            return data[f"{m}/{name}"] if f"{m}/{name}" in data.files else None
 
         return {m: Replicates(m, [tuple(k.split("\t", 1)) for k in data[f"{m}/keys"].tolist()],
                               data[f"{m}/means"], data[f"{m}/floor"], data[f"{m}/upper"],
